@@ -1,0 +1,1 @@
+//! `host`: backs up and restores 3scale through sandboxed Wasm plugins.

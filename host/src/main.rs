@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("host: not built yet");
+    std::process::exit(1);
+}
