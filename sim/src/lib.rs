@@ -1,1 +1,21 @@
-//! A Kubernetes API simulator with a live 3scale 2.15 namespace.
+//! A Kubernetes API simulator with a live 3scale 2.15 namespace, honest enough for the
+//! real kubectl: its pods are real MariaDB, PostgreSQL and Redis processes, each in its
+//! own mount, network, UTS and PID namespaces.
+
+pub mod api;
+pub mod client;
+pub mod cluster;
+pub mod data;
+mod error;
+pub mod faults;
+mod patch;
+pub mod pod;
+pub mod resources;
+mod selector;
+mod server;
+mod status;
+mod store;
+mod tls;
+
+pub use error::{Result, SimError};
+pub use server::{NAMESPACE, SimConfig, Simulator, endpoint};

@@ -1,0 +1,103 @@
+//! Version and discovery documents, and the minimal OpenAPI v3 that lets plain
+//! `kubectl apply` (with its default strict validation) work.
+
+use serde_json::{Value, json};
+
+use crate::resources::{ALL, ResourceType};
+
+pub fn version() -> Value {
+    json!({
+        "major": "1", "minor": "32", "gitVersion": "v1.32.0",
+        "gitCommit": "sim", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64"
+    })
+}
+
+pub fn core_versions() -> Value {
+    json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
+}
+
+pub fn groups() -> Value {
+    let mut groups: Vec<Value> = Vec::new();
+    for rt in ALL.iter().filter(|r| !r.group.is_empty()) {
+        if groups.iter().any(|g| g["name"] == rt.group) {
+            continue;
+        }
+        let gv = json!({"groupVersion": rt.api_version(), "version": rt.version});
+        groups.push(json!({"name": rt.group, "versions": [gv.clone()], "preferredVersion": gv}));
+    }
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+pub fn resource_list(group: &str, version: &str) -> Option<Value> {
+    let resources = ResourceType::in_group_version(group, version);
+    if resources.is_empty() {
+        return None;
+    }
+    let mut list: Vec<Value> = resources
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.plural, "singularName": r.singular, "namespaced": true,
+                "kind": r.kind, "verbs": r.verbs,
+            })
+        })
+        .collect();
+    for r in &resources {
+        if r.plural == "pods" {
+            list.push(json!({"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": ["create", "get"]}));
+        }
+        if r.plural == "deployments" {
+            list.push(json!({"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+            list.push(json!({"name": "deployments/status", "singularName": "", "namespaced": true, "kind": "Deployment", "verbs": ["get", "patch", "update"]}));
+        }
+    }
+    let gv = resources[0].api_version();
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": list}),
+    )
+}
+
+fn openapi_path(r: &ResourceType) -> String {
+    if r.group.is_empty() {
+        format!("api/{}", r.version)
+    } else {
+        format!("apis/{}/{}", r.group, r.version)
+    }
+}
+
+pub fn openapi_index() -> Value {
+    let mut paths = serde_json::Map::new();
+    for r in ALL {
+        let p = openapi_path(r);
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=sim1")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+/// One group-version's document: enough for kubectl to know the kinds exist and that the
+/// server validates fields itself.
+pub fn openapi_group(path: &str) -> Option<Value> {
+    let mut paths = serde_json::Map::new();
+    for r in ALL.iter().filter(|r| openapi_path(r) == path) {
+        let base = if r.group.is_empty() {
+            format!("/api/{}", r.version)
+        } else {
+            format!("/apis/{}/{}", r.group, r.version)
+        };
+        let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
+        paths.insert(
+            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural),
+            json!({"patch": {"x-kubernetes-group-version-kind": gvk, "parameters": [{"name": "fieldValidation", "in": "query"}], "responses": {}}}),
+        );
+    }
+    if paths.is_empty() {
+        return None;
+    }
+    Some(
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths}),
+    )
+}

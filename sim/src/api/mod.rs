@@ -1,0 +1,147 @@
+//! The HTTP face of the simulator: a Kubernetes API server (as much of it as kubectl and
+//! kube-rs use for 3scale backup and restore) and a small admin API under `/sim/v1`.
+
+mod admin;
+mod discovery;
+mod exec;
+mod objects;
+mod query;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+
+use crate::cluster::Cluster;
+use crate::status::ApiError;
+use objects::{Target, json_response};
+use query::Query;
+
+pub struct App {
+    pub cluster: Arc<Cluster>,
+    pub token: String,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/api/v1/namespaces/{ns}/pods/{name}/exec", any(exec_route))
+        .nest("/sim/v1", admin::router())
+        .fallback(api_route)
+        .layer(middleware::from_fn_with_state(app.clone(), faults))
+        .layer(middleware::from_fn_with_state(app.clone(), authenticate))
+        .with_state(app)
+}
+
+/// Bearer token from the kubeconfig the simulator wrote. `/version` and health checks stay
+/// open, as a real API server's public-info-viewer role leaves them.
+async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let public = matches!(path, "/version" | "/healthz" | "/readyz" | "/livez");
+    let presented = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if public || presented == Some(app.token.as_str()) {
+        next.run(request).await
+    } else {
+        ApiError::new(401, "Unauthorized", "Unauthorized").into_response()
+    }
+}
+
+async fn faults(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if request.uri().path().starts_with("/sim/") {
+        return next.run(request).await;
+    }
+    let latency = app.cluster.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(code) = app.cluster.faults.injected_error() {
+        let (reason, message) = if code == 429 {
+            (
+                "TooManyRequests",
+                "the simulator's fault injection: too many requests, please try again later",
+            )
+        } else {
+            (
+                "InternalError",
+                "the simulator's fault injection: an error on the server",
+            )
+        };
+        let mut response = ApiError::new(code, reason, message).into_response();
+        if code == 429 {
+            response
+                .headers_mut()
+                .insert("retry-after", "1".parse().expect("static"));
+        }
+        return response;
+    }
+    next.run(request).await
+}
+
+async fn exec_route(
+    State(app): State<Arc<App>>,
+    Path((ns, name)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    exec::handle(app, ns, name, Query::parse(raw.as_deref()), upgrade.ok()).await
+}
+
+async fn api_route(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = Query::parse(uri.query());
+    let segments: Vec<&str> = uri
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let ok = |v: serde_json::Value| json_response(StatusCode::OK, &v);
+    let not_found = || {
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .into_response()
+    };
+    match segments.as_slice() {
+        ["version"] => ok(discovery::version()),
+        ["healthz"] | ["readyz"] | ["livez"] => "ok".into_response(),
+        ["api"] => ok(discovery::core_versions()),
+        ["apis"] => ok(discovery::groups()),
+        ["api", "v1"] => discovery::resource_list("", "v1")
+            .map(ok)
+            .unwrap_or_else(not_found),
+        ["apis", group, version] => discovery::resource_list(group, version)
+            .map(ok)
+            .unwrap_or_else(not_found),
+        ["openapi", "v3"] => ok(discovery::openapi_index()),
+        ["openapi", "v3", rest @ ..] => discovery::openapi_group(&rest.join("/"))
+            .map(ok)
+            .unwrap_or_else(not_found),
+        ["api", "v1", rest @ ..] => match Target::parse("", "v1", rest) {
+            Ok(t) => objects::serve(app, method, t, query, &headers, body).await,
+            Err(e) => e.into_response(),
+        },
+        ["apis", group, version, rest @ ..] => match Target::parse(group, version, rest) {
+            Ok(t) => objects::serve(app, method, t, query, &headers, body).await,
+            Err(e) => e.into_response(),
+        },
+        _ => not_found(),
+    }
+}

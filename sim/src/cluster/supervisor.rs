@@ -1,0 +1,394 @@
+//! One task per pod, doing what the kubelet does for it: resolve its environment from
+//! Secrets (waiting while one is missing), start its processes, probe readiness, restart
+//! the container if it dies, and stop it gracefully when the pod is deleted.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use super::pod_object;
+use super::{Cluster, Dirs, PodSlot, PodState};
+use crate::pod::process::{PodProcess, exec_command};
+use crate::pod::scripts::{self, ScriptInput};
+use crate::pod::templates::{EnvValue, SERVICE_NAMES, TEMPLATES, Template, Workload};
+use crate::resources::{CONFIGMAPS, PODS, SECRETS};
+use crate::{Result, SimError};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// Mount points and the tool stand-ins every pod may need, made once per start.
+pub fn prepare_machine(dirs: &Dirs) -> Result<()> {
+    for t in TEMPLATES {
+        for point in scripts::mount_points(t) {
+            std::fs::create_dir_all(&point).map_err(|e| SimError::io(&point, e))?;
+        }
+        for (claim, _) in t.volumes {
+            let dir = dirs.volumes.join(claim);
+            std::fs::create_dir_all(&dir).map_err(|e| SimError::io(&dir, e))?;
+        }
+    }
+    let bundle = dirs.tools.join("bundle");
+    std::fs::write(&bundle, scripts::bundle_stub()).map_err(|e| SimError::io(&bundle, e))?;
+    std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| SimError::io(&bundle, e))?;
+    Ok(())
+}
+
+pub fn start_pod(
+    cluster: &Arc<Cluster>,
+    deployment: &str,
+    hash: &str,
+    template: &'static Template,
+    spec: &Value,
+) {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect();
+    let name = format!("{deployment}-{hash}-{suffix}");
+    let object = pod_object::new_pod(&name, template, hash, spec);
+    if cluster
+        .store
+        .create(&PODS, &cluster.namespace, object)
+        .is_err()
+    {
+        return;
+    }
+    let stop = Arc::new(Notify::new());
+    let kill = Arc::new(Notify::new());
+    cluster.pods.lock().unwrap().insert(
+        name.clone(),
+        PodSlot {
+            deployment: deployment.to_string(),
+            hash: hash.to_string(),
+            template,
+            state: PodState::Starting,
+            init_pid: None,
+            env: Vec::new(),
+            stop: stop.clone(),
+            kill: kill.clone(),
+        },
+    );
+    let task_cluster = cluster.clone();
+    cluster.supervisors.lock().unwrap().spawn(async move {
+        supervise(&task_cluster, &name, template, &stop, &kill).await;
+        cleanup(&task_cluster, &name, template);
+    });
+}
+
+async fn supervise(
+    cluster: &Arc<Cluster>,
+    name: &str,
+    template: &'static Template,
+    stop: &Notify,
+    kill: &Notify,
+) {
+    let ip = format!(
+        "10.128.{}.{}",
+        rand::random_range(0..=254u8),
+        rand::random_range(2..=254u8)
+    );
+    let mut restarts = 0u32;
+    loop {
+        let env = loop {
+            match resolve_env(cluster, name, template) {
+                Ok(env) => break env,
+                Err(message) => {
+                    update_pod(cluster, name, |p| {
+                        pod_object::set_waiting(
+                            p,
+                            template.container,
+                            "CreateContainerConfigError",
+                            &message,
+                            restarts,
+                        )
+                    });
+                    tokio::select! {
+                        _ = stop.notified() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                    }
+                }
+            }
+        };
+        let mut process = match launch(cluster, name, template, &env).await {
+            Ok(p) => p,
+            Err(e) => {
+                update_pod(cluster, name, |p| {
+                    pod_object::set_waiting(
+                        p,
+                        template.container,
+                        "CrashLoopBackOff",
+                        &e.to_string(),
+                        restarts,
+                    )
+                });
+                restarts += 1;
+                tokio::select! {
+                    _ = stop.notified() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                }
+            }
+        };
+        set_slot(cluster, name, |s| {
+            s.init_pid = Some(process.init_pid);
+            s.env = env.clone();
+        });
+        let started_at = crate::store::now();
+        update_pod(cluster, name, |p| {
+            pod_object::set_running(p, template.container, false, restarts, &started_at, &ip)
+        });
+        let ready = tokio::select! {
+            _ = stop.notified() => {
+                process.stop(STOP_GRACE).await;
+                return;
+            }
+            r = become_ready(&mut process, template, &env) => r,
+        };
+        if let Err(e) = ready {
+            tracing::warn!(pod = name, "not ready: {e}");
+            process.kill().await;
+            restarts += 1;
+            update_pod(cluster, name, |p| {
+                pod_object::set_waiting(
+                    p,
+                    template.container,
+                    "CrashLoopBackOff",
+                    &e.to_string(),
+                    restarts,
+                )
+            });
+            tokio::select! {
+                _ = stop.notified() => return,
+                _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+            }
+        }
+        update_pod(cluster, name, |p| {
+            pod_object::set_running(p, template.container, true, restarts, &started_at, &ip)
+        });
+        set_slot(cluster, name, |s| {
+            if s.state == PodState::Starting {
+                s.state = PodState::Running;
+            }
+        });
+        cluster.enqueue(template.deployment);
+        tokio::select! {
+            _ = stop.notified() => {
+                process.stop(STOP_GRACE).await;
+                return;
+            }
+            _ = kill.notified() => {
+                process.kill().await;
+            }
+            _ = process.wait() => {}
+        }
+        if cluster.is_stopping() {
+            return;
+        }
+        // The container died: the kubelet restarts it in the same pod.
+        restarts += 1;
+        tracing::info!(pod = name, restarts, "container exited; restarting");
+        set_slot(cluster, name, |s| {
+            s.init_pid = None;
+            if s.state == PodState::Running {
+                s.state = PodState::Starting;
+            }
+        });
+        update_pod(cluster, name, |p| {
+            pod_object::set_running(
+                p,
+                template.container,
+                false,
+                restarts,
+                &crate::store::now(),
+                &ip,
+            )
+        });
+        cluster.enqueue(template.deployment);
+        tokio::select! {
+            _ = stop.notified() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+fn cleanup(cluster: &Cluster, name: &str, template: &Template) {
+    cluster.pods.lock().unwrap().remove(name);
+    let _ = cluster.store.delete(&PODS, &cluster.namespace, name);
+    let _ = std::fs::remove_dir_all(cluster.dirs.pods.join(name));
+    cluster.enqueue(template.deployment);
+    cluster.notify_changed();
+}
+
+fn set_slot(cluster: &Cluster, name: &str, change: impl FnOnce(&mut PodSlot)) {
+    if let Some(slot) = cluster.pods.lock().unwrap().get_mut(name) {
+        change(slot);
+    }
+}
+
+fn update_pod(cluster: &Cluster, name: &str, change: impl FnOnce(&mut Value)) {
+    let _ = cluster.store.modify(&PODS, &cluster.namespace, name, |p| {
+        change(p);
+        Ok(())
+    });
+}
+
+fn resolve_env(
+    cluster: &Cluster,
+    pod: &str,
+    template: &Template,
+) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut path = String::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    if template.system_tools {
+        path = format!("{}:{path}", scripts::TOOLS_MOUNT);
+    }
+    let mut env = vec![
+        ("HOME".to_string(), template.home.to_string()),
+        ("PATH".to_string(), path),
+        ("HOSTNAME".to_string(), pod.to_string()),
+        ("LANG".to_string(), "C.UTF-8".to_string()),
+    ];
+    for (key, value) in template.env {
+        let value = match value {
+            EnvValue::Literal(v) => v.to_string(),
+            EnvValue::Secret {
+                name,
+                key: data_key,
+            } => {
+                let secret = cluster
+                    .store
+                    .get(&SECRETS, &cluster.namespace, name)
+                    .ok_or_else(|| format!("secret \"{name}\" not found"))?;
+                let encoded = secret["data"][*data_key].as_str().ok_or_else(|| {
+                    format!(
+                        "couldn't find key {data_key} in Secret {}/{name}",
+                        cluster.namespace
+                    )
+                })?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .map_err(|e| format!("secret {name} key {data_key}: {e}"))?;
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+        };
+        env.push((key.to_string(), value));
+    }
+    Ok(env)
+}
+
+async fn launch(
+    cluster: &Cluster,
+    name: &str,
+    template: &Template,
+    env: &[(String, String)],
+) -> Result<PodProcess> {
+    let pod_dir = cluster.dirs.pods.join(name);
+    std::fs::create_dir_all(&pod_dir).map_err(|e| SimError::io(&pod_dir, e))?;
+    std::fs::set_permissions(&pod_dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| SimError::io(&pod_dir, e))?;
+    let write = |file: &str, text: &str, mode: u32| -> Result<()> {
+        let path = pod_dir.join(file);
+        std::fs::write(&path, text).map_err(|e| SimError::io(&path, e))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| SimError::io(&path, e))
+    };
+    write("hosts", &scripts::hosts_file(name, SERVICE_NAMES), 0o644)?;
+    match template.workload {
+        Workload::Redis => {
+            let config = cluster
+                .store
+                .get(&CONFIGMAPS, &cluster.namespace, "redis-config")
+                .and_then(|cm| cm["data"]["redis.conf"].as_str().map(String::from))
+                .ok_or_else(|| SimError::pod(name, "configmap \"redis-config\" not found"))?;
+            write("redis.conf", &scripts::redis_conf(&config), 0o644)?;
+        }
+        Workload::MariaDb => {
+            let password = env
+                .iter()
+                .find(|(k, _)| k == "MYSQL_ROOT_PASSWORD")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_default();
+            write("init.sql", &scripts::mysql_init_sql(password), 0o600)?;
+        }
+        Workload::Postgres | Workload::Idle => {}
+    }
+    let script = scripts::init_script(&ScriptInput {
+        pod: name,
+        template,
+        pod_dir: &pod_dir,
+        volumes_dir: &cluster.dirs.volumes,
+        tools_dir: &cluster.dirs.tools,
+        events_dir: &cluster.dirs.events,
+        postgres_bin: &cluster.postgres_bin,
+    });
+    write("init.sh", &script, 0o755)?;
+    PodProcess::launch(name, &pod_dir.join("init.sh"), &pod_dir.join("log")).await
+}
+
+/// Waits for the server to answer, then does what an image's entrypoint does on first
+/// start (the zync database).
+async fn become_ready(
+    process: &mut PodProcess,
+    template: &Template,
+    env: &[(String, String)],
+) -> Result<()> {
+    let probe: Vec<&str> = match template.workload {
+        Workload::MariaDb => vec!["mariadb-admin", "--socket=/run/mysqld/mysqld.sock", "ping"],
+        Workload::Postgres => vec!["pg_isready", "-q"],
+        Workload::Redis => vec!["redis-cli", "ping"],
+        Workload::Idle => return Ok(()),
+    };
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    loop {
+        if !process.running() {
+            return Err(SimError::Other("the server exited while starting".into()));
+        }
+        if let Ok((true, out)) = run(process.init_pid, template, env, &probe).await
+            && (template.workload != Workload::Redis || out.trim() == "PONG")
+        {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(SimError::Other(format!(
+                "not ready after {}s",
+                READY_TIMEOUT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if template.workload == Workload::Postgres {
+        let create = "psql -d postgres -tAc \"SELECT 1 FROM pg_database WHERE datname='zync_production'\" | grep -q 1 || createdb zync_production";
+        match run(process.init_pid, template, env, &["bash", "-c", create]).await {
+            Ok((true, _)) => {}
+            other => {
+                return Err(SimError::Other(format!(
+                    "creating zync_production failed: {other:?}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a short command in the pod: (success, stdout).
+pub async fn run(
+    init_pid: i32,
+    template: &Template,
+    env: &[(String, String)],
+    argv: &[&str],
+) -> Result<(bool, String)> {
+    let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+    let mut cmd = exec_command(init_pid, template, env, &argv);
+    cmd.stdin(std::process::Stdio::null());
+    let output = tokio::time::timeout(Duration::from_secs(20), cmd.output())
+        .await
+        .map_err(|_| SimError::Other(format!("`{}` timed out", argv.join(" "))))??;
+    Ok((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    ))
+}

@@ -1,0 +1,5 @@
+//! Pods as real processes in their own namespaces.
+
+pub mod process;
+pub mod scripts;
+pub mod templates;

@@ -1,0 +1,166 @@
+//! A pod's processes: started in fresh mount, network, UTS and PID namespaces with
+//! `unshare`, entered for exec with `nsenter`, stopped with the container's stop signal
+//! and, after the grace period, SIGKILL to its PID 1 (which takes the whole PID namespace
+//! with it, so nothing is left behind).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+use super::templates::Template;
+use crate::{Result, SimError};
+
+pub struct PodProcess {
+    unshare: Child,
+    /// PID 1 of the pod, as the machine numbers it.
+    pub init_pid: i32,
+}
+
+impl PodProcess {
+    /// Starts `script` as PID 1 of a new pod; its output goes to `log`.
+    pub async fn launch(pod: &str, script: &Path, log: &Path) -> Result<PodProcess> {
+        let out = std::fs::File::create(log).map_err(|e| SimError::io(log, e))?;
+        let err = out.try_clone()?;
+        let mut unshare = Command::new("unshare");
+        unshare
+            .args([
+                "--mount",
+                "--net",
+                "--uts",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--propagation",
+                "private",
+                // If the simulator dies without stopping its pods, unshare gets SIGKILL
+                // (PDEATHSIG below) and passes it on to PID 1, which ends the whole pod.
+                "--kill-child=SIGKILL",
+                "--",
+                "/bin/bash",
+            ])
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            unshare.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut unshare = unshare
+            .spawn()
+            .map_err(|e| SimError::pod(pod, format!("cannot run unshare: {e}")))?;
+        let outer = unshare.id().expect("just spawned") as i32;
+        let children = PathBuf::from(format!("/proc/{outer}/task/{outer}/children"));
+        for _ in 0..500 {
+            if let Ok(text) = std::fs::read_to_string(&children)
+                && let Some(pid) = text.split_whitespace().next().and_then(|p| p.parse().ok())
+            {
+                return Ok(PodProcess {
+                    unshare,
+                    init_pid: pid,
+                });
+            }
+            if let Ok(Some(status)) = unshare.try_wait() {
+                return Err(SimError::pod(
+                    pod,
+                    format!("pod init exited at once ({status}); see {}", log.display()),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(SimError::pod(pod, "pod init did not start"))
+    }
+
+    /// Whether PID 1 is still there.
+    pub fn running(&mut self) -> bool {
+        matches!(self.unshare.try_wait(), Ok(None))
+    }
+
+    /// Waits for the pod to end by itself.
+    pub async fn wait(&mut self) {
+        let _ = self.unshare.wait().await;
+    }
+
+    /// Asks PID 1 to stop (it forwards the container's stop signal to the server), and
+    /// kills the PID namespace if it is still there after `grace`.
+    pub async fn stop(&mut self, grace: Duration) {
+        if !self.running() {
+            return;
+        }
+        let _ = kill(Pid::from_raw(self.init_pid), Signal::SIGTERM);
+        if tokio::time::timeout(grace, self.unshare.wait())
+            .await
+            .is_err()
+        {
+            self.kill().await;
+        }
+    }
+
+    /// SIGKILL to PID 1: the kernel then kills everything in the pod.
+    pub async fn kill(&mut self) {
+        let _ = kill(Pid::from_raw(self.init_pid), Signal::SIGKILL);
+        let _ = self.unshare.wait().await;
+    }
+}
+
+/// A command run inside a pod, as `kubectl exec` runs it in a container: the container's
+/// user, environment and home, the pod's namespaces. It gets its own process group so the
+/// whole command (a `bash -c` pipeline) can be killed when the client goes away.
+pub fn exec_command(
+    init_pid: i32,
+    template: &Template,
+    env: &[(String, String)],
+    argv: &[String],
+) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.arg("--target")
+        .arg(init_pid.to_string())
+        .args(["--mount", "--uts", "--net", "--pid", "--"]);
+    if let Some(user) = template.user {
+        cmd.arg("setpriv")
+            .arg(format!("--reuid={user}"))
+            .arg(format!("--regid={user}"))
+            .args(["--init-groups", "--"]);
+    }
+    cmd.args(["env", "-i", "-C", template.home]);
+    for (k, v) in env {
+        cmd.arg(format!("{k}={v}"));
+    }
+    cmd.args(argv);
+    cmd.process_group(0).kill_on_drop(true);
+    cmd
+}
+
+/// Kills an exec'd command and everything it started.
+pub fn kill_group(leader: Option<u32>) {
+    if let Some(pid) = leader {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    }
+}
+
+/// The newest PostgreSQL installed from Debian's packages.
+pub fn postgres_bin() -> Result<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|e| SimError::io("/usr/lib/postgresql", e))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("postgres").exists().then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, p)| p).ok_or_else(|| {
+        SimError::Other("PostgreSQL is not installed (apt-get install postgresql)".into())
+    })
+}

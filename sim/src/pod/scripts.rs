@@ -1,0 +1,205 @@
+//! The shell script that is PID 1 of a pod: it builds the pod's private view of the
+//! machine (hostname, loopback, tmpfs, volumes, /etc/hosts), initialises a server's data
+//! directory the first time, then runs the server and forwards the stop signal to it.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use super::templates::{Template, Workload};
+
+pub struct ScriptInput<'a> {
+    pub pod: &'a str,
+    pub template: &'a Template,
+    /// The pod's own folder (init script, hosts file, logs, generated configs).
+    pub pod_dir: &'a Path,
+    pub volumes_dir: &'a Path,
+    pub tools_dir: &'a Path,
+    pub events_dir: &'a Path,
+    pub postgres_bin: &'a Path,
+}
+
+/// Mount points the pod needs that may not exist on the machine. Created empty on the
+/// host filesystem (a bind mount needs a directory to sit on); nothing else is touched.
+pub fn mount_points(template: &Template) -> Vec<String> {
+    let mut points: Vec<String> = template
+        .volumes
+        .iter()
+        .map(|(_, m)| m.to_string())
+        .collect();
+    if template.system_tools {
+        points.push(TOOLS_MOUNT.into());
+    }
+    points.push(template.home.into());
+    points
+}
+
+pub const TOOLS_MOUNT: &str = "/opt/system/bin";
+/// The pod's own folder, as the pod sees it.
+pub const POD_MOUNT: &str = "/run/sim-pod";
+/// Where system pods' tool stand-ins write their events.
+pub const EVENTS_MOUNT: &str = "/run/sim-events";
+
+pub fn init_script(input: &ScriptInput) -> String {
+    let t = input.template;
+    let pod_dir = input.pod_dir.display();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "#!/bin/bash\nset -eu\n# PID 1 of pod {} (deployment {}).",
+        input.pod, t.deployment
+    );
+    let _ = writeln!(s, "hostname {}", input.pod);
+    s.push_str("ip link set lo up\n");
+    // The pod's folder and the event log may live under /tmp on the machine, so they are
+    // bound into /run before /tmp is replaced by the pod's own.
+    s.push_str("mount -t tmpfs -o mode=755 tmpfs /run\n");
+    let _ = writeln!(
+        s,
+        "mkdir -p {POD_MOUNT} && mount --bind {pod_dir} {POD_MOUNT}"
+    );
+    let _ = writeln!(s, "mount --bind {POD_MOUNT}/hosts /etc/hosts");
+    for (claim, mount) in t.volumes {
+        let _ = writeln!(
+            s,
+            "mount --bind {}/{} {}",
+            input.volumes_dir.display(),
+            claim,
+            mount
+        );
+    }
+    if t.system_tools {
+        let _ = writeln!(
+            s,
+            "mount --bind {} {}",
+            input.tools_dir.display(),
+            TOOLS_MOUNT
+        );
+        let _ = writeln!(
+            s,
+            "mkdir -p {EVENTS_MOUNT} && mount --bind {} {EVENTS_MOUNT}",
+            input.events_dir.display()
+        );
+    }
+    s.push_str("mount -t tmpfs -o mode=1777 tmpfs /tmp\n");
+    let (main, stop_signal) = match t.workload {
+        Workload::MariaDb => {
+            s.push_str(
+                "mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld\n\
+                 chown mysql:mysql /var/lib/mysql\n\
+                 if [ ! -d /var/lib/mysql/data/mysql ]; then\n\
+                 \x20 mkdir -p /var/lib/mysql/data && chown mysql:mysql /var/lib/mysql/data\n\
+                 \x20 mariadb-install-db --user=mysql --datadir=/var/lib/mysql/data \
+                 --auth-root-authentication-method=normal --skip-test-db >/dev/null\n\
+                 fi\n",
+            );
+            let _ = writeln!(s, "chown mysql:mysql {POD_MOUNT}/init.sql");
+            (
+                format!(
+                    "/usr/sbin/mariadbd --user=mysql --datadir=/var/lib/mysql/data \
+                     --socket=/run/mysqld/mysqld.sock --pid-file=/run/mysqld/mysqld.pid \
+                     --bind-address=127.0.0.1 --port=3306 --skip-name-resolve \
+                     --log-error= --init-file={POD_MOUNT}/init.sql"
+                ),
+                "TERM",
+            )
+        }
+        Workload::Postgres => {
+            let bin = input.postgres_bin.display();
+            s.push_str(
+                "mkdir -p /run/postgresql && chown postgres:postgres /run/postgresql\n\
+                 chown postgres:postgres /var/lib/pgsql\n",
+            );
+            let _ = writeln!(
+                s,
+                "if [ ! -s /var/lib/pgsql/data/PG_VERSION ]; then\n\
+                 \x20 setpriv --reuid=postgres --regid=postgres --init-groups -- {bin}/initdb \
+                 -D /var/lib/pgsql/data -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null\n\
+                 fi"
+            );
+            (
+                format!(
+                    "setpriv --reuid=postgres --regid=postgres --init-groups -- {bin}/postgres \
+                     -D /var/lib/pgsql/data -k /run/postgresql -c listen_addresses=127.0.0.1 \
+                     -p 5432 -c logging_collector=off"
+                ),
+                // Fast shutdown: SIGTERM would wait for every client to leave.
+                "INT",
+            )
+        }
+        Workload::Redis => {
+            s.push_str("chown redis:redis /var/lib/redis/data\n");
+            (
+                format!(
+                    "setpriv --reuid=redis --regid=redis --init-groups -- \
+                     /usr/bin/redis-server {POD_MOUNT}/redis.conf"
+                ),
+                "TERM",
+            )
+        }
+        Workload::Idle => ("sleep infinity".to_string(), "KILL"),
+    };
+    let _ = writeln!(
+        s,
+        "{main} &\nchild=$!\n\
+         trap 'kill -{stop_signal} $child 2>/dev/null || true' TERM INT\n\
+         status=0\n\
+         while :; do\n\
+         \x20 wait $child && status=0 || status=$?\n\
+         \x20 kill -0 $child 2>/dev/null || break\n\
+         done\n\
+         exit $status"
+    );
+    s
+}
+
+pub fn hosts_file(pod: &str, services: &[&str]) -> String {
+    format!(
+        "127.0.0.1\tlocalhost {pod} {}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+        services.join(" ")
+    )
+}
+
+/// The ConfigMap's redis.conf as the operator mounts it, plus the few settings a pod needs
+/// to run in the foreground with its data on the volume. `save` and `appendonly` are left
+/// exactly as the ConfigMap says: they are what the restore procedure edits.
+pub fn redis_conf(from_config_map: &str) -> String {
+    format!(
+        "{from_config_map}\n# --- set by the simulator's pod runtime ---\n\
+         dir /var/lib/redis/data\ndaemonize no\nsupervised no\nlogfile \"\"\npidfile \"\"\n\
+         bind 127.0.0.1 -::1\nport 6379\n"
+    )
+}
+
+/// Run by MariaDB at every start, privileged: keeps root's password equal to the
+/// `system-database` secret and makes root usable over TCP, as the 3scale image does
+/// (the install's password-less root@127.0.0.1 would shadow root@'%').
+pub fn mysql_init_sql(root_password: &str) -> String {
+    let pw = root_password.replace('\\', "\\\\").replace('\'', "\\'");
+    format!(
+        "CREATE DATABASE IF NOT EXISTS `system`;\n\
+         DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1';\n\
+         CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '{pw}';\n\
+         ALTER USER 'root'@'%' IDENTIFIED BY '{pw}';\n\
+         ALTER USER 'root'@'localhost' IDENTIFIED BY '{pw}';\n\
+         GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;\n\
+         FLUSH PRIVILEGES;\n"
+    )
+}
+
+/// 3scale's tooling stand-in on system pods' PATH: `bundle exec rake zync:resync:domains`
+/// succeeds and leaves a line in the simulator's event log, so tests can count runs.
+pub fn bundle_stub() -> String {
+    let events_log = format!("{EVENTS_MOUNT}/events.log");
+    format!(
+        "#!/bin/bash\n\
+         # Stand-in for 3scale system's Ruby tooling in the simulator.\n\
+         case \"$*\" in\n\
+         \x20 'exec rake zync:resync:domains')\n\
+         \x20   echo \"$(date -u +%Y-%m-%dT%H:%M:%SZ) $(hostname) rake zync:resync:domains\" >> {log}\n\
+         \x20   echo 'Resyncing domains with zync... done'\n\
+         \x20   exit 0 ;;\n\
+         \x20 *) echo \"bundle: the simulator does not run '$*'\" >&2; exit 1 ;;\n\
+         esac\n",
+        log = events_log
+    )
+}

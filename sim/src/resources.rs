@@ -1,0 +1,100 @@
+//! The resource kinds the simulator serves, and how their URLs map to them.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ResourceType {
+    /// "" for the core group.
+    pub group: &'static str,
+    pub version: &'static str,
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub kind: &'static str,
+    pub list_kind: &'static str,
+    pub verbs: &'static [&'static str],
+}
+
+const CRUD: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+const READ_ONLY_PODS: &[&str] = &["delete", "get", "list", "watch"];
+
+pub const PODS: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    plural: "pods",
+    singular: "pod",
+    kind: "Pod",
+    list_kind: "PodList",
+    verbs: READ_ONLY_PODS,
+};
+pub const CONFIGMAPS: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    plural: "configmaps",
+    singular: "configmap",
+    kind: "ConfigMap",
+    list_kind: "ConfigMapList",
+    verbs: CRUD,
+};
+pub const SECRETS: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    plural: "secrets",
+    singular: "secret",
+    kind: "Secret",
+    list_kind: "SecretList",
+    verbs: CRUD,
+};
+pub const DEPLOYMENTS: ResourceType = ResourceType {
+    group: "apps",
+    version: "v1",
+    plural: "deployments",
+    singular: "deployment",
+    kind: "Deployment",
+    list_kind: "DeploymentList",
+    verbs: CRUD,
+};
+pub const APIMANAGERS: ResourceType = ResourceType {
+    group: "apps.3scale.net",
+    version: "v1alpha1",
+    plural: "apimanagers",
+    singular: "apimanager",
+    kind: "APIManager",
+    list_kind: "APIManagerList",
+    verbs: CRUD,
+};
+
+pub const ALL: &[ResourceType] = &[PODS, CONFIGMAPS, SECRETS, DEPLOYMENTS, APIMANAGERS];
+
+impl ResourceType {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    pub fn find(group: &str, version: &str, plural: &str) -> Option<ResourceType> {
+        ALL.iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
+            .copied()
+    }
+
+    /// For a plural known to be served (taken from a `ResourceType` earlier).
+    pub fn find_plural(plural: &str) -> ResourceType {
+        *ALL.iter()
+            .find(|r| r.plural == plural)
+            .expect("a served resource")
+    }
+
+    pub fn by_kind(kind: &str) -> Option<ResourceType> {
+        ALL.iter().find(|r| r.kind == kind).copied()
+    }
+
+    pub fn in_group_version(group: &str, version: &str) -> Vec<ResourceType> {
+        ALL.iter()
+            .filter(|r| r.group == group && r.version == version)
+            .copied()
+            .collect()
+    }
+}
