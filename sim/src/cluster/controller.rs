@@ -101,11 +101,12 @@ fn reconcile(cluster: &Arc<Cluster>, name: &str) {
         for (pod, _, _) in current.drain(..current.len() - want) {
             cluster.request_stop(pod);
         }
-    } else if current.len() < want && !old_left {
-        if let Some(template) = crate::pod::templates::find(name) {
-            for _ in current.len()..want {
-                super::supervisor::start_pod(cluster, name, &hash, template, &deployment);
-            }
+    } else if current.len() < want
+        && !old_left
+        && let Some(template) = crate::pod::templates::find(name)
+    {
+        for _ in current.len()..want {
+            super::supervisor::start_pod(cluster, name, &hash, template, &deployment);
         }
     }
     update_status(cluster, name, &hash);

@@ -117,7 +117,7 @@ async fn seed_mysql(cluster: &Cluster, bytes: u64) -> Result<Value> {
     let audits = (bytes / 1100).max(50);
     let c = counts.clone();
     let input = pipe(move |mut out| async move {
-        let mut rng = Rng::new(0x5157_E3);
+        let mut rng = Rng::new(0x0051_57E3);
         out.write_all(MYSQL_SCHEMA.as_bytes()).await?;
         let n = |k: &str| c[k].as_u64().unwrap_or(0);
         let mut t = Inserts::new("accounts");

@@ -1,0 +1,410 @@
+//! The real kubectl against the simulator: what the 3scale manual's commands need.
+
+mod common;
+
+use common::shared;
+use serde_json::Value;
+
+fn sim() -> &'static common::Sim {
+    shared(Some("4MiB"))
+}
+
+#[test]
+fn get_pods_by_label_as_json_like_the_manual() {
+    let out = sim().ok(&["get", "pods", "-l", "deployment=system-mysql", "-o", "json"]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{out}");
+    let pod = &items[0];
+    assert!(
+        pod["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("system-mysql-")
+    );
+    assert_eq!(pod["metadata"]["labels"]["deployment"], "system-mysql");
+    assert_eq!(pod["status"]["phase"], "Running");
+    let all: Value = serde_json::from_str(&sim().ok(&["get", "pods", "-o", "json"])).unwrap();
+    assert_eq!(
+        all["items"].as_array().unwrap().len(),
+        15,
+        "every 3scale 2.15 deployment has a pod"
+    );
+}
+
+#[test]
+fn exec_passes_stdin_and_exit_codes() {
+    let pod = sim().pod("system-mysql");
+    let out = sim().kubectl_stdin(
+        &[
+            "exec",
+            "-i",
+            &pod,
+            "--",
+            "bash",
+            "-c",
+            "tr a-z A-Z; id -un; exit 7",
+        ],
+        b"hello pod\n",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "kubectl exits with the command's code: {out:?}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "HELLO POD\nmysql\n");
+    let ok = sim().ok(&["exec", &pod, "--", "bash", "-c", "echo $HOME; hostname"]);
+    assert_eq!(ok, format!("/var/lib/mysql\n{pod}\n"));
+}
+
+#[test]
+fn exec_streams_large_output_intact() {
+    let pod = sim().pod("zync-database");
+    let out = sim().ok(&[
+        "exec",
+        &pod,
+        "--",
+        "bash",
+        "-c",
+        "head -c 30000000 /dev/zero | tr '\\0' x",
+    ]);
+    assert_eq!(out.len(), 30_000_000);
+    assert!(out.bytes().all(|b| b == b'x'));
+}
+
+#[test]
+fn the_manuals_database_commands_work_in_their_pods() {
+    let mysql = sim().pod("system-mysql");
+    let rows = sim().ok(&["exec", &mysql, "--", "bash", "-c", "export MYSQL_PWD=${MYSQL_ROOT_PASSWORD}; mysql -hsystem-mysql -uroot system -N -e 'SELECT COUNT(*) FROM accounts'"]);
+    assert!(
+        rows.trim().parse::<u64>().unwrap() > 0,
+        "seeded accounts: {rows}"
+    );
+    let zync = sim().pod("zync-database");
+    let tables = sim().ok(&[
+        "exec",
+        &zync,
+        "--",
+        "bash",
+        "-c",
+        "psql zync_production -tAc 'SELECT count(*) FROM entries'",
+    ]);
+    assert!(tables.trim().parse::<u64>().unwrap() > 0);
+    let redis = sim().pod("backend-redis");
+    assert_eq!(
+        sim().ok(&[
+            "exec",
+            &redis,
+            "--",
+            "bash",
+            "-c",
+            "cd ${HOME}/data && redis-cli ping"
+        ]),
+        "PONG\n"
+    );
+}
+
+#[test]
+fn cp_copies_files_and_directories_both_ways() {
+    let pod = sim().pod("system-sidekiq");
+    let local = tempfile::tempdir().unwrap();
+    let tree = local.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("a.txt"), "alpha").unwrap();
+    std::fs::write(tree.join("sub/b.bin"), vec![7u8; 100_000]).unwrap();
+    let file = local.path().join("single.txt");
+    std::fs::write(&file, "just one").unwrap();
+
+    sim().ok(&[
+        "cp",
+        file.to_str().unwrap(),
+        &format!("{pod}:/opt/system/public/system/cp-test-single.txt"),
+    ]);
+    sim().ok(&[
+        "cp",
+        tree.to_str().unwrap(),
+        &format!("{pod}:/opt/system/public/system/cp-test-tree"),
+    ]);
+    // system-app mounts the same volume: what sidekiq wrote, app sees.
+    let app = sim().pod("system-app");
+    let listing = sim().ok(&[
+        "exec",
+        &app,
+        "--",
+        "find",
+        "/opt/system/public/system/cp-test-tree",
+        "-type",
+        "f",
+    ]);
+    assert!(
+        listing.contains("cp-test-tree/a.txt") && listing.contains("cp-test-tree/sub/b.bin"),
+        "{listing}"
+    );
+
+    let back = local.path().join("back");
+    sim().ok(&[
+        "cp",
+        &format!("{app}:/opt/system/public/system/cp-test-tree"),
+        back.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(back.join("a.txt")).unwrap(),
+        "alpha"
+    );
+    assert_eq!(
+        std::fs::read(back.join("sub/b.bin")).unwrap(),
+        vec![7u8; 100_000]
+    );
+    let single = local.path().join("single-back.txt");
+    sim().ok(&[
+        "cp",
+        &format!("{app}:/opt/system/public/system/cp-test-single.txt"),
+        single.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(single).unwrap(), "just one");
+    sim().ok(&[
+        "exec",
+        &app,
+        "--",
+        "rm",
+        "-rf",
+        "/opt/system/public/system/cp-test-tree",
+        "/opt/system/public/system/cp-test-single.txt",
+    ]);
+}
+
+fn replicas(deployment: &str) -> (i64, i64) {
+    let d: Value = serde_json::from_str(&sim().ok(&[
+        "get",
+        &format!("deployment/{deployment}"),
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    (
+        d["spec"]["replicas"].as_i64().unwrap(),
+        d["status"]["availableReplicas"].as_i64().unwrap_or(0),
+    )
+}
+
+#[test]
+fn patching_the_apimanager_drives_replicas_like_the_operator() {
+    let spec = sim().ok(&["get", "APIManager/3scale", "-o", "jsonpath={.spec.zync}"]);
+    let recorded: Value = serde_json::from_str(&spec).unwrap();
+    assert_eq!(recorded["appSpec"]["replicas"], 1);
+
+    sim().ok(&[
+        "patch",
+        "APIManager/3scale",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec": {"zync": {"appSpec": {"replicas": 0}, "queSpec": {"replicas": 0}}}}"#,
+    ]);
+    sim().ok(&["rollout", "status", "deployment/zync", "--timeout=60s"]);
+    sim().ok(&["rollout", "status", "deployment/zync-que", "--timeout=60s"]);
+    assert_eq!(replicas("zync"), (0, 0));
+    assert!(
+        sim()
+            .ok(&["get", "pods", "-l", "deployment=zync", "-o", "name"])
+            .is_empty()
+    );
+
+    // The manual's way back: a JSON patch that replaces the recorded spec.
+    let back = format!(r#"[{{"op": "replace", "path": "/spec/zync", "value": {spec}}}]"#);
+    sim().ok(&["patch", "APIManager/3scale", "--type", "json", "-p", &back]);
+    sim().ok(&["rollout", "status", "deployment/zync", "--timeout=60s"]);
+    assert_eq!(replicas("zync"), (1, 1));
+
+    // A spec without replicas leaves the deployment alone, so the manual scales by hand.
+    sim().ok(&[
+        "patch",
+        "APIManager/3scale",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op": "remove", "path": "/spec/zync/queSpec/replicas"}]"#,
+    ]);
+    sim().ok(&[
+        "patch",
+        "deployment/zync-que",
+        "-p",
+        r#"{"spec": {"replicas": 0}}"#,
+    ]);
+    sim().ok(&["rollout", "status", "deployment/zync-que", "--timeout=60s"]);
+    assert_eq!(replicas("zync-que"), (0, 0));
+    sim().ok(&[
+        "patch",
+        "deployment/zync-que",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op": "replace", "path": "/spec/replicas", "value": 1}]"#,
+    ]);
+    sim().ok(&["rollout", "status", "deployment/zync-que", "--timeout=60s"]);
+    assert_eq!(replicas("zync-que"), (1, 1));
+    sim().ok(&[
+        "patch",
+        "APIManager/3scale",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec": {"zync": {"queSpec": {"replicas": 1}}}}"#,
+    ]);
+}
+
+#[test]
+fn rollout_restart_replaces_the_pod_and_status_waits_for_it() {
+    let before = sim().pod("system-redis");
+    sim().ok(&[
+        "exec",
+        &before,
+        "--",
+        "redis-cli",
+        "SET",
+        "restart-probe",
+        "kept",
+    ]);
+    sim().ok(&["rollout", "restart", "deployment/system-redis"]);
+    let status = sim().ok(&[
+        "rollout",
+        "status",
+        "deployment/system-redis",
+        "--timeout=120s",
+    ]);
+    assert!(status.contains("successfully rolled out"), "{status}");
+    let after = sim().pod("system-redis");
+    assert_ne!(before, after, "a restart gives a new pod name");
+    // The new pod is a real redis that loaded what the old one persisted.
+    assert_eq!(
+        sim().ok(&["exec", &after, "--", "redis-cli", "GET", "restart-probe"]),
+        "kept\n"
+    );
+    sim().ok(&["exec", &after, "--", "redis-cli", "DEL", "restart-probe"]);
+}
+
+#[test]
+fn apply_creates_then_updates_a_configmap() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cm.json");
+    let cm = |value: &str| {
+        format!(
+            r#"{{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {{"name": "apply-test"}}, "data": {{"KEY": "{value}"}}}}"#
+        )
+    };
+    std::fs::write(&file, cm("one")).unwrap();
+    let created = sim().ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(created.contains("created"), "{created}");
+    std::fs::write(&file, cm("two")).unwrap();
+    let configured = sim().ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(configured.contains("configured"), "{configured}");
+    assert_eq!(
+        sim().ok(&[
+            "get",
+            "configmap",
+            "apply-test",
+            "-o",
+            "jsonpath={.data.KEY}"
+        ]),
+        "two"
+    );
+    let unchanged = sim().ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(unchanged.contains("unchanged"), "{unchanged}");
+    sim().ok(&["delete", "configmap", "apply-test"]);
+    let gone = sim().kubectl(&["get", "configmap", "apply-test"]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("NotFound"));
+}
+
+#[test]
+fn requests_without_the_token_are_refused() {
+    let out = sim().kubectl(&["--token", "not-the-token", "get", "pods"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Unauthorized") || err.contains("credentials"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_manuals_backup_commands_produce_valid_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sh = |script: &str| {
+        let out = std::process::Command::new("bash")
+            .args(["-euo", "pipefail", "-c", script])
+            .current_dir(d)
+            .env("KUBECONFIG", &sim().kubeconfig)
+            .env("KUBECACHEDIR", d.join(".kube-cache"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // 9.4.1 .. 9.4.6, with `oc rsh POD CMD` as `kubectl exec POD -- CMD` and `oc rsync` as `kubectl cp`.
+    sh(
+        "kubectl exec $(kubectl get pods -l 'deployment=system-mysql' -o json | jq -r '.items[0].metadata.name') -- bash -c 'export MYSQL_PWD=${MYSQL_ROOT_PASSWORD}; mysqldump --single-transaction -hsystem-mysql -uroot system' | gzip > system-mysql-backup.gz",
+    );
+    sh(
+        "mkdir -p local/dir && kubectl cp $(kubectl get pods -l 'deployment=system-app' -o json | jq '.items[0].metadata.name' -r):/opt/system/public/system ./local/dir/system",
+    );
+    sh(
+        "kubectl cp $(kubectl get pods -l 'deployment=backend-redis' -o json | jq '.items[0].metadata.name' -r):/var/lib/redis/data/dump.rdb ./backend-redis-dump.rdb",
+    );
+    sh(
+        "kubectl cp $(kubectl get pods -l 'deployment=system-redis' -o json | jq '.items[0].metadata.name' -r):/var/lib/redis/data/dump.rdb ./system-redis-dump.rdb",
+    );
+    sh(
+        "kubectl exec $(kubectl get pods -l 'deployment=zync-database' -o json | jq -r '.items[0].metadata.name') -- bash -c 'pg_dump zync_production' | gzip > zync-database-backup.gz",
+    );
+    sh(
+        "kubectl get configmaps system-environment -o json > system-environment.json; kubectl get configmaps apicast-environment -o json > apicast-environment.json",
+    );
+
+    let gunzip = |f: &str| {
+        let out = std::process::Command::new("gzip")
+            .args(["-dc", f])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{f} is a valid gzip stream");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mysql = gunzip("system-mysql-backup.gz");
+    assert!(
+        mysql.contains("CREATE TABLE `accounts`") && mysql.contains("INSERT INTO `audits` VALUES"),
+        "a SQL dump with the seeded rows"
+    );
+    let zync = gunzip("zync-database-backup.gz");
+    assert!(
+        zync.contains("COPY public.entries") && zync.contains("PostgreSQL database dump complete")
+    );
+    for rdb in ["backend-redis-dump.rdb", "system-redis-dump.rdb"] {
+        let check = std::process::Command::new("redis-check-rdb")
+            .arg(d.join(rdb))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            check.status.success() && text.contains("RDB looks OK"),
+            "{rdb}: {text}"
+        );
+    }
+    let files = walkdir(&d.join("local/dir/system"));
+    assert!(files > 10, "the storage tree was copied ({files} files)");
+    let cm: Value =
+        serde_json::from_slice(&std::fs::read(d.join("system-environment.json")).unwrap()).unwrap();
+    assert_eq!(cm["data"]["AMP_RELEASE"], "2.15");
+}
+
+fn walkdir(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { walkdir(&p) } else { 1 })
+        .sum()
+}
