@@ -1,1 +1,149 @@
-//! The crate plugin authors use.
+//! The crate a `host` plugin author depends on.
+//!
+//! A plugin is a type implementing [`Plugin`], exported with [`export_plugin!`], next to a
+//! `plugin.toml` manifest (see `wit/README.md`) that the macro embeds in the component so
+//! the host can read what the plugin may touch without running it. The plugin
+//! orchestrates; the host moves the bytes: dumps and files flow between a pod and the
+//! backup set through [`cluster::exec_to_artifact`], [`cluster::artifact_to_exec`],
+//! [`cluster::copy_from_pod`] and [`cluster::copy_to_pod`] and never enter the plugin's
+//! memory.
+//!
+//! ```ignore
+//! use guest_sdk::prelude::*;
+//!
+//! struct Zync;
+//!
+//! impl Plugin for Zync {
+//!     fn backup() -> Result<()> {
+//!         let pod = cluster::find_pod("deployment=zync-database")?;
+//!         cluster::exec_to_artifact(&pod, &["bash", "-c", "pg_dump zync_production"],
+//!             "zync-database-backup.gz", Compression::Gzip)?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! guest_sdk::export_plugin!(Zync);
+//! ```
+
+extern crate self as guest_sdk;
+
+pub mod bindings {
+    //! The raw bindings wit-bindgen generates from `wit/plugin.wit`.
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "plugin",
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "guest_sdk::bindings",
+        runtime_path: "guest_sdk::__private::wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+pub mod cluster;
+mod error;
+pub mod journal;
+pub mod log;
+pub mod store;
+pub mod threescale;
+
+pub use bindings::host::plugin::types::Compression;
+pub use error::{CommandFailure, Error, OrInvalid, Result};
+pub use serde_json as json;
+
+/// What a plugin implements: one function per hook. Hooks its manifest does not list are
+/// never called, so only those need writing.
+pub trait Plugin {
+    /// Write this component's artifacts into the backup set.
+    fn backup() -> Result<()> {
+        Err(Error::invalid("this plugin has no backup hook"))
+    }
+    /// Stop what would write to the data, before any restore begins.
+    fn quiesce() -> Result<()> {
+        Ok(())
+    }
+    /// Put this component's artifacts back.
+    fn restore() -> Result<()> {
+        Err(Error::invalid("this plugin has no restore hook"))
+    }
+    /// Bring back what quiesce or restore stopped, from the journal. Runs after every
+    /// restore, successful or not, and may run more than once.
+    fn resume() -> Result<()> {
+        Ok(())
+    }
+}
+
+pub mod prelude {
+    //! `use guest_sdk::prelude::*;` for a plugin.
+    pub use crate::json::{self, Value, json};
+    pub use crate::{
+        Compression, Error, OrInvalid, Plugin, Result, cluster, journal, log, store, threescale,
+    };
+    pub use crate::{info, warn};
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use wit_bindgen;
+
+    use crate::bindings::host::plugin::types::Error as WitError;
+
+    pub fn hook(result: crate::Result<()>) -> Result<(), WitError> {
+        result.map_err(Into::into)
+    }
+}
+
+/// Exports a [`Plugin`] as the component's `plugin` world and embeds the crate's
+/// `plugin.toml` in the `host-plugin-manifest` custom section, which the host reads
+/// without running the plugin; `describe()` returns the same text.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        const _: () = {
+            const MANIFEST: &[u8] =
+                include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/plugin.toml"));
+
+            #[unsafe(link_section = "host-plugin-manifest")]
+            #[used]
+            static EMBEDDED_MANIFEST: [u8; MANIFEST.len()] = {
+                let mut out = [0u8; MANIFEST.len()];
+                let mut i = 0;
+                while i < MANIFEST.len() {
+                    out[i] = MANIFEST[i];
+                    i += 1;
+                }
+                out
+            };
+
+            struct Exports;
+
+            impl $crate::bindings::Guest for Exports {
+                fn describe() -> ::std::string::String {
+                    ::std::string::String::from_utf8_lossy(&EMBEDDED_MANIFEST).into_owned()
+                }
+                fn backup()
+                -> ::core::result::Result<(), $crate::bindings::host::plugin::types::Error>
+                {
+                    $crate::__private::hook(<$plugin as $crate::Plugin>::backup())
+                }
+                fn quiesce()
+                -> ::core::result::Result<(), $crate::bindings::host::plugin::types::Error>
+                {
+                    $crate::__private::hook(<$plugin as $crate::Plugin>::quiesce())
+                }
+                fn restore()
+                -> ::core::result::Result<(), $crate::bindings::host::plugin::types::Error>
+                {
+            $crate::__private::hook(<$plugin as $crate::Plugin>::restore())
+                }
+                fn resume()
+                -> ::core::result::Result<(), $crate::bindings::host::plugin::types::Error>
+                {
+                    $crate::__private::hook(<$plugin as $crate::Plugin>::resume())
+                }
+            }
+
+            $crate::bindings::__export_world!(Exports with_types_in $crate::bindings);
+        };
+    };
+}
