@@ -1,1 +1,16 @@
-//! `host`: backs up and restores 3scale through sandboxed Wasm plugins.
+//! `host`: backs up and restores Red Hat 3scale API Management through sandboxed Wasm
+//! plugins. The binary's CLI is in `main.rs`; everything else is here so the pieces can be
+//! tested on their own.
+
+pub mod audit;
+pub mod backup_set;
+pub mod capability;
+pub mod cluster;
+pub mod error;
+pub mod iface;
+pub mod journal;
+pub mod plugin;
+pub mod progress;
+pub mod runtime;
+
+pub use error::{Error, Result};

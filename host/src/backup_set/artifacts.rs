@@ -1,0 +1,379 @@
+//! A plugin's view of the backup set, on a cap-std directory: where its artifacts are
+//! written during backup (a staging directory) or read from during restore (the set).
+//! Paths were already checked against the plugin's grant; cap-std additionally refuses
+//! anything that would leave the directory, and symlinks are refused outright, so a
+//! planted link cannot redirect a read or a write.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use cap_std::fs::Dir;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWrite;
+
+use crate::error::{Error, Result};
+
+/// Size and content hash of one file, computed while it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDigest {
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub path: String,
+    pub is_dir: bool,
+    pub size: u64,
+}
+
+pub struct ArtifactStore {
+    dir: Arc<Dir>,
+    /// Where the directory is, for messages.
+    shown: PathBuf,
+    written: Mutex<BTreeMap<String, FileDigest>>,
+}
+
+impl ArtifactStore {
+    pub fn new(dir: Dir, shown: PathBuf) -> ArtifactStore {
+        ArtifactStore {
+            dir: Arc::new(dir),
+            shown,
+            written: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn location(&self, path: &str) -> PathBuf {
+        self.shown.join(path)
+    }
+
+    /// Every file written so far, with its digest.
+    pub fn written(&self) -> BTreeMap<String, FileDigest> {
+        self.written.lock().unwrap().clone()
+    }
+
+    fn record(&self, path: &str, digest: FileDigest) {
+        self.written.lock().unwrap().insert(path.to_string(), digest);
+    }
+
+    /// Refuses a path if any existing component of it is a symlink.
+    fn no_links(&self, path: &str) -> Result<()> {
+        let mut at = PathBuf::new();
+        for part in Path::new(path).components() {
+            let Component::Normal(part) = part else {
+                return Err(Error::Denied(format!("artifact path `{path}` is not a plain relative path")));
+            };
+            at.push(part);
+            match self.dir.symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(Error::Denied(format!(
+                        "`{}` is a symbolic link; the backup set does not follow links",
+                        at.display()
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(self.io_error(path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn io_error(&self, path: &str, e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound(format!("artifact `{path}` ({})", self.location(path).display()))
+        } else {
+            // cap-std reports attempts to leave the directory as permission errors.
+            Error::io(self.location(path), e)
+        }
+    }
+
+    pub fn exists(&self, path: &str) -> Result<bool> {
+        self.no_links(path)?;
+        match self.dir.symlink_metadata(path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.io_error(path, e)),
+        }
+    }
+
+    pub fn is_dir(&self, path: &str) -> Result<bool> {
+        self.no_links(path)?;
+        let m = self.dir.symlink_metadata(path).map_err(|e| self.io_error(path, e))?;
+        Ok(m.is_dir())
+    }
+
+    /// Every entry under `path`, or the entry itself for a file.
+    pub fn list(&self, path: &str) -> Result<Vec<Entry>> {
+        self.no_links(path)?;
+        let m = self.dir.symlink_metadata(path).map_err(|e| self.io_error(path, e))?;
+        let mut out = Vec::new();
+        if m.is_dir() {
+            self.walk(path, &mut out)?;
+        } else {
+            out.push(Entry {
+                path: path.to_string(),
+                is_dir: false,
+                size: m.len(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn walk(&self, path: &str, out: &mut Vec<Entry>) -> Result<()> {
+        let mut children: Vec<_> = self
+            .dir
+            .read_dir(path)
+            .map_err(|e| self.io_error(path, e))?
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| self.io_error(path, e))?;
+        children.sort_by_key(|e| e.file_name());
+        for child in children {
+            let name = child.file_name();
+            let child_path = format!("{path}/{}", name.to_string_lossy());
+            let ft = child.file_type().map_err(|e| self.io_error(&child_path, e))?;
+            if ft.is_symlink() {
+                return Err(Error::Denied(format!("`{child_path}` is a symbolic link; the backup set does not follow links")));
+            }
+            let meta = child.metadata().map_err(|e| self.io_error(&child_path, e))?;
+            out.push(Entry {
+                path: child_path.clone(),
+                is_dir: ft.is_dir(),
+                size: if ft.is_dir() { 0 } else { meta.len() },
+            });
+            if ft.is_dir() {
+                self.walk(&child_path, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn open(&self, path: &str) -> Result<tokio::fs::File> {
+        Ok(tokio::fs::File::from_std(self.open_std(path)?))
+    }
+
+    pub fn open_std(&self, path: &str) -> Result<std::fs::File> {
+        self.no_links(path)?;
+        let file = self.dir.open(path).map_err(|e| self.io_error(path, e))?;
+        Ok(file.into_std())
+    }
+
+    pub fn create_dir_all(&self, path: &str) -> Result<()> {
+        self.no_links(path)?;
+        self.dir.create_dir_all(path).map_err(|e| self.io_error(path, e))
+    }
+
+    pub fn remove_all(&self, path: &str) -> Result<()> {
+        self.no_links(path)?;
+        let result = match self.dir.symlink_metadata(path) {
+            Ok(m) if m.is_dir() => self.dir.remove_dir_all(path),
+            Ok(_) => self.dir.remove_file(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| self.io_error(path, e))?;
+        self.written.lock().unwrap().retain(|p, _| p != path && !p.starts_with(&format!("{path}/")));
+        Ok(())
+    }
+
+    /// A new file, invisible under its name until [`ArtifactWriter::finish`].
+    pub fn create(self: &Arc<Self>, path: &str) -> Result<ArtifactWriter> {
+        self.no_links(path)?;
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.dir.create_dir_all(parent).map_err(|e| self.io_error(path, e))?;
+        }
+        let partial = partial_name(path);
+        let file = self.dir.create(&partial).map_err(|e| self.io_error(path, e))?;
+        Ok(ArtifactWriter {
+            store: self.clone(),
+            path: path.to_string(),
+            partial,
+            file: Some(tokio::fs::File::from_std(file.into_std())),
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+
+    /// A new file written synchronously (tar extraction runs on a blocking thread).
+    pub fn create_std(self: &Arc<Self>, path: &str) -> Result<StdArtifactWriter> {
+        self.no_links(path)?;
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.dir.create_dir_all(parent).map_err(|e| self.io_error(path, e))?;
+        }
+        let partial = partial_name(path);
+        let file = self.dir.create(&partial).map_err(|e| self.io_error(path, e))?;
+        Ok(StdArtifactWriter {
+            store: self.clone(),
+            path: path.to_string(),
+            partial,
+            file: Some(file.into_std()),
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+
+    fn commit(&self, partial: &str, path: &str, digest: FileDigest) -> Result<FileDigest> {
+        self.dir.rename(partial, &self.dir, path).map_err(|e| self.io_error(path, e))?;
+        self.record(path, digest.clone());
+        Ok(digest)
+    }
+
+    fn discard(&self, partial: &str) {
+        let _ = self.dir.remove_file(partial);
+    }
+}
+
+fn partial_name(path: &str) -> String {
+    format!("{path}.partial-{}", std::process::id())
+}
+
+/// An artifact being written: bytes are hashed on the way to disk; the file gets its name
+/// only when `finish` succeeds, and a writer dropped unfinished removes its partial file.
+pub struct ArtifactWriter {
+    store: Arc<ArtifactStore>,
+    path: String,
+    partial: String,
+    file: Option<tokio::fs::File>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl ArtifactWriter {
+    pub fn bytes_written(&self) -> u64 {
+        self.size
+    }
+
+    pub async fn finish(mut self) -> Result<FileDigest> {
+        use tokio::io::AsyncWriteExt;
+        let mut file = self.file.take().expect("finished once");
+        file.flush().await.map_err(|e| Error::io(self.store.location(&self.path), e))?;
+        file.sync_all().await.map_err(|e| Error::io(self.store.location(&self.path), e))?;
+        drop(file);
+        let digest = FileDigest {
+            size: self.size,
+            sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
+        };
+        let partial = std::mem::take(&mut self.partial);
+        self.store.commit(&partial, &self.path, digest)
+    }
+}
+
+impl Drop for ArtifactWriter {
+    fn drop(&mut self) {
+        if !self.partial.is_empty() {
+            self.store.discard(&self.partial);
+        }
+    }
+}
+
+impl AsyncWrite for ArtifactWriter {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let file = this.file.as_mut().expect("not finished");
+        match Pin::new(file).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                this.hasher.update(&buf[..n]);
+                this.size += n as u64;
+                Poll::Ready(Ok(n))
+            }
+            other => other,
+        }
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(self.file.as_mut().expect("not finished")).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(self.file.as_mut().expect("not finished")).poll_shutdown(cx)
+    }
+}
+
+/// The blocking twin of [`ArtifactWriter`].
+pub struct StdArtifactWriter {
+    store: Arc<ArtifactStore>,
+    path: String,
+    partial: String,
+    file: Option<std::fs::File>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl StdArtifactWriter {
+    pub fn finish(mut self) -> Result<FileDigest> {
+        let file = self.file.take().expect("finished once");
+        file.sync_all().map_err(|e| Error::io(self.store.location(&self.path), e))?;
+        drop(file);
+        let digest = FileDigest {
+            size: self.size,
+            sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
+        };
+        let partial = std::mem::take(&mut self.partial);
+        self.store.commit(&partial, &self.path, digest)
+    }
+}
+
+impl std::io::Write for StdArtifactWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.as_mut().expect("not finished").write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().expect("not finished").flush()
+    }
+}
+
+impl Drop for StdArtifactWriter {
+    fn drop(&mut self) {
+        if !self.partial.is_empty() {
+            self.store.discard(&self.partial);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    fn store(dir: &Path) -> Arc<ArtifactStore> {
+        let d = Dir::open_ambient_dir(dir, cap_std::ambient_authority()).unwrap();
+        Arc::new(ArtifactStore::new(d, dir.to_path_buf()))
+    }
+
+    #[tokio::test]
+    async fn a_file_appears_only_when_finished_and_is_hashed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        let mut w = s.create("zync-database-backup.gz").unwrap();
+        w.write_all(b"hello").await.unwrap();
+        assert!(!s.exists("zync-database-backup.gz").unwrap());
+        let digest = w.finish().await.unwrap();
+        assert_eq!(digest.size, 5);
+        assert_eq!(digest.sha256, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(std::fs::read(tmp.path().join("zync-database-backup.gz")).unwrap(), b"hello");
+        let mut dropped = s.create("dropped.gz").unwrap();
+        dropped.write_all(b"partial").await.unwrap();
+        drop(dropped);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "an unfinished writer leaves nothing");
+    }
+
+    #[test]
+    fn symlinks_and_escapes_are_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "x").unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), tmp.path().join("system")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), tmp.path().join("link.json")).unwrap();
+        let s = store(tmp.path());
+        assert!(matches!(s.open_std("system/secret"), Err(Error::Denied(_))));
+        assert!(matches!(s.open_std("link.json"), Err(Error::Denied(_))));
+        assert!(s.create_std("system/new").is_err());
+        // Even past the text checks, cap-std refuses to leave the directory.
+        assert!(s.dir.open("../x").is_err());
+        assert!(!outside.path().join("new").exists());
+    }
+}

@@ -1,0 +1,78 @@
+//! `manifest.json`: what a backup set holds and how to check it. Written last, atomically,
+//! so a set without one was never finished by `host` (or was made by hand).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plugin::manifest::Format;
+
+pub const FORMAT: &str = "host-backup-set/1";
+pub const FILE: &str = "manifest.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SetManifest {
+    pub format: String,
+    pub tool: Tool,
+    pub namespace: String,
+    /// As the cluster's APIManager reported it when the backup ran.
+    pub threescale_version: Option<String>,
+    pub started: String,
+    pub finished: String,
+    /// By plugin name.
+    pub components: BTreeMap<String, Component>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Component {
+    pub plugin: PluginRecord,
+    pub started: String,
+    pub finished: String,
+    /// One entry per file; a directory artifact lists each file under it.
+    pub artifacts: Vec<ArtifactRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PluginRecord {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ArtifactRecord {
+    pub path: String,
+    /// The declared artifact this file belongs to (itself, or the directory it is in).
+    pub artifact: String,
+    pub format: Format,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl SetManifest {
+    pub fn new(namespace: &str, threescale_version: Option<String>, started: String) -> SetManifest {
+        SetManifest {
+            format: FORMAT.to_string(),
+            tool: Tool {
+                name: "host".to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            namespace: namespace.to_string(),
+            threescale_version,
+            started: started.clone(),
+            finished: started,
+            components: BTreeMap::new(),
+        }
+    }
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

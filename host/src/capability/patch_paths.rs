@@ -1,0 +1,88 @@
+//! Which JSON-pointer paths a patch touches, so a grant on `/spec/zync` can allow a patch
+//! of `spec.zync.appSpec.replicas` and refuse one of `spec.system` or of `spec` as a whole.
+
+use serde_json::Value;
+
+/// Leaf paths a merge patch (RFC 7386) writes or deletes. An empty object or a non-object
+/// value replaces (or deletes) the whole member, so it is a leaf.
+pub fn merge_patch_paths(patch: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk(patch, String::new(), &mut out);
+    out
+}
+
+fn walk(value: &Value, at: String, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                walk(v, format!("{at}/{}", escape(k)), out);
+            }
+        }
+        _ => out.push(if at.is_empty() { "/".to_string() } else { at }),
+    }
+}
+
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Paths a JSON patch (RFC 6902) changes: each op's `path`, and `from` for `move` (which
+/// removes it). `test` changes nothing; `copy` only reads its `from`.
+pub fn json_patch_paths(patch: &Value) -> Result<Vec<String>, String> {
+    let ops = patch.as_array().ok_or("a JSON patch must be an array of operations")?;
+    let mut out = Vec::new();
+    for op in ops {
+        let kind = op["op"].as_str().ok_or("a JSON patch operation needs `op`")?;
+        let path = op["path"].as_str().ok_or("a JSON patch operation needs `path`")?;
+        match kind {
+            "test" => {}
+            "add" | "remove" | "replace" | "copy" => out.push(path.to_string()),
+            "move" => {
+                out.push(path.to_string());
+                out.push(op["from"].as_str().ok_or("`move` needs `from`")?.to_string());
+            }
+            other => return Err(format!("unknown JSON patch op `{other}`")),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `path` is `prefix` or below it.
+pub fn is_under(path: &str, prefix: &str) -> bool {
+    prefix == "/" || path == prefix || path.starts_with(&format!("{prefix}/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_leaves() {
+        let mut paths = merge_patch_paths(&json!({"spec": {"zync": {"appSpec": {"replicas": 0}, "queSpec": null}}}));
+        paths.sort();
+        assert_eq!(paths, vec!["/spec/zync/appSpec/replicas", "/spec/zync/queSpec"]);
+        assert_eq!(merge_patch_paths(&json!({"spec": {}})), vec!["/spec"]);
+        assert_eq!(merge_patch_paths(&json!({"a/b": 1})), vec!["/a~1b"]);
+    }
+
+    #[test]
+    fn json_patch_ops() {
+        let p = json!([
+            {"op": "test", "path": "/spec", "value": 1},
+            {"op": "replace", "path": "/spec/zync", "value": {}},
+            {"op": "move", "from": "/spec/system", "path": "/spec/zync/x"}
+        ]);
+        assert_eq!(json_patch_paths(&p).unwrap(), vec!["/spec/zync", "/spec/zync/x", "/spec/system"]);
+        assert!(json_patch_paths(&json!({"op": "add"})).is_err());
+        assert!(json_patch_paths(&json!([{"op": "explode", "path": "/a"}])).is_err());
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(is_under("/spec/zync/appSpec", "/spec/zync"));
+        assert!(is_under("/spec/zync", "/spec/zync"));
+        assert!(!is_under("/spec/zyncx", "/spec/zync"));
+        assert!(!is_under("/spec", "/spec/zync"));
+    }
+}

@@ -1,0 +1,281 @@
+//! Commands in pods over the exec WebSocket. Output is either captured up to a cap (small
+//! commands) or streamed through one fixed buffer into a writer (dumps); stdin is either a
+//! small buffer or streamed from a reader. Every path waits for the exit status: a stream
+//! that ends without one was cut, and that is an error, never a short success.
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use kube::Api;
+use kube::api::{AttachParams, AttachedProcess};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::{CAPTURE_LIMIT, Cluster, STDERR_TAIL};
+use crate::capability::Permit;
+use crate::error::{Error, Result};
+use crate::progress::Transfer;
+
+/// Why a copy stopped: which side failed matters (a pod that stops reading its stdin may
+/// simply be done; a backup file that cannot be read is not).
+#[derive(Debug)]
+pub(super) enum Pump {
+    Read(String),
+    Write(String),
+    Idle(String),
+}
+
+#[derive(Debug, Default)]
+pub struct ExecResult {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit_code: i32,
+    pub truncated: bool,
+}
+
+const BUFFER: usize = 64 * 1024;
+
+impl Cluster {
+    pub(super) async fn start(&self, pod: &str, argv: &[String], stdin: bool, stdout: bool) -> Result<AttachedProcess> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let params = AttachParams::default()
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(true)
+            .max_stdin_buf_size(BUFFER)
+            .max_stdout_buf_size(BUFFER)
+            .max_stderr_buf_size(BUFFER);
+        api.exec(pod, argv.to_vec(), &params)
+            .await
+            .map_err(|e| Error::Stream(format!("exec in pod {pod}: {e}")))
+    }
+
+    /// Runs a command, capturing its output up to [`CAPTURE_LIMIT`] per stream.
+    pub async fn exec(&self, _: &Permit, pod: &str, argv: &[String], stdin: Option<Vec<u8>>) -> Result<ExecResult> {
+        let run = async {
+            let mut process = self.start(pod, argv, stdin.is_some(), true).await?;
+            let writer = process.stdin();
+            let feed = async move {
+                if let (Some(input), Some(mut writer)) = (stdin, writer) {
+                    // A command may exit without reading its input; its status tells.
+                    let _ = writer.write_all(&input).await;
+                    let _ = writer.shutdown().await;
+                }
+            };
+            let outputs = outputs(&mut process, CAPTURE_LIMIT);
+            let (_, (out, out_cut), (err, err_cut)) = feed_until_done(feed, outputs).await;
+            let code = exit_code(pod, argv, process.take_status().expect("taken once").await)?;
+            Ok(ExecResult {
+                stdout: out,
+                stderr: err,
+                exit_code: code,
+                truncated: out_cut || err_cut,
+            })
+        };
+        self.within_call_timeout(pod, argv, run).await
+    }
+
+    /// Streams the command's stdout into `sink` (which the caller finishes or discards).
+    /// Returns the number of stdout bytes.
+    pub async fn exec_to_writer<W: AsyncWrite + Unpin>(&self, _: &Permit, pod: &str, argv: &[String], sink: &mut W, transfer: &mut Transfer) -> Result<u64> {
+        let run = async {
+            let mut process = self.start(pod, argv, false, true).await?;
+            let mut stdout = process.stdout().expect("requested");
+            let stderr = process.stderr().expect("requested");
+            let status = process.take_status().expect("taken once");
+            let (copied, tail) = tokio::join!(self.pump(&mut stdout, sink, transfer, pod), capture_tail(stderr, STDERR_TAIL));
+            let copied = match copied {
+                Ok(n) => n,
+                Err(e) => {
+                    // Our side failed (disk, idle timeout): stop the command rather than
+                    // wait for a status it cannot send while its output is not read.
+                    process.abort();
+                    return Err(match e {
+                        Pump::Idle(m) => Error::Timeout(m),
+                        Pump::Read(m) => Error::Stream(format!("reading the output of {pod}: {m}")),
+                        Pump::Write(m) => Error::Stream(format!("writing the output of {pod}: {m}")),
+                    });
+                }
+            };
+            let code = exit_code(pod, argv, status.await)?;
+            if code != 0 {
+                return Err(Error::CommandFailed {
+                    argv: argv.to_vec(),
+                    exit_code: code,
+                    stderr_tail: String::from_utf8_lossy(&tail).into_owned(),
+                });
+            }
+            sink.flush().await.map_err(|e| Error::Stream(format!("writing the output of {pod}: {e}")))?;
+            Ok(copied)
+        };
+        self.within_call_timeout(pod, argv, run).await
+    }
+
+    /// Streams `source` into the command's stdin, then closes it. A non-zero exit is an
+    /// error with the stderr tail.
+    pub async fn reader_to_exec<R: AsyncRead + Unpin>(&self, _: &Permit, source: &mut R, pod: &str, argv: &[String], transfer: &mut Transfer) -> Result<ExecResult> {
+        let run = async {
+            let mut process = self.start(pod, argv, true, true).await?;
+            let mut stdin = process.stdin().expect("requested");
+            let feed = async {
+                let copied = self.pump(source, &mut stdin, transfer, pod).await;
+                let _ = stdin.shutdown().await;
+                drop(stdin);
+                copied
+            };
+            let outputs = outputs(&mut process, CAPTURE_LIMIT);
+            let (copied, (out, out_cut), (err, _)) = feed_until_done(feed, outputs).await;
+            match copied {
+                // A write into stdin fails when the command ended early; its exit status
+                // says whether that was fine.
+                Some(Err(Pump::Write(_))) | Some(Ok(_)) | None => {}
+                Some(Err(Pump::Read(m))) => {
+                    process.abort();
+                    return Err(Error::Invalid(format!("reading the data for {pod}: {m}")));
+                }
+                Some(Err(Pump::Idle(m))) => {
+                    process.abort();
+                    return Err(Error::Timeout(m));
+                }
+            }
+            let code = exit_code(pod, argv, process.take_status().expect("taken once").await)?;
+            if code != 0 {
+                return Err(Error::CommandFailed {
+                    argv: argv.to_vec(),
+                    exit_code: code,
+                    stderr_tail: String::from_utf8_lossy(&err).into_owned(),
+                });
+            }
+            Ok(ExecResult {
+                stdout: out,
+                stderr: err,
+                exit_code: 0,
+                truncated: out_cut,
+            })
+        };
+        self.within_call_timeout(pod, argv, run).await
+    }
+
+    /// Copies with one fixed buffer, so memory stays flat however big the stream; a
+    /// stream that moves nothing for the idle timeout is stuck.
+    pub(super) async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(&self, from: &mut R, to: &mut W, transfer: &mut Transfer, pod: &str) -> std::result::Result<u64, Pump> {
+        let mut buf = vec![0u8; BUFFER];
+        let mut total = 0u64;
+        let idle = self.timeouts.idle;
+        let stuck = || Pump::Idle(format!("no data moved to or from pod {pod} for {}s", idle.as_secs()));
+        loop {
+            let n = match tokio::time::timeout(idle, from.read(&mut buf)).await {
+                Err(_) => return Err(stuck()),
+                Ok(Err(e)) => return Err(Pump::Read(e.to_string())),
+                Ok(Ok(0)) => return Ok(total),
+                Ok(Ok(n)) => n,
+            };
+            match tokio::time::timeout(idle, to.write_all(&buf[..n])).await {
+                Err(_) => return Err(stuck()),
+                Ok(Err(e)) => return Err(Pump::Write(e.to_string())),
+                Ok(Ok(())) => {}
+            }
+            total += n as u64;
+            transfer.add(n as u64);
+        }
+    }
+
+    async fn within_call_timeout<T>(&self, pod: &str, argv: &[String], run: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.timeouts.call, run).await.unwrap_or_else(|_| {
+            Err(Error::Timeout(format!("`{}` in pod {pod} ran longer than {}s", argv.join(" "), self.timeouts.call.as_secs())))
+        })
+    }
+}
+
+/// stdout (head) and stderr (tail) of a process, read until the exec stream ends.
+fn outputs(process: &mut AttachedProcess, limit: usize) -> impl Future<Output = ((Vec<u8>, bool), (Vec<u8>, bool))> + use<> {
+    let stdout = process.stdout().expect("requested");
+    let stderr = process.stderr().expect("requested");
+    async move { tokio::join!(capture_head(stdout, limit), capture_tail_with_flag(stderr, STDERR_TAIL)) }
+}
+
+/// Feeds stdin while reading the outputs. The outputs end only when the exec stream ends,
+/// so if they end first, the command finished without reading all of its input and the
+/// feed is dropped instead of waiting for room that will never come. `None`: the feed did
+/// not complete.
+async fn feed_until_done<F, T>(feed: F, outputs: impl Future<Output = ((Vec<u8>, bool), (Vec<u8>, bool))>) -> (Option<T>, (Vec<u8>, bool), (Vec<u8>, bool))
+where
+    F: Future<Output = T>,
+{
+    tokio::pin!(feed);
+    tokio::pin!(outputs);
+    tokio::select! {
+        fed = &mut feed => {
+            let (out, err) = outputs.await;
+            (Some(fed), out, err)
+        }
+        (out, err) = &mut outputs => (None, out, err),
+    }
+}
+
+/// The exit code from the status channel. No status at all means the connection was cut.
+pub(super) fn exit_code(pod: &str, argv: &[String], status: Option<Status>) -> Result<i32> {
+    let Some(status) = status else {
+        return Err(Error::Stream(format!(
+            "the exec stream of `{}` in pod {pod} ended without an exit status: the connection was cut, the output may be incomplete",
+            argv.join(" ")
+        )));
+    };
+    if status.status.as_deref() == Some("Success") {
+        return Ok(0);
+    }
+    if status.reason.as_deref() == Some("NonZeroExitCode")
+        && let Some(code) = status
+            .details
+            .as_ref()
+            .and_then(|d| d.causes.as_ref())
+            .and_then(|c| c.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+            .and_then(|c| c.message.as_deref())
+            .and_then(|m| m.parse().ok())
+    {
+        return Ok(code);
+    }
+    Err(Error::Stream(format!(
+        "exec of `{}` in pod {pod} failed: {}",
+        argv.join(" "),
+        status.message.unwrap_or_else(|| "no message".into())
+    )))
+}
+
+/// The first `limit` bytes; the rest is read and dropped so the command never blocks.
+async fn capture_head<R: AsyncRead + Unpin>(mut from: R, limit: usize) -> (Vec<u8>, bool) {
+    let mut kept = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut cut = false;
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let room = limit.saturating_sub(kept.len());
+        kept.extend_from_slice(&buf[..n.min(room)]);
+        cut |= n > room;
+    }
+    (kept, cut)
+}
+
+/// The last `limit` bytes: for stderr, where the reason for a failure is at the end.
+pub(super) async fn capture_tail<R: AsyncRead + Unpin>(from: R, limit: usize) -> Vec<u8> {
+    capture_tail_with_flag(from, limit).await.0
+}
+
+async fn capture_tail_with_flag<R: AsyncRead + Unpin>(mut from: R, limit: usize) -> (Vec<u8>, bool) {
+    let mut kept = std::collections::VecDeque::with_capacity(limit);
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut cut = false;
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            if kept.len() == limit {
+                kept.pop_front();
+                cut = true;
+            }
+            kept.push_back(b);
+        }
+    }
+    (kept.into_iter().collect(), cut)
+}

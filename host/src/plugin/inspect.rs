@@ -1,0 +1,179 @@
+//! What a file is, read with a Wasm parser and never run: a component or not, which
+//! contract version it was built for, what it exports, and its embedded manifest.
+
+use std::path::Path;
+
+use wasmparser::{Encoding, Parser, Payload};
+
+use super::manifest::{Hook, Manifest};
+use crate::error::{Error, Result};
+
+pub const CONTRACT: &str = "host:plugin";
+pub const CONTRACT_MAJOR: u64 = 1;
+pub const CONTRACT_VERSION: &str = "1.0.0";
+pub const MANIFEST_SECTION: &str = "host-plugin-manifest";
+
+#[derive(Debug, Clone)]
+pub struct Examined {
+    pub manifest: Manifest,
+    pub manifest_text: String,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+pub fn examine(path: &Path, bytes: &[u8]) -> Result<Examined> {
+    let bad = |m: String| Error::bad_plugin(path, m);
+    if !bytes.starts_with(b"\0asm") {
+        let head = &bytes[..bytes.len().min(4096)];
+        let text = std::str::from_utf8(head).is_ok() || head.iter().all(|b| b.is_ascii());
+        return Err(bad(if bytes.is_empty() {
+            "is empty, not a WebAssembly component".into()
+        } else if text {
+            "is a text file, not a WebAssembly component".into()
+        } else {
+            "is not a WebAssembly file".into()
+        }));
+    }
+    let mut depth = 0i32;
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    let mut manifest_text = None;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| bad(format!("is not valid WebAssembly: {e}")))?;
+        match payload {
+            Payload::Version { encoding, .. } if depth == 0 => {
+                if encoding == Encoding::Module {
+                    return Err(bad(
+                        "is a core WebAssembly module, not a component: build the plugin with guest-sdk for --target wasm32-wasip2".into(),
+                    ));
+                }
+            }
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth -= 1,
+            Payload::ComponentImportSection(section) if depth == 0 => {
+                for import in section {
+                    let import = import.map_err(|e| bad(format!("is not valid WebAssembly: {e}")))?;
+                    imports.push(import.name.name.to_string());
+                }
+            }
+            Payload::ComponentExportSection(section) if depth == 0 => {
+                for export in section {
+                    let export = export.map_err(|e| bad(format!("is not valid WebAssembly: {e}")))?;
+                    exports.push(export.name.name.to_string());
+                }
+            }
+            Payload::CustomSection(reader) if reader.name() == MANIFEST_SECTION => {
+                let text = std::str::from_utf8(reader.data()).map_err(|_| bad("has a manifest that is not UTF-8 text".into()))?;
+                manifest_text = Some(text.to_string());
+            }
+            _ => {}
+        }
+    }
+    check_contract(&imports, &exports).map_err(bad)?;
+    let manifest_text = manifest_text.ok_or_else(|| {
+        bad(format!("has no `{MANIFEST_SECTION}` section: it was not built with guest-sdk's export_plugin!, so what it may do is unknown"))
+    })?;
+    let manifest = Manifest::parse(&manifest_text).map_err(bad)?;
+    for hook in &manifest.hooks {
+        if !exports.iter().any(|e| e == hook.name()) {
+            return Err(bad(format!("lists the hook `{hook}` but does not export it")));
+        }
+    }
+    Ok(Examined {
+        manifest,
+        manifest_text,
+        imports,
+        exports,
+    })
+}
+
+/// The component must speak `host:plugin@1.x` and export the world's functions.
+fn check_contract(imports: &[String], exports: &[String]) -> std::result::Result<(), String> {
+    for name in imports.iter().filter(|n| n.starts_with(&format!("{CONTRACT}/"))) {
+        let version = name.split_once('@').map(|(_, v)| v).unwrap_or("");
+        let major = version.split('.').next().and_then(|m| m.parse::<u64>().ok());
+        if major != Some(CONTRACT_MAJOR) {
+            return Err(format!(
+                "was built for contract {CONTRACT}@{version} (it imports `{name}`); this host speaks {CONTRACT}@{CONTRACT_VERSION}"
+            ));
+        }
+    }
+    let world = ["describe", "backup", "quiesce", "restore", "resume"];
+    let missing: Vec<&str> = world.iter().copied().filter(|f| !exports.iter().any(|e| e == f)).collect();
+    if missing.len() == world.len() {
+        let shown = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
+        return Err(format!("is a component of another world, not a {CONTRACT} plugin (it exports {shown})"));
+    }
+    if !missing.is_empty() {
+        return Err(format!("does not export {} of the {CONTRACT} world", missing.join(", ")));
+    }
+    Ok(())
+}
+
+/// `host inspect`'s plain-words description of a manifest.
+pub fn describe(m: &Manifest) -> Vec<String> {
+    let mut out = Vec::new();
+    let c = &m.capabilities;
+    for s in &c.exec {
+        out.push(format!("exec commands and copy files in pods matching {s}"));
+    }
+    let names = |n: &Option<Vec<String>>| match n {
+        Some(n) => n.join(", "),
+        None => "any name".to_string(),
+    };
+    for g in &c.read {
+        out.push(format!("read {} ({}): {}", g.kind, g.api_version, names(&g.names)));
+    }
+    for g in &c.write {
+        out.push(format!("create or replace {} ({}): {}", g.kind, g.api_version, names(&g.names)));
+    }
+    for g in &c.patch {
+        out.push(format!("patch {} ({}): {}, at {}", g.kind, g.api_version, names(&g.names), g.paths.join(", ")));
+    }
+    for d in &c.rollout {
+        out.push(format!("restart deployment {d} and wait for its rollout"));
+    }
+    for a in &m.artifacts {
+        let optional = if a.optional { ", optional" } else { "" };
+        let format = format!("{:?}", a.format).to_lowercase();
+        out.push(format!("artifact {} ({format}{optional}): written during backup, read during restore", a.path));
+    }
+    out
+}
+
+pub fn hooks(m: &Manifest) -> String {
+    let all = [Hook::Backup, Hook::Quiesce, Hook::Restore, Hook::Resume];
+    all.iter().filter(|h| m.has_hook(**h)).map(|h| h.name()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(bytes: &[u8]) -> String {
+        examine(Path::new("x.wasm"), bytes).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn files_that_are_not_plugins_say_what_they_are() {
+        assert!(err(b"").contains("empty"));
+        assert!(err(b"name = \"zync\"\n").contains("text file"));
+        assert!(err(&[0xff, 0xfe, 0x00, 0x80, 0x81]).contains("not a WebAssembly file"));
+        let core = wat::parse_str("(module (func (export \"backup\")))").unwrap();
+        assert!(err(&core).contains("core WebAssembly module"));
+        let other = wat::parse_str("(component (core module $m (func (export \"run\"))) (core instance $i (instantiate $m)) (func $f (canon lift (core func $i \"run\"))) (export \"run\" (func $f)))").unwrap();
+        assert!(err(&other).contains("another world"), "{}", err(&other));
+    }
+
+    #[test]
+    fn contract_versions_are_checked() {
+        let ok = ["host:plugin/cluster@1.0.0".to_string()];
+        let all: Vec<String> = ["describe", "backup", "quiesce", "restore", "resume"].map(String::from).to_vec();
+        assert!(check_contract(&ok, &all).is_ok());
+        let v2 = ["host:plugin/cluster@2.0.0".to_string()];
+        let m = check_contract(&v2, &all).unwrap_err();
+        assert!(m.contains("host:plugin@2.0.0") && m.contains("host:plugin@1.0.0"), "{m}");
+        let partial = vec!["describe".to_string(), "backup".to_string()];
+        assert!(check_contract(&ok, &partial).unwrap_err().contains("quiesce"));
+    }
+}
