@@ -11,6 +11,7 @@ pub mod iface;
 pub mod journal;
 pub mod plugin;
 pub mod progress;
+pub mod run;
 pub mod runtime;
 
 pub use error::{Error, Result};

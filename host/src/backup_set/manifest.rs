@@ -21,6 +21,10 @@ pub struct SetManifest {
     pub finished: String,
     /// By plugin name.
     pub components: BTreeMap<String, Component>,
+    /// Components whose last backup failed, with why. Their older artifacts (if any) are
+    /// not trusted for a restore.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -69,6 +73,7 @@ impl SetManifest {
             started: started.clone(),
             finished: started,
             components: BTreeMap::new(),
+            failed: BTreeMap::new(),
         }
     }
 }

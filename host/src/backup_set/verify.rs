@@ -31,6 +31,9 @@ pub fn verify(set: &BackupSet, plugins: &[Manifest]) -> Result<Verified> {
     match set.manifest()? {
         Some(manifest) => {
             for plugin in plugins.iter().filter(|p| !p.artifacts.is_empty()) {
+                if let Some(why) = manifest.failed.get(&plugin.name) {
+                    return Err(bad(format!("the last backup of `{}` failed ({why}); its artifacts cannot be trusted", plugin.name)));
+                }
                 let Some(component) = manifest.components.get(&plugin.name) else {
                     if plugin.artifacts.iter().all(|a| a.optional) {
                         out.warnings.push(format!("the set has no {} component; its artifacts are optional, skipped", plugin.name));

@@ -37,9 +37,16 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     let mut list: Vec<Value> = resources
         .iter()
         .map(|r| {
+            // The short names kubectl users type (`kubectl get deploy`, `cm`, `po`).
+            let short: &[&str] = match r.plural {
+                "pods" => &["po"],
+                "configmaps" => &["cm"],
+                "deployments" => &["deploy"],
+                _ => &[],
+            };
             json!({
                 "name": r.plural, "singularName": r.singular, "namespaced": true,
-                "kind": r.kind, "verbs": r.verbs,
+                "kind": r.kind, "verbs": r.verbs, "shortNames": short,
             })
         })
         .collect();

@@ -1,0 +1,149 @@
+//! The command line. Flags follow kubectl where they mean the same thing.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  done
+  1  failed; for a restore, everything the run changed was put back
+  2  bad usage or a plugin file that cannot be used
+  3  refused before changing anything (the set fails verification, an unsupported
+     3scale version, an earlier run left unfinished)
+  4  failed, and not everything could be put back: the report names the journal to
+     read, and `host resume --run ID` finishes the put-back";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "host",
+    version,
+    about = "Back up and restore Red Hat 3scale API Management, one sandboxed Wasm plugin per component",
+    long_about = "Back up and restore Red Hat 3scale API Management on Kubernetes/OpenShift.\n\n\
+Each component's procedure (the vendor's manual, automated) is a WebAssembly plugin that runs \
+in a sandbox and reaches the cluster only through the capabilities its manifest declares; \
+`host inspect PLUGIN.wasm` shows them without running it.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The namespace 3scale runs in (default: the context's namespace).
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Where compiled plugins are cached (default: $XDG_CACHE_HOME/host or ~/.cache/host).
+    #[arg(long, global = true, value_name = "DIR", env = "HOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile plugins every time instead of using the cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Print only the final report and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one plugin's backup or restore.
+    #[command(after_help = EXIT_CODES)]
+    Run {
+        #[arg(value_enum)]
+        action: Action,
+        /// The plugin, e.g. zync.wasm.
+        #[arg(long, value_name = "FILE.wasm")]
+        plugin: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Back up every component: each plugin in DIR, independent ones in parallel.
+    #[command(after_help = EXIT_CODES)]
+    Backup {
+        /// Directory of plugins (*.wasm).
+        #[arg(long, value_name = "DIR")]
+        plugins: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// How many components to back up at once.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        parallel: usize,
+    },
+    /// Restore every component in the documented order: verify the set, quiesce,
+    /// restore, resume; on failure put back what was changed.
+    #[command(after_help = EXIT_CODES)]
+    Restore {
+        /// Directory of plugins (*.wasm).
+        #[arg(long, value_name = "DIR")]
+        plugins: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Finish the put-back of a restore that was cut off (its journal notes remain).
+    #[command(after_help = EXIT_CODES)]
+    Resume {
+        /// Directory of plugins (*.wasm).
+        #[arg(long, value_name = "DIR")]
+        plugins: PathBuf,
+        /// The run to finish, as printed by the restore (a directory under runs/).
+        #[arg(long, value_name = "ID")]
+        run: String,
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Check a backup set without touching a cluster: against its manifest.json, or by
+    /// format for a set made by hand.
+    Verify {
+        /// Directory of plugins whose artifacts to check.
+        #[arg(long, value_name = "DIR")]
+        plugins: PathBuf,
+        /// The backup set.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        backup_dir: PathBuf,
+    },
+    /// Show what a plugin is and every capability it requests, without running it.
+    Inspect {
+        /// The plugin file.
+        file: PathBuf,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Action {
+    Backup,
+    Restore,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The backup set directory (the manual's commands work in the current directory).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub backup_dir: PathBuf,
+    /// Go on even if a plugin does not support the cluster's 3scale version, or the set
+    /// was made from another version.
+    #[arg(long)]
+    pub force: bool,
+    /// Guest CPU time allowed per hook call, in seconds (time in host calls, such as a
+    /// dump streaming, does not count).
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub plugin_cpu: u64,
+    /// Memory cap per plugin instance, in MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub plugin_memory: usize,
+    /// A command in a pod that sends no output for this long is stuck (seconds).
+    #[arg(long, default_value_t = 900, value_name = "SECS")]
+    pub idle_timeout: u64,
+}

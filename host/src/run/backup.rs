@@ -1,0 +1,134 @@
+//! `host backup`: every plugin's backup hook, independent components in parallel. Each
+//! writes into its own staging directory; only a hook that succeeds has its artifacts
+//! moved into the set and recorded in manifest.json, so a failed or interrupted backup
+//! never leaves a partial artifact that looks good.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::Session;
+use crate::backup_set::manifest::{self, Component, PluginRecord, SetManifest};
+use crate::error::{Error, Result};
+use crate::plugin::LoadedPlugin;
+use crate::plugin::manifest::Hook;
+
+#[derive(Debug)]
+pub struct ComponentOutcome {
+    pub plugin: String,
+    pub result: std::result::Result<(usize, u64), String>,
+    pub duration: Duration,
+}
+
+#[derive(Debug)]
+pub struct BackupReport {
+    pub components: Vec<ComponentOutcome>,
+    pub set: std::path::PathBuf,
+    pub run_id: String,
+}
+
+impl BackupReport {
+    pub fn ok(&self) -> bool {
+        self.components.iter().all(|c| c.result.is_ok())
+    }
+}
+
+pub async fn run(session: Arc<Session>) -> Result<BackupReport> {
+    let started = manifest::now();
+    let manifest = Arc::new(Mutex::new(initial_manifest(&session, &started)?));
+    let plugins: Vec<usize> = (0..session.plugins.len()).filter(|i| session.plugins[*i].manifest.has_hook(Hook::Backup)).collect();
+    if plugins.is_empty() {
+        return Err(Error::Refused("none of the plugins has a backup hook".into()));
+    }
+    let parallel = session.settings.parallel.max(1);
+    let interrupted = super::restore::interrupt_signal();
+    let work = futures::stream::iter(plugins.into_iter().map(|i| {
+        let session = session.clone();
+        let manifest = manifest.clone();
+        // Each component on its own task: gzip and hashing are CPU work.
+        tokio::spawn(async move { one(&session, &session.plugins[i], &manifest).await })
+    }))
+    .buffer_unordered(parallel)
+    .collect::<Vec<_>>();
+    let results = tokio::select! {
+        results = work => results,
+        signal = interrupted => {
+            session.set.discard_staging(&session.run_id);
+            return Err(Error::Runtime(format!("interrupted by {signal}: the set keeps only the components finished before (see manifest.json)")));
+        }
+    };
+    session.set.discard_staging(&session.run_id);
+    let mut components = Vec::new();
+    for r in results {
+        components.push(r.map_err(|e| Error::Runtime(format!("a backup task panicked: {e}")))?);
+    }
+    components.sort_by_key(|c| session.plugins.iter().position(|p| p.manifest.name == c.plugin));
+    Ok(BackupReport {
+        components,
+        set: session.set.path().to_path_buf(),
+        run_id: session.run_id.clone(),
+    })
+}
+
+fn initial_manifest(session: &Session, started: &str) -> Result<SetManifest> {
+    let mut m = session
+        .set
+        .manifest()?
+        .unwrap_or_else(|| SetManifest::new(session.namespace(), session.threescale_version.clone(), started.to_string()));
+    m.namespace = session.namespace().to_string();
+    m.threescale_version = session.threescale_version.clone();
+    m.started = started.to_string();
+    Ok(m)
+}
+
+async fn one(session: &Session, p: &LoadedPlugin, manifest: &Mutex<SetManifest>) -> ComponentOutcome {
+    let name = p.manifest.name.clone();
+    let started = manifest::now();
+    let t = std::time::Instant::now();
+    let result = async {
+        let staged = session.set.staging(&session.run_id, &name)?;
+        session.call(p, Hook::Backup, staged.clone()).await?;
+        session.set.commit(&session.run_id, &p.manifest, &staged)
+    }
+    .await;
+    let mut m = manifest.lock().unwrap_or_else(|e| e.into_inner());
+    let result = match result {
+        Ok(records) => {
+            let summary = (records.len(), records.iter().map(|r| r.size).sum());
+            m.failed.remove(&name);
+            m.components.insert(
+                name.clone(),
+                Component {
+                    plugin: PluginRecord {
+                        name: name.clone(),
+                        version: p.manifest.version.clone(),
+                        sha256: p.sha256.clone(),
+                        file: p.file_name.clone(),
+                    },
+                    started,
+                    finished: manifest::now(),
+                    artifacts: records,
+                },
+            );
+            Ok(summary)
+        }
+        Err(e) => {
+            m.failed.insert(name.clone(), e.to_string());
+            Err(e.to_string())
+        }
+    };
+    m.finished = manifest::now();
+    // Written after every component, so a crash later keeps what was finished.
+    let written = session.set.write_manifest(&m);
+    let result = match (result, written) {
+        (Ok(s), Ok(())) => Ok(s),
+        (Ok(_), Err(e)) => Err(format!("recording it in manifest.json failed: {e}")),
+        (Err(e), _) => Err(e),
+    };
+    ComponentOutcome {
+        plugin: name,
+        result,
+        duration: t.elapsed(),
+    }
+}

@@ -1,0 +1,283 @@
+//! A run: what `host backup`, `host restore` and `host resume` share. It loads and checks
+//! the plugins, opens the backup set, connects to the cluster, reads the 3scale version,
+//! and gives each hook call a fresh sandboxed instance with its grant, store and journal.
+
+pub mod backup;
+pub mod report;
+pub mod restore;
+mod version;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::audit::Audit;
+use crate::backup_set::BackupSet;
+use crate::backup_set::artifacts::ArtifactStore;
+use crate::capability::Grant;
+use crate::cluster::{Cluster, ClusterOptions, Timeouts};
+use crate::error::{Error, Result};
+use crate::iface::{HostState, InstanceLimits, RunContext};
+use crate::journal::Journal;
+use crate::plugin::manifest::Hook;
+use crate::plugin::{self, LoadedPlugin};
+use crate::progress::Progress;
+use crate::runtime::Runtime;
+use crate::runtime::cache::Cache;
+
+/// Which plugins a run uses.
+#[derive(Debug, Clone)]
+pub enum PluginSource {
+    File(PathBuf),
+    Dir(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub cluster: ClusterOptions,
+    pub backup_dir: PathBuf,
+    pub plugins: PluginSource,
+    pub cache_dir: Option<PathBuf>,
+    pub quiet: bool,
+    /// Run plugins whose 3scale versions do not include the cluster's.
+    pub force: bool,
+    pub parallel: usize,
+    pub limits: InstanceLimits,
+    pub timeouts: Timeouts,
+    /// For `host resume`: the earlier run whose journal notes to act on.
+    pub resume_run: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Backup,
+    Restore,
+    Resume,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Backup => "backup",
+            Kind::Restore => "restore",
+            Kind::Resume => "resume",
+        }
+    }
+}
+
+pub struct Session {
+    pub runtime: Runtime,
+    pub plugins: Vec<LoadedPlugin>,
+    pub set: BackupSet,
+    pub run_id: String,
+    pub ctx: Arc<RunContext>,
+    pub threescale_version: Option<String>,
+    pub settings: Settings,
+    journals: Mutex<BTreeMap<String, Arc<Mutex<Journal>>>>,
+}
+
+impl Session {
+    /// Everything that can be checked before the cluster is touched: plugins, set,
+    /// connection, versions.
+    pub async fn open(settings: Settings, kind: Kind) -> Result<Session> {
+        let progress = Progress::new(settings.quiet);
+        let runtime = Runtime::new(Cache::new(settings.cache_dir.clone()))?;
+        let started = Instant::now();
+        let plugins = match &settings.plugins {
+            PluginSource::File(path) => vec![plugin::load(&runtime, path)?],
+            PluginSource::Dir(dir) => plugin::load_dir(&runtime, dir)?,
+        };
+        let compiled = plugins.iter().filter(|p| p.source == crate::runtime::cache::Source::Compiled).count();
+        progress.line(&format!(
+            "loaded {} plugin{} in {:.1}s{}",
+            plugins.len(),
+            if plugins.len() == 1 { "" } else { "s" },
+            started.elapsed().as_secs_f64(),
+            if compiled > 0 { format!(" ({compiled} compiled, the rest from the cache)") } else { String::new() }
+        ));
+        let set = match kind {
+            Kind::Backup => BackupSet::create(&settings.backup_dir)?,
+            Kind::Restore | Kind::Resume => BackupSet::open(&settings.backup_dir)?,
+        };
+        let cluster = Cluster::connect(&settings.cluster, settings.timeouts).await?;
+        let run_id = match (&settings.resume_run, kind) {
+            (Some(id), Kind::Resume) => {
+                if !set.run_dir(id).join("journal").is_dir() {
+                    return Err(Error::Refused(format!("run `{id}` has no journal in {}", set.path().display())));
+                }
+                id.clone()
+            }
+            _ => new_run_id(&set, kind),
+        };
+        if kind == Kind::Restore
+            && let Some((id, plugins)) = unfinished_runs(&set).into_iter().next()
+        {
+            return Err(Error::Refused(format!(
+                "run {id} did not finish putting back what it changed ({}); run `host resume --run {id}` first",
+                plugins.join(", ")
+            )));
+        }
+        let audit = Audit::create(&set.run_dir(&run_id).join("audit.jsonl"))?;
+        let ctx = Arc::new(RunContext {
+            cluster: Arc::new(cluster),
+            audit: Arc::new(audit),
+            progress,
+        });
+        let threescale_version = version::read(&ctx.cluster).await?;
+        let session = Session {
+            runtime,
+            plugins,
+            set,
+            run_id,
+            ctx,
+            threescale_version,
+            settings,
+            journals: Mutex::new(BTreeMap::new()),
+        };
+        session.check_versions()?;
+        for p in &session.plugins {
+            session.check_describe(p).await?;
+        }
+        Ok(session)
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.ctx.cluster.namespace()
+    }
+
+    pub fn progress(&self) -> &Progress {
+        &self.ctx.progress
+    }
+
+    fn check_versions(&self) -> Result<()> {
+        let Some(version) = &self.threescale_version else {
+            let message = format!(
+                "cannot tell which 3scale version runs in namespace `{}`: no APIManager with the {} annotation",
+                self.namespace(),
+                version::ANNOTATION
+            );
+            return self.refuse_unless_forced(message);
+        };
+        for p in &self.plugins {
+            if !version::supports(&p.manifest.threescale, version) {
+                let message = format!(
+                    "plugin {} ({}) supports 3scale {}, the cluster runs {version}",
+                    p.manifest.name,
+                    p.file_name,
+                    p.manifest.threescale.join(", ")
+                );
+                self.refuse_unless_forced(message)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn refuse_unless_forced(&self, message: String) -> Result<()> {
+        if self.settings.force {
+            self.progress().line(&format!("warning: {message} (going on: --force)"));
+            Ok(())
+        } else {
+            Err(Error::Refused(format!("{message}; --force runs it anyway")))
+        }
+    }
+
+    /// The embedded manifest is what the host grants from, and `describe()` is what the
+    /// plugin's code believes it asked for; a difference means the file was tampered with
+    /// or built wrongly, and either way its grant cannot be trusted.
+    async fn check_describe(&self, p: &LoadedPlugin) -> Result<()> {
+        let state = self.state(p, Hook::Backup, self.set.reader()?)?;
+        let described = self.runtime.describe(p, state).await?;
+        if described.trim() != p.manifest_text.trim() {
+            return Err(Error::bad_plugin(
+                &p.path,
+                "describe() does not return the manifest embedded in the file: rebuild the plugin",
+            ));
+        }
+        Ok(())
+    }
+
+    fn journal(&self, plugin: &str) -> Result<Arc<Mutex<Journal>>> {
+        let mut journals = self.journals.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(j) = journals.get(plugin) {
+            return Ok(j.clone());
+        }
+        let path = self.set.run_dir(&self.run_id).join("journal").join(format!("{plugin}.json"));
+        let journal = Arc::new(Mutex::new(Journal::open(&path)?));
+        journals.insert(plugin.to_string(), journal.clone());
+        Ok(journal)
+    }
+
+    /// Whether a plugin still holds notes of something to put back.
+    pub fn has_notes(&self, plugin: &str) -> bool {
+        self.journal(plugin)
+            .map(|j| !j.lock().unwrap_or_else(|p| p.into_inner()).is_empty())
+            .unwrap_or(true)
+    }
+
+    pub fn journal_path(&self, plugin: &str) -> PathBuf {
+        self.set.run_dir(&self.run_id).join("journal").join(format!("{plugin}.json"))
+    }
+
+    fn state(&self, p: &LoadedPlugin, hook: Hook, artifacts: Arc<ArtifactStore>) -> Result<HostState> {
+        let grant = Grant::new(&p.manifest, self.namespace())?;
+        Ok(HostState::new(
+            self.ctx.clone(),
+            grant,
+            hook,
+            artifacts,
+            self.journal(&p.manifest.name)?,
+            self.settings.limits,
+        ))
+    }
+
+    /// One hook of one plugin in a fresh instance.
+    pub async fn call(&self, p: &LoadedPlugin, hook: Hook, artifacts: Arc<ArtifactStore>) -> Result<Duration> {
+        let started = Instant::now();
+        let state = self.state(p, hook, artifacts)?;
+        self.progress().line(&format!("{} {hook}: started", p.manifest.name));
+        let outcome = self.runtime.call(p, state, hook).await;
+        match &outcome {
+            Ok(()) => self.progress().line(&format!("{} {hook}: done in {:.1}s", p.manifest.name, started.elapsed().as_secs_f64())),
+            Err(e) => self.progress().line(&format!("{} {hook}: FAILED: {e}", p.manifest.name)),
+        }
+        outcome.map(|()| started.elapsed())
+    }
+}
+
+/// Runs whose journals still hold notes, with the plugins that wrote them.
+pub fn unfinished_runs(set: &BackupSet) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let Ok(runs) = std::fs::read_dir(set.path().join(crate::backup_set::RUNS)) else {
+        return out;
+    };
+    let mut runs: Vec<_> = runs.filter_map(|e| e.ok()).collect();
+    runs.sort_by_key(|e| e.file_name());
+    for run in runs {
+        let Ok(journals) = std::fs::read_dir(run.path().join("journal")) else {
+            continue;
+        };
+        let mut plugins: Vec<String> = journals
+            .filter_map(|e| e.ok())
+            .filter(|e| Journal::open(&e.path()).map(|j| !j.is_empty()).unwrap_or(true))
+            .filter_map(|e| e.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
+        if !plugins.is_empty() {
+            plugins.sort();
+            out.push((run.file_name().to_string_lossy().into_owned(), plugins));
+        }
+    }
+    out
+}
+
+/// Sortable and unique within the set: `20261125T101500Z-restore`.
+fn new_run_id(set: &BackupSet, kind: Kind) -> String {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let mut id = format!("{stamp}-{}", kind.name());
+    let mut n = 2;
+    while set.run_dir(&id).exists() {
+        id = format!("{stamp}-{}-{n}", kind.name());
+        n += 1;
+    }
+    id
+}

@@ -1,0 +1,75 @@
+//! What a run prints at the end: a table a person reads and a script can grep.
+
+use std::fmt::Write;
+
+use super::backup::BackupReport;
+use super::restore::{RestoreReport, StepResult};
+use crate::progress::human;
+
+pub fn backup(r: &BackupReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<20} {:<8} {:>6} {:>10} {:>8}", "COMPONENT", "RESULT", "FILES", "SIZE", "TIME");
+    for c in &r.components {
+        let (result, files, size) = match &c.result {
+            Ok((files, bytes)) => ("ok", files.to_string(), human(*bytes)),
+            Err(_) => ("FAILED", "-".into(), "-".into()),
+        };
+        let _ = writeln!(out, "{:<20} {:<8} {:>6} {:>10} {:>7.1}s", c.plugin, result, files, size, c.duration.as_secs_f64());
+    }
+    for c in &r.components {
+        if let Err(e) = &c.result {
+            let _ = writeln!(out, "error: {}: {e}", c.plugin);
+        }
+    }
+    let failed = r.components.iter().filter(|c| c.result.is_err()).count();
+    if failed == 0 {
+        let _ = writeln!(out, "backup complete: {} (run {})", r.set.display(), r.run_id);
+    } else {
+        let _ = writeln!(
+            out,
+            "backup FAILED for {failed} component(s); manifest.json marks them failed and a restore will refuse them. Run log: {}",
+            r.set.join("runs").join(&r.run_id).display()
+        );
+    }
+    out
+}
+
+pub fn restore(r: &RestoreReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<4} {:<20} {:<8} {:<8} {:>8}", "STEP", "PLUGIN", "HOOK", "RESULT", "TIME");
+    for (i, s) in r.steps.iter().enumerate() {
+        let result = match &s.result {
+            StepResult::Ok => "ok",
+            StepResult::Failed(_) => "FAILED",
+            StepResult::Skipped => "skipped",
+        };
+        let _ = writeln!(out, "{:<4} {:<20} {:<8} {:<8} {:>7.1}s", i + 1, s.plugin, s.hook.name(), result, s.duration.as_secs_f64());
+    }
+    for s in &r.steps {
+        if let StepResult::Failed(m) = &s.result {
+            let _ = writeln!(out, "error: {} {}: {m}", s.plugin, s.hook.name());
+        }
+    }
+    match (&r.failure, r.not_put_back.is_empty()) {
+        (None, true) => {
+            let _ = writeln!(out, "restore complete (run {})", r.run_id);
+        }
+        (Some(f), true) => {
+            let _ = writeln!(
+                out,
+                "restore FAILED at {f}\nthe cluster was put back: every replica count and spec the run changed is as recorded before it"
+            );
+        }
+        (_, false) => {
+            if let Some(f) = &r.failure {
+                let _ = writeln!(out, "restore FAILED at {f}");
+            }
+            let _ = writeln!(out, "NOT everything was put back; what is still changed is noted in:");
+            for (plugin, path) in &r.not_put_back {
+                let _ = writeln!(out, "  {plugin}: {}", path.display());
+            }
+            let _ = writeln!(out, "fix the cause, then run `host resume --run {}` with the same --plugins and --backup-dir", r.run_id);
+        }
+    }
+    out
+}

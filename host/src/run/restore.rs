@@ -1,0 +1,202 @@
+//! `host restore` and `host resume`. A restore runs in phases, in the plugins' order:
+//! every quiesce hook, then every restore hook, then every resume hook. The set is
+//! verified before the first change. When a step fails (or the run is interrupted), no
+//! further step runs, and every plugin that still holds journal notes of something it
+//! scaled down or changed gets its resume hook, in a fresh instance, to put it back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Session;
+use crate::backup_set::BackupSet;
+use crate::backup_set::verify::{self, Verified};
+use crate::error::{Error, Result};
+use crate::plugin::manifest::{Hook, Manifest};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepResult {
+    Ok,
+    Failed(String),
+    /// Not run because an earlier step failed.
+    Skipped,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub plugin: String,
+    pub hook: Hook,
+    pub result: StepResult,
+    pub duration: Duration,
+}
+
+#[derive(Debug)]
+pub struct RestoreReport {
+    pub verified: Option<Verified>,
+    pub steps: Vec<Step>,
+    /// The first failed step, as "plugin hook: error".
+    pub failure: Option<String>,
+    /// Plugins whose journal still holds notes after the run: what could not be put back.
+    pub not_put_back: Vec<(String, std::path::PathBuf)>,
+    pub run_id: String,
+}
+
+impl RestoreReport {
+    pub fn ok(&self) -> bool {
+        self.failure.is_none() && self.not_put_back.is_empty()
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM with the signal's name. Installing it also means a
+/// signal no longer kills the process outright, so the put-back always runs.
+pub fn interrupt_signal() -> impl std::future::Future<Output = &'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    async move {
+        tokio::select! {
+            Some(_) = async { match term.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => "SIGTERM",
+            Some(_) = async { match int.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => "SIGINT",
+        }
+    }
+}
+
+/// Checks the whole set on a blocking thread (it reads every byte).
+pub async fn verify_set(session: &Session) -> Result<Verified> {
+    let path = session.set.path().to_path_buf();
+    let manifests: Vec<Manifest> = session.plugins.iter().map(|p| p.manifest.clone()).collect();
+    let verified = tokio::task::spawn_blocking(move || {
+        let set = BackupSet::open(&path)?;
+        verify::verify(&set, &manifests)
+    })
+    .await
+    .map_err(|e| Error::Runtime(format!("verification panicked: {e}")))??;
+    if let (Some(m), Some(running)) = (session.set.manifest()?, &session.threescale_version)
+        && let Some(made) = &m.threescale_version
+        && made != running
+    {
+        let message = format!("the set was made from 3scale {made}, the cluster runs {running}");
+        session.refuse_unless_forced(message)?;
+    }
+    Ok(verified)
+}
+
+pub async fn run(session: Arc<Session>) -> Result<RestoreReport> {
+    let verified = verify_set(&session).await?;
+    for w in &verified.warnings {
+        session.progress().line(&format!("warning: {w}"));
+    }
+    session.progress().line(&format!(
+        "backup set verified: {} files, {}",
+        verified.files,
+        crate::progress::human(verified.bytes)
+    ));
+    let mut report = phases(&session, &[Hook::Quiesce, Hook::Restore]).await?;
+    report.verified = Some(verified);
+    Ok(report)
+}
+
+/// `host resume`: only the put-back, for a run that was cut off (the host killed, the
+/// machine lost) and left journal notes behind.
+pub async fn resume(session: Arc<Session>) -> Result<RestoreReport> {
+    put_back(&session, RestoreReport::new(&session), "resuming an earlier run").await
+}
+
+impl RestoreReport {
+    fn new(session: &Session) -> RestoreReport {
+        RestoreReport {
+            verified: None,
+            steps: Vec::new(),
+            failure: None,
+            not_put_back: Vec::new(),
+            run_id: session.run_id.clone(),
+        }
+    }
+}
+
+async fn phases(session: &Arc<Session>, hooks: &[Hook]) -> Result<RestoreReport> {
+    let mut report = RestoreReport::new(session);
+    let mut interrupted = Box::pin(interrupt_signal());
+    for &hook in hooks {
+        for p in session.plugins.iter().filter(|p| p.manifest.has_hook(hook)) {
+            let name = p.manifest.name.clone();
+            if report.failure.is_some() {
+                report.steps.push(Step { plugin: name, hook, result: StepResult::Skipped, duration: Duration::ZERO });
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let outcome = tokio::select! {
+                r = session.call(p, hook, session.set.reader()?) => r.map(|_| ()),
+                signal = &mut interrupted => Err(Error::Runtime(format!("interrupted by {signal}"))),
+            };
+            let result = match outcome {
+                Ok(()) => StepResult::Ok,
+                Err(e) => {
+                    let message = match e {
+                        Error::Plugin { message, .. } => message,
+                        other => other.to_string(),
+                    };
+                    report.failure = Some(format!("{name} {hook}: {message}"));
+                    StepResult::Failed(message)
+                }
+            };
+            report.steps.push(Step { plugin: name, hook, result, duration: started.elapsed() });
+        }
+    }
+    if report.failure.is_some() {
+        return put_back(session, report, "putting back what the run changed").await;
+    }
+    // Success: every resume hook, in order; a failing one does not stop the others.
+    for p in session.plugins.iter().filter(|p| p.manifest.has_hook(Hook::Resume)) {
+        let step = resume_step(session, p).await;
+        report.steps.push(step);
+    }
+    finish(session, report)
+}
+
+async fn put_back(session: &Arc<Session>, mut report: RestoreReport, why: &str) -> Result<RestoreReport> {
+    let pending: Vec<_> = session
+        .plugins
+        .iter()
+        .filter(|p| p.manifest.has_hook(Hook::Resume) && session.has_notes(&p.manifest.name))
+        .collect();
+    if !pending.is_empty() {
+        session.progress().line(&format!(
+            "{why}: {}",
+            pending.iter().map(|p| p.manifest.name.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    for p in pending {
+        let step = resume_step(session, p).await;
+        report.steps.push(step);
+    }
+    finish(session, report)
+}
+
+async fn resume_step(session: &Session, p: &crate::plugin::LoadedPlugin) -> Step {
+    let started = std::time::Instant::now();
+    let result = match session.set.reader() {
+        Ok(store) => session.call(p, Hook::Resume, store).await,
+        Err(e) => Err(e),
+    };
+    Step {
+        plugin: p.manifest.name.clone(),
+        hook: Hook::Resume,
+        result: match result {
+            Ok(_) => StepResult::Ok,
+            Err(Error::Plugin { message, .. }) => StepResult::Failed(message),
+            Err(e) => StepResult::Failed(e.to_string()),
+        },
+        duration: started.elapsed(),
+    }
+}
+
+fn finish(session: &Session, mut report: RestoreReport) -> Result<RestoreReport> {
+    // A plugin without a resume hook cannot hold notes for long: its notes are still a
+    // sign that something was left changed.
+    for p in &session.plugins {
+        if session.has_notes(&p.manifest.name) {
+            report.not_put_back.push((p.manifest.name.clone(), session.journal_path(&p.manifest.name)));
+        }
+    }
+    Ok(report)
+}
