@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::backup::BackupReport;
 use super::restore::{RestoreReport, StepResult};
+use crate::plugin::manifest::Hook;
 use crate::progress::human;
 
 pub fn backup(r: &BackupReport) -> String {
@@ -45,7 +46,8 @@ pub fn restore(r: &RestoreReport) -> String {
         };
         let _ = writeln!(out, "{:<4} {:<20} {:<8} {:<8} {:>7.1}s", i + 1, s.plugin, s.hook.name(), result, s.duration.as_secs_f64());
     }
-    for s in &r.steps {
+    // The first failure is told below; a failed put-back is told here.
+    for s in r.steps.iter().filter(|s| s.hook == Hook::Resume) {
         if let StepResult::Failed(m) = &s.result {
             let _ = writeln!(out, "error: {} {}: {m}", s.plugin, s.hook.name());
         }
@@ -55,10 +57,23 @@ pub fn restore(r: &RestoreReport) -> String {
             let _ = writeln!(out, "restore complete (run {})", r.run_id);
         }
         (Some(f), true) => {
-            let _ = writeln!(
-                out,
-                "restore FAILED at {f}\nthe cluster was put back: every replica count and spec the run changed is as recorded before it"
-            );
+            let _ = writeln!(out, "restore FAILED at {f}");
+            let resumed: Vec<&str> = r
+                .steps
+                .iter()
+                .skip_while(|s| !matches!(s.result, StepResult::Failed(_)))
+                .filter(|s| s.hook == Hook::Resume && s.result == StepResult::Ok)
+                .map(|s| s.plugin.as_str())
+                .collect();
+            if resumed.is_empty() {
+                let _ = writeln!(out, "nothing to put back: no step before the failure had recorded a change");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "put back by {}: every replica count and spec recorded before the run's changes is as it was",
+                    resumed.join(", ")
+                );
+            }
         }
         (_, false) => {
             if let Some(f) = &r.failure {

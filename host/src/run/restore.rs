@@ -69,7 +69,12 @@ pub async fn verify_set(session: &Session) -> Result<Verified> {
         verify::verify(&set, &manifests)
     })
     .await
-    .map_err(|e| Error::Runtime(format!("verification panicked: {e}")))??;
+    .map_err(|e| Error::Runtime(format!("verification panicked: {e}")))?
+    // Whatever stops verification (a planted symlink, an unreadable file) refuses the set.
+    .map_err(|e| match e {
+        Error::BadSet { .. } => e,
+        other => Error::bad_set(session.set.path(), other.to_string()),
+    })?;
     if let (Some(m), Some(running)) = (session.set.manifest()?, &session.threescale_version)
         && let Some(made) = &m.threescale_version
         && made != running

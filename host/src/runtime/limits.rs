@@ -26,11 +26,16 @@ pub fn explain(trap: &wasmtime::Error, stderr: &[u8]) -> String {
     }
     let full = format!("{trap:?}");
     if full.contains("forcing trap when growing memory") || full.contains("forcing a memory growth failure") {
-        return "exceeded its memory limit and was stopped".to_string();
+        return "exceeded its memory limit (--plugin-memory) and was stopped".to_string();
     }
     let stderr = String::from_utf8_lossy(stderr);
     if let Some(at) = stderr.find("panicked at") {
-        let panic: String = stderr[at..].lines().take(3).collect::<Vec<_>>().join(" ");
+        let panic: String = stderr[at..]
+            .lines()
+            .take_while(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
         return format!("panicked: {}", panic.trim());
     }
     let first = trap.to_string();
