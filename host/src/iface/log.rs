@@ -1,6 +1,6 @@
 //! `host:plugin/log`: messages for the operator, kept in the audit log too. A plugin that
-//! floods the log is stopped (a trap) once it passes its budget, so it can neither fill
-//! the disk nor drown the operator's terminal.
+//! floods the log is cut short (only its first messages are shown) and stopped (a trap)
+//! once it passes its budget, so it can neither fill the disk nor drown the terminal.
 
 use super::HostState;
 use crate::runtime::bindings::host::plugin::log;
@@ -20,6 +20,10 @@ impl std::fmt::Display for LogFlood {
 
 impl std::error::Error for LogFlood {}
 
+/// Messages shown and audited per hook call; past it they are counted, not shown, until
+/// the budget that stops the plugin.
+const SHOWN_MESSAGES: u64 = 200;
+
 /// Longest message shown; the rest is cut.
 const MAX_MESSAGE: usize = 2000;
 
@@ -33,6 +37,14 @@ impl HostState {
                 messages: self.log_messages,
                 bytes: self.log_bytes,
             }));
+        }
+        if self.log_messages > SHOWN_MESSAGES {
+            if self.log_messages == SHOWN_MESSAGES + 1 {
+                let note = format!("more than {SHOWN_MESSAGES} messages in one {}: the rest are not shown", self.hook);
+                self.run.progress.line(&format!("  [{}] {note}", self.plugin));
+                self.run.audit.note(&self.plugin, self.hook.name(), &note);
+            }
+            return Ok(());
         }
         let shown: String = message.chars().filter(|c| !c.is_control() || *c == '\t').take(MAX_MESSAGE).collect();
         self.run.progress.line(&format!("  [{}] {level}{shown}", self.plugin));

@@ -47,7 +47,7 @@ impl Default for InstanceLimits {
         InstanceLimits {
             memory: 256 << 20,
             cpu: Duration::from_secs(30),
-            log_messages: 10_000,
+            log_messages: 2_000,
             log_bytes: 4 << 20,
         }
     }
