@@ -67,3 +67,9 @@ impl<T> OrInvalid<T> for Option<T> {
         self.ok_or_else(|| Error::invalid(message))
     }
 }
+
+impl<T, E: std::fmt::Display> OrInvalid<T> for std::result::Result<T, E> {
+    fn or_invalid(self, message: &str) -> Result<T> {
+        self.map_err(|e| Error::invalid(format!("{message}: {e}")))
+    }
+}

@@ -44,6 +44,7 @@ pub mod cluster;
 mod error;
 pub mod journal;
 pub mod log;
+pub mod redis;
 pub mod store;
 pub mod threescale;
 

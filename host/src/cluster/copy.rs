@@ -78,11 +78,14 @@ impl Cluster {
             target,
         ];
         let mut process = self.start(pod, &argv, true, true).await?;
-        let stdin = SyncIoBridge::new(process.stdin().expect("requested"));
+        let mut stdin = SyncIoBridge::new(process.stdin().expect("requested"));
         let artifact_owned = artifact.to_string();
         let build = tokio::task::spawn_blocking(move || {
-            let result = build(stdin, &store, &artifact_owned, if is_dir { None } else { Some(base.as_str()) }, &mut transfer);
-            (result, transfer)
+            let result = build(&mut stdin, &store, &artifact_owned, if is_dir { None } else { Some(base.as_str()) }, &mut transfer);
+            // Close stdin for real (dropping the bridge does not): tar in the pod waits
+            // for end of input before it finishes the last file and exits.
+            let closed = stdin.shutdown().map_err(|e| Error::Stream(format!("closing the input of tar in the pod: {e}")));
+            (result.and_then(|n| closed.map(|()| n)), transfer)
         });
         let feed = async {
             let (result, transfer) = build.await.map_err(|e| Error::Runtime(format!("tar building task: {e}")))?;

@@ -18,7 +18,9 @@ impl Cluster {
     }
 
     pub async fn rollout_restart(&self, _: &Permit, deployment: &str) -> Result<()> {
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        // kubectl stamps seconds; two restarts of one deployment within a second (the
+        // redis procedure does that) would then be one no-op patch and no new pod.
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let body = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}});
         self.deployments()
             .patch(deployment, &PatchParams::default(), &Patch::Strategic(body))
