@@ -48,6 +48,9 @@ pub fn init_script(input: &ScriptInput) -> String {
         "#!/bin/bash\nset -eu\n# PID 1 of pod {} (deployment {}).",
         input.pod, t.deployment
     );
+    // PID 1 ignores signals it has no handler for: a pod stopped while it is still
+    // starting would otherwise sit out the whole grace period.
+    s.push_str("trap 'exit 143' TERM INT\n");
     let _ = writeln!(s, "hostname {}", input.pod);
     s.push_str("ip link set lo up\n");
     // The pod's folder and the event log may live under /tmp on the machine, so they are
