@@ -1,0 +1,91 @@
+//! The README's demo as a test: seed, `host backup` of every component, damage every
+//! component, `host restore`, and everything is back as it was.
+
+mod common;
+
+use common::{Sim, plugins_dir};
+use serde_json::Value;
+
+fn apimanager_spec(sim: &Sim) -> Value {
+    sim.json(&["get", "apimanager", "3scale", "-o", "json"])["spec"].clone()
+}
+
+fn replicas(sim: &Sim, deployment: &str) -> i64 {
+    sim.json(&["get", "deployment", deployment, "-o", "json"])["spec"]["replicas"].as_i64().unwrap()
+}
+
+fn redis_config(sim: &Sim, deployment: &str, key: &str) -> String {
+    let pod = sim.pod(deployment);
+    let out = sim.ok(&["exec", &pod, "--", "redis-cli", "CONFIG", "GET", key]);
+    out.lines().nth(1).unwrap_or("").trim().to_string()
+}
+
+fn resyncs(sim: &Sim) -> usize {
+    sim.sim(&["events"]).lines().filter(|l| l.contains("rake zync:resync:domains")).count()
+}
+
+#[test]
+fn every_component_survives_backup_damage_restore() {
+    let sim = Sim::start();
+    sim.sim(&["seed", "--size", "16MiB"]);
+    let before = sim.fingerprint();
+    let spec_before = apimanager_spec(&sim);
+    let conf_before = sim.json(&["get", "configmap", "redis-config", "-o", "json"])["data"].clone();
+    let plugins = plugins_dir();
+    let plugins = plugins.to_str().unwrap();
+    let set = tempfile::tempdir().unwrap();
+    let dir = set.path().to_str().unwrap();
+
+    let run = sim.host_ok(&["backup", "--plugins", plugins, "--backup-dir", dir]);
+    assert!(run.stdout.contains("backup complete"), "{}", run.stdout);
+    // The manual's file names, and a manifest recording each with its hash.
+    for file in [
+        "system-mysql-backup.gz",
+        "zync-database-backup.gz",
+        "backend-redis-dump.rdb",
+        "system-redis-dump.rdb",
+        "system-environment.json",
+        "apicast-environment.json",
+        "secrets/system-database.json",
+        "manifest.json",
+    ] {
+        assert!(set.path().join(file).is_file(), "{file} missing from the set");
+    }
+    assert!(set.path().join("system").read_dir().unwrap().next().is_some(), "system/ is empty");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(set.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["format"], "host-backup-set/1");
+    assert_eq!(manifest["namespace"], "3scale");
+    assert_eq!(manifest["components"].as_object().unwrap().len(), 7, "{manifest:#}");
+    for (name, component) in manifest["components"].as_object().unwrap() {
+        assert_eq!(component["plugin"]["sha256"].as_str().unwrap().len(), 64, "{name}");
+        for artifact in component["artifacts"].as_array().unwrap() {
+            let size = std::fs::metadata(set.path().join(artifact["path"].as_str().unwrap())).unwrap().len();
+            assert_eq!(artifact["size"].as_u64().unwrap(), size, "{name}: {artifact}");
+        }
+    }
+
+    sim.sim(&["damage"]);
+    let damaged = sim.fingerprint();
+    for component in ["system-mysql", "zync-database", "backend-redis", "system-redis", "system-storage", "configmaps", "secrets"] {
+        assert_ne!(damaged["components"][component]["digest"], before["components"][component]["digest"], "{component} was not damaged");
+    }
+    let resyncs_before = resyncs(&sim);
+
+    let run = sim.host_ok(&["restore", "--plugins", plugins, "--backup-dir", dir]);
+    assert!(run.stdout.contains("restore complete"), "{}", run.stdout);
+
+    let after = sim.fingerprint();
+    for (component, fp) in before["components"].as_object().unwrap() {
+        assert_eq!(&after["components"][component], fp, "{component} differs after the restore");
+    }
+    assert_eq!(apimanager_spec(&sim), spec_before, "the APIManager spec was not put back");
+    assert_eq!(replicas(&sim, "system-app"), 1);
+    assert_eq!(replicas(&sim, "zync"), 1);
+    assert_eq!(replicas(&sim, "zync-que"), 1);
+    for redis in ["backend-redis", "system-redis"] {
+        assert_eq!(redis_config(&sim, redis, "appendonly"), "yes", "{redis}");
+        assert_eq!(redis_config(&sim, redis, "save"), "900 1 300 10 60 10000", "{redis}");
+    }
+    assert_eq!(sim.json(&["get", "configmap", "redis-config", "-o", "json"])["data"], conf_before);
+    assert_eq!(resyncs(&sim), resyncs_before + 1, "the zync resync should run once");
+}
