@@ -241,6 +241,30 @@ impl Sim {
         run
     }
 
+    /// A bash script run in `dir` with kubectl pointed at this cluster (the manual's
+    /// commands are shell pipelines). Must succeed; returns stdout.
+    pub fn shell(&self, dir: &Path, script: &str) -> String {
+        let out = Command::new("bash")
+            .arg("-euo")
+            .arg("pipefail")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", &self.cache)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "script failed ({}):\n{script}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         serde_json::from_str(&self.ok(args)).unwrap()
     }
