@@ -135,7 +135,7 @@ macro_rules! export_plugin {
                 fn restore()
                 -> ::core::result::Result<(), $crate::bindings::host::plugin::types::Error>
                 {
-            $crate::__private::hook(<$plugin as $crate::Plugin>::restore())
+                    $crate::__private::hook(<$plugin as $crate::Plugin>::restore())
                 }
                 fn resume()
                 -> ::core::result::Result<(), $crate::bindings::host::plugin::types::Error>
@@ -144,7 +144,7 @@ macro_rules! export_plugin {
                 }
             }
 
-            $crate::bindings::__export_world!(Exports with_types_in $crate::bindings);
+    $crate::bindings::__export_world!(Exports with_types_in $crate::bindings);
         };
     };
 }

@@ -70,7 +70,12 @@ pub fn backup(deployment: &str, artifact: &str, section: &str) -> Result<()> {
 }
 
 fn set_conf(conf: &str) -> Result<()> {
-    cluster::merge_patch("v1", "ConfigMap", CONFIGMAP, &json!({"data": {CONF_KEY: conf}}))?;
+    cluster::merge_patch(
+        "v1",
+        "ConfigMap",
+        CONFIGMAP,
+        &json!({"data": {CONF_KEY: conf}}),
+    )?;
     Ok(())
 }
 

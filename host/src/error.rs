@@ -79,12 +79,18 @@ impl Error {
 impl From<kube::Error> for Error {
     fn from(e: kube::Error) -> Self {
         match &e {
-            kube::Error::Api(status) if status.code == 404 => Error::NotFound(status.message.clone()),
-            kube::Error::Api(status) if status.code == 401 || status.code == 403 => Error::Denied(format!(
-                "the cluster refused your credentials ({}): {}",
-                status.code, status.message
-            )),
-            kube::Error::Api(status) if status.code == 422 || status.code == 400 => Error::Invalid(status.message.clone()),
+            kube::Error::Api(status) if status.code == 404 => {
+                Error::NotFound(status.message.clone())
+            }
+            kube::Error::Api(status) if status.code == 401 || status.code == 403 => {
+                Error::Denied(format!(
+                    "the cluster refused your credentials ({}): {}",
+                    status.code, status.message
+                ))
+            }
+            kube::Error::Api(status) if status.code == 422 || status.code == 400 => {
+                Error::Invalid(status.message.clone())
+            }
             _ => Error::Kube(e.to_string()),
         }
     }

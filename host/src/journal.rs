@@ -21,7 +21,8 @@ const MAX_NOTES: usize = 256;
 impl Journal {
     pub fn open(path: &Path) -> Result<Journal> {
         let notes = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?,
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(Error::io(path, e)),
         };
@@ -49,10 +50,14 @@ impl Journal {
 
     pub fn record(&mut self, key: &str, value: &str) -> Result<()> {
         if key.is_empty() || key.len() > 256 || value.len() > MAX_NOTE {
-            return Err(Error::Invalid(format!("journal notes take keys of 1-256 bytes and values up to {MAX_NOTE} bytes")));
+            return Err(Error::Invalid(format!(
+                "journal notes take keys of 1-256 bytes and values up to {MAX_NOTE} bytes"
+            )));
         }
         if !self.notes.contains_key(key) && self.notes.len() >= MAX_NOTES {
-            return Err(Error::Invalid(format!("a plugin keeps at most {MAX_NOTES} journal notes")));
+            return Err(Error::Invalid(format!(
+                "a plugin keeps at most {MAX_NOTES} journal notes"
+            )));
         }
         self.notes.insert(key.to_string(), value.to_string());
         self.save()
@@ -66,7 +71,10 @@ impl Journal {
     }
 
     fn save(&self) -> Result<()> {
-        let dir = self.path.parent().expect("journal files live in a directory");
+        let dir = self
+            .path
+            .parent()
+            .expect("journal files live in a directory");
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let tmp = self.path.with_extension("json.tmp");
         let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
@@ -91,9 +99,13 @@ mod tests {
         let path = dir.path().join("journal/zync.json");
         let mut j = Journal::open(&path).unwrap();
         assert!(j.is_empty());
-        j.record("zync-spec", r#"{"appSpec":{"replicas":1}}"#).unwrap();
+        j.record("zync-spec", r#"{"appSpec":{"replicas":1}}"#)
+            .unwrap();
         let reopened = Journal::open(&path).unwrap();
-        assert_eq!(reopened.recall("zync-spec").as_deref(), Some(r#"{"appSpec":{"replicas":1}}"#));
+        assert_eq!(
+            reopened.recall("zync-spec").as_deref(),
+            Some(r#"{"appSpec":{"replicas":1}}"#)
+        );
         j.forget("zync-spec").unwrap();
         assert!(Journal::open(&path).unwrap().is_empty());
     }

@@ -22,7 +22,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let outcome = runtime.block_on(dispatch(cli));
     // A blocking task stuck on a dead stream (after an interrupt) must not hold the exit.
     runtime.shutdown_timeout(Duration::from_secs(2));
@@ -47,18 +50,60 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
     let g = &cli.global;
     match cli.command {
         Command::Inspect { ref file, json } => inspect_cmd(file, json),
-        Command::Verify { ref plugins, ref backup_dir } => verify_cmd(g, plugins, backup_dir),
-        Command::Run { action, ref plugin, ref run } => {
+        Command::Verify {
+            ref plugins,
+            ref backup_dir,
+        } => verify_cmd(g, plugins, backup_dir),
+        Command::Run {
+            action,
+            ref plugin,
+            ref run,
+        } => {
             let source = PluginSource::File(plugin.clone());
             match action {
                 Action::Backup => backup(settings(g, source, run, 1, None)).await,
                 Action::Restore => restore(settings(g, source, run, 1, None)).await,
             }
         }
-        Command::Backup { ref plugins, ref run, parallel } => backup(settings(g, PluginSource::Dir(plugins.clone()), run, parallel, None)).await,
-        Command::Restore { ref plugins, ref run } => restore(settings(g, PluginSource::Dir(plugins.clone()), run, 1, None)).await,
-        Command::Resume { ref plugins, ref run, ref args } => {
-            let s = settings(g, PluginSource::Dir(plugins.clone()), args, 1, Some(run.clone()));
+        Command::Backup {
+            ref plugins,
+            ref run,
+            parallel,
+        } => {
+            backup(settings(
+                g,
+                PluginSource::Dir(plugins.clone()),
+                run,
+                parallel,
+                None,
+            ))
+            .await
+        }
+        Command::Restore {
+            ref plugins,
+            ref run,
+        } => {
+            restore(settings(
+                g,
+                PluginSource::Dir(plugins.clone()),
+                run,
+                1,
+                None,
+            ))
+            .await
+        }
+        Command::Resume {
+            ref plugins,
+            ref run,
+            ref args,
+        } => {
+            let s = settings(
+                g,
+                PluginSource::Dir(plugins.clone()),
+                args,
+                1,
+                Some(run.clone()),
+            );
             let session = Arc::new(Session::open(s, Kind::Resume).await?);
             let r = run::restore::resume(session).await?;
             print!("{}", report::restore(&r));
@@ -67,7 +112,13 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
     }
 }
 
-fn settings(g: &Global, plugins: PluginSource, run: &RunArgs, parallel: usize, resume_run: Option<String>) -> Settings {
+fn settings(
+    g: &Global,
+    plugins: PluginSource,
+    run: &RunArgs,
+    parallel: usize,
+    resume_run: Option<String>,
+) -> Settings {
     Settings {
         cluster: ClusterOptions {
             kubeconfig: g.kubeconfig.clone(),
@@ -76,7 +127,13 @@ fn settings(g: &Global, plugins: PluginSource, run: &RunArgs, parallel: usize, r
         },
         backup_dir: run.backup_dir.clone(),
         plugins,
-        cache_dir: if g.no_cache { None } else { g.cache_dir.clone().or_else(host::runtime::cache::Cache::default_dir) },
+        cache_dir: if g.no_cache {
+            None
+        } else {
+            g.cache_dir
+                .clone()
+                .or_else(host::runtime::cache::Cache::default_dir)
+        },
         quiet: g.quiet,
         force: run.force,
         parallel,
@@ -118,7 +175,10 @@ fn inspect_cmd(file: &std::path::Path, json: bool) -> Result<u8, Error> {
     let examined = inspect::examine(file, &bytes)?;
     let m = &examined.manifest;
     if json {
-        println!("{}", serde_json::to_string_pretty(m).expect("manifest serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(m).expect("manifest serialises")
+        );
         return Ok(0);
     }
     println!("{} {} ({})", m.name, m.version, file.display());
@@ -139,14 +199,23 @@ fn inspect_cmd(file: &std::path::Path, json: bool) -> Result<u8, Error> {
     Ok(0)
 }
 
-fn verify_cmd(_g: &Global, plugins: &std::path::Path, backup_dir: &std::path::Path) -> Result<u8, Error> {
+fn verify_cmd(
+    _g: &Global,
+    plugins: &std::path::Path,
+    backup_dir: &std::path::Path,
+) -> Result<u8, Error> {
     let manifests = manifests_in(plugins)?;
     let set = BackupSet::open(backup_dir)?;
     let v = host::backup_set::verify::verify(&set, &manifests)?;
     for w in &v.warnings {
         println!("warning: {w}");
     }
-    println!("{}: {} files, {} verified", backup_dir.display(), v.files, host::progress::human(v.bytes));
+    println!(
+        "{}: {} files, {} verified",
+        backup_dir.display(),
+        v.files,
+        host::progress::human(v.bytes)
+    );
     Ok(0)
 }
 

@@ -22,7 +22,10 @@ impl Progress {
 
     /// Nothing on stderr (tests that read the output, `--quiet`).
     pub fn silent() -> Progress {
-        Progress { bars: None, quiet: true }
+        Progress {
+            bars: None,
+            quiet: true,
+        }
     }
 
     pub fn line(&self, text: &str) {
@@ -48,7 +51,11 @@ impl Progress {
             } else {
                 "  {spinner} {msg} {bytes} {bytes_per_sec} {elapsed}"
             };
-            bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+            bar.set_style(
+                ProgressStyle::with_template(template)
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
             bar.set_message(label.clone());
             bar.enable_steady_tick(Duration::from_millis(200));
             bars.add(bar)
@@ -82,7 +89,12 @@ impl Transfer {
             Some(bar) => bar.inc(n),
             None if !self.quiet && self.last_line.elapsed() >= LINE_EVERY => {
                 self.last_line = Instant::now();
-                eprintln!("  {}: {} so far ({})", self.label, human(self.bytes), rate(self.bytes, self.started.elapsed()));
+                eprintln!(
+                    "  {}: {} so far ({})",
+                    self.label,
+                    human(self.bytes),
+                    rate(self.bytes, self.started.elapsed())
+                );
             }
             None => {}
         }
@@ -116,7 +128,11 @@ pub fn human(bytes: u64) -> String {
     let mut value = bytes as f64;
     for unit in ["B", "KiB", "MiB", "GiB", "TiB"] {
         if value < 1024.0 || unit == "TiB" {
-            return if unit == "B" { format!("{bytes} B") } else { format!("{value:.1} {unit}") };
+            return if unit == "B" {
+                format!("{bytes} B")
+            } else {
+                format!("{value:.1} {unit}")
+            };
         }
         value /= 1024.0;
     }

@@ -11,7 +11,9 @@ fn apimanager_spec(sim: &Sim) -> Value {
 }
 
 fn replicas(sim: &Sim, deployment: &str) -> i64 {
-    sim.json(&["get", "deployment", deployment, "-o", "json"])["spec"]["replicas"].as_i64().unwrap()
+    sim.json(&["get", "deployment", deployment, "-o", "json"])["spec"]["replicas"]
+        .as_i64()
+        .unwrap()
 }
 
 fn redis_config(sim: &Sim, deployment: &str, key: &str) -> String {
@@ -21,7 +23,10 @@ fn redis_config(sim: &Sim, deployment: &str, key: &str) -> String {
 }
 
 fn resyncs(sim: &Sim) -> usize {
-    sim.sim(&["events"]).lines().filter(|l| l.contains("rake zync:resync:domains")).count()
+    sim.sim(&["events"])
+        .lines()
+        .filter(|l| l.contains("rake zync:resync:domains"))
+        .count()
 }
 
 #[test]
@@ -49,25 +54,62 @@ fn every_component_survives_backup_damage_restore() {
         "secrets/system-database.json",
         "manifest.json",
     ] {
-        assert!(set.path().join(file).is_file(), "{file} missing from the set");
+        assert!(
+            set.path().join(file).is_file(),
+            "{file} missing from the set"
+        );
     }
-    assert!(set.path().join("system").read_dir().unwrap().next().is_some(), "system/ is empty");
-    let manifest: Value = serde_json::from_slice(&std::fs::read(set.path().join("manifest.json")).unwrap()).unwrap();
+    assert!(
+        set.path()
+            .join("system")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some(),
+        "system/ is empty"
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(set.path().join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["format"], "host-backup-set/1");
     assert_eq!(manifest["namespace"], "3scale");
-    assert_eq!(manifest["components"].as_object().unwrap().len(), 7, "{manifest:#}");
+    assert_eq!(
+        manifest["components"].as_object().unwrap().len(),
+        7,
+        "{manifest:#}"
+    );
     for (name, component) in manifest["components"].as_object().unwrap() {
-        assert_eq!(component["plugin"]["sha256"].as_str().unwrap().len(), 64, "{name}");
+        assert_eq!(
+            component["plugin"]["sha256"].as_str().unwrap().len(),
+            64,
+            "{name}"
+        );
         for artifact in component["artifacts"].as_array().unwrap() {
-            let size = std::fs::metadata(set.path().join(artifact["path"].as_str().unwrap())).unwrap().len();
-            assert_eq!(artifact["size"].as_u64().unwrap(), size, "{name}: {artifact}");
+            let size = std::fs::metadata(set.path().join(artifact["path"].as_str().unwrap()))
+                .unwrap()
+                .len();
+            assert_eq!(
+                artifact["size"].as_u64().unwrap(),
+                size,
+                "{name}: {artifact}"
+            );
         }
     }
 
     sim.sim(&["damage"]);
     let damaged = sim.fingerprint();
-    for component in ["system-mysql", "zync-database", "backend-redis", "system-redis", "system-storage", "configmaps", "secrets"] {
-        assert_ne!(damaged["components"][component]["digest"], before["components"][component]["digest"], "{component} was not damaged");
+    for component in [
+        "system-mysql",
+        "zync-database",
+        "backend-redis",
+        "system-redis",
+        "system-storage",
+        "configmaps",
+        "secrets",
+    ] {
+        assert_ne!(
+            damaged["components"][component]["digest"], before["components"][component]["digest"],
+            "{component} was not damaged"
+        );
     }
     let resyncs_before = resyncs(&sim);
 
@@ -76,16 +118,34 @@ fn every_component_survives_backup_damage_restore() {
 
     let after = sim.fingerprint();
     for (component, fp) in before["components"].as_object().unwrap() {
-        assert_eq!(&after["components"][component], fp, "{component} differs after the restore");
+        assert_eq!(
+            &after["components"][component], fp,
+            "{component} differs after the restore"
+        );
     }
-    assert_eq!(apimanager_spec(&sim), spec_before, "the APIManager spec was not put back");
+    assert_eq!(
+        apimanager_spec(&sim),
+        spec_before,
+        "the APIManager spec was not put back"
+    );
     assert_eq!(replicas(&sim, "system-app"), 1);
     assert_eq!(replicas(&sim, "zync"), 1);
     assert_eq!(replicas(&sim, "zync-que"), 1);
     for redis in ["backend-redis", "system-redis"] {
         assert_eq!(redis_config(&sim, redis, "appendonly"), "yes", "{redis}");
-        assert_eq!(redis_config(&sim, redis, "save"), "900 1 300 10 60 10000", "{redis}");
+        assert_eq!(
+            redis_config(&sim, redis, "save"),
+            "900 1 300 10 60 10000",
+            "{redis}"
+        );
     }
-    assert_eq!(sim.json(&["get", "configmap", "redis-config", "-o", "json"])["data"], conf_before);
-    assert_eq!(resyncs(&sim), resyncs_before + 1, "the zync resync should run once");
+    assert_eq!(
+        sim.json(&["get", "configmap", "redis-config", "-o", "json"])["data"],
+        conf_before
+    );
+    assert_eq!(
+        resyncs(&sim),
+        resyncs_before + 1,
+        "the zync resync should run once"
+    );
 }

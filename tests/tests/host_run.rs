@@ -22,14 +22,20 @@ fn apimanager_zync(sim: &Sim) -> Value {
 }
 
 fn replicas(sim: &Sim, deployment: &str) -> i64 {
-    sim.json(&["get", "deployment", deployment, "-o", "json"])["spec"]["replicas"].as_i64().unwrap()
+    sim.json(&["get", "deployment", deployment, "-o", "json"])["spec"]["replicas"]
+        .as_i64()
+        .unwrap()
 }
 
 fn audit(set: &Path) -> Vec<Value> {
     let mut lines = Vec::new();
     for run in std::fs::read_dir(set.join("runs")).unwrap() {
-        let text = std::fs::read_to_string(run.unwrap().path().join("audit.jsonl")).unwrap_or_default();
-        lines.extend(text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
+        let text =
+            std::fs::read_to_string(run.unwrap().path().join("audit.jsonl")).unwrap_or_default();
+        lines.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+        );
     }
     lines
 }
@@ -50,26 +56,59 @@ fn zync_round_trip_restores_the_data_and_the_spec() {
     assert!(run.stdout.contains("backup complete"), "{}", run.stdout);
     let dump = set.path().join("zync-database-backup.gz");
     assert!(std::fs::metadata(&dump).unwrap().len() > 1000);
-    let manifest: Value = serde_json::from_slice(&std::fs::read(set.path().join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(set.path().join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["threescale_version"], "2.15");
-    assert_eq!(manifest["components"]["zync-database"]["artifacts"][0]["path"], "zync-database-backup.gz");
+    assert_eq!(
+        manifest["components"]["zync-database"]["artifacts"][0]["path"],
+        "zync-database-backup.gz"
+    );
 
     // The data goes; the spec is changed to something the restore must keep.
     let pod = sim.pod("zync-database");
-    sim.ok(&["exec", &pod, "--", "psql", "-q", "zync_production", "-c", "DROP TABLE entries, notifications"]);
+    sim.ok(&[
+        "exec",
+        &pod,
+        "--",
+        "psql",
+        "-q",
+        "zync_production",
+        "-c",
+        "DROP TABLE entries, notifications",
+    ]);
     assert_ne!(zync_fingerprint(sim), before);
     let spec = json!({"appSpec": {"replicas": 1}, "queSpec": {"replicas": 1}});
-    sim.ok(&["patch", "apimanager", "3scale", "--type", "merge", "-p", &json!({"spec": {"zync": spec}}).to_string()]);
+    sim.ok(&[
+        "patch",
+        "apimanager",
+        "3scale",
+        "--type",
+        "merge",
+        "-p",
+        &json!({"spec": {"zync": spec}}).to_string(),
+    ]);
 
     let run = sim.host_ok(&["run", "restore", "--plugin", zync, "--backup-dir", dir]);
     assert!(run.stdout.contains("restore complete"), "{}", run.stdout);
-    assert_eq!(zync_fingerprint(sim), before, "zync_production differs after the restore");
+    assert_eq!(
+        zync_fingerprint(sim),
+        before,
+        "zync_production differs after the restore"
+    );
     assert_eq!(apimanager_zync(sim), spec);
     assert_eq!(replicas(sim, "zync"), 1);
     assert_eq!(replicas(sim, "zync-que"), 1);
 
     // A spec with no replicas: after the restore zync runs one pod, as 9.5.4.1 says.
-    sim.ok(&["patch", "apimanager", "3scale", "--type", "json", "-p", r#"[{"op":"replace","path":"/spec/zync","value":{}}]"#]);
+    sim.ok(&[
+        "patch",
+        "apimanager",
+        "3scale",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/zync","value":{}}]"#,
+    ]);
     sim.ok(&["scale", "deployment", "zync", "--replicas", "0"]);
     sim.host_ok(&["run", "restore", "--plugin", zync, "--backup-dir", dir]);
     assert_eq!(apimanager_zync(sim), json!({}));
@@ -78,9 +117,25 @@ fn zync_round_trip_restores_the_data_and_the_spec() {
 
     // Every call of every run is in the audit log, allowed.
     let lines = audit(set.path());
-    assert!(lines.iter().any(|l| l["call"] == "exec-to-artifact" && l["decision"] == "allowed"));
-    assert!(lines.iter().any(|l| l["call"] == "artifact-to-exec" && l["outcome"] == "ok"));
-    sim.ok(&["patch", "apimanager", "3scale", "--type", "merge", "-p", &json!({"spec": {"zync": spec}}).to_string()]);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["call"] == "exec-to-artifact" && l["decision"] == "allowed")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["call"] == "artifact-to-exec" && l["outcome"] == "ok")
+    );
+    sim.ok(&[
+        "patch",
+        "apimanager",
+        "3scale",
+        "--type",
+        "merge",
+        "-p",
+        &json!({"spec": {"zync": spec}}).to_string(),
+    ]);
 }
 
 /// A set with the hostile plugin's attack in it.
@@ -95,12 +150,33 @@ fn attack(what: &str) -> tempfile::TempDir {
 fn contained(sim: &Sim, set: &Path, expect: &str) -> common::Run {
     let hostile = plugin("test", "hostile.wasm");
     let run = sim.host(&[
-        "run", "restore", "--plugin", hostile.to_str().unwrap(), "--backup-dir", set.to_str().unwrap(),
-        "--plugin-cpu", "3", "--plugin-memory", "64",
+        "run",
+        "restore",
+        "--plugin",
+        hostile.to_str().unwrap(),
+        "--backup-dir",
+        set.to_str().unwrap(),
+        "--plugin-cpu",
+        "3",
+        "--plugin-memory",
+        "64",
     ]);
-    assert_eq!(run.code, Some(1), "the attack was not stopped, or the host died:\n{}", run.all());
-    assert!(run.all().contains(expect), "expected `{expect}` in:\n{}", run.all());
-    assert!(run.all().contains("restore FAILED at hostile restore"), "{}", run.all());
+    assert_eq!(
+        run.code,
+        Some(1),
+        "the attack was not stopped, or the host died:\n{}",
+        run.all()
+    );
+    assert!(
+        run.all().contains(expect),
+        "expected `{expect}` in:\n{}",
+        run.all()
+    );
+    assert!(
+        run.all().contains("restore FAILED at hostile restore"),
+        "{}",
+        run.all()
+    );
     run
 }
 
@@ -118,32 +194,63 @@ fn exec_outside_the_grant_is_denied_and_nothing_runs() {
     assert_eq!(denied[0]["call"], "exec");
     assert_eq!(denied[0]["outcome"], "not run");
 
-    contained(sim, attack("find-outside deployment=system-mysql").path(), "denied: find-pod");
-    contained(sim, attack("read-secret system-database").path(), "denied: Secret (v1) `system-database`");
+    contained(
+        sim,
+        attack("find-outside deployment=system-mysql").path(),
+        "denied: find-pod",
+    );
+    contained(
+        sim,
+        attack("read-secret system-database").path(),
+        "denied: Secret (v1) `system-database`",
+    );
 }
 
 #[test]
 fn store_paths_cannot_leave_the_backup_set() {
     let sim = sim();
     contained(sim, attack("open ../x").path(), "`..` is not allowed");
-    contained(sim, attack("open /etc/passwd").path(), "absolute paths are not allowed");
-    contained(sim, attack("create attack2").path(), "read-only except during backup");
+    contained(
+        sim,
+        attack("open /etc/passwd").path(),
+        "absolute paths are not allowed",
+    );
+    contained(
+        sim,
+        attack("create attack2").path(),
+        "read-only except during backup",
+    );
     // A symlink planted in the set, to be read or copied into a pod: the set is refused
     // before any plugin runs (exit 3), naming the link.
     for what in ["open files/passwd", "copy-tree"] {
         let set = attack(what);
         std::os::unix::fs::symlink("/etc", set.path().join("files")).unwrap();
         let hostile = plugin("test", "hostile.wasm");
-        let run = sim.host(&["run", "restore", "--plugin", hostile.to_str().unwrap(), "--backup-dir", set.path().to_str().unwrap()]);
+        let run = sim.host(&[
+            "run",
+            "restore",
+            "--plugin",
+            hostile.to_str().unwrap(),
+            "--backup-dir",
+            set.path().to_str().unwrap(),
+        ]);
         assert_eq!(run.code, Some(3), "{}", run.all());
-        assert!(run.stderr.contains("`files` is a symbolic link"), "{}", run.all());
+        assert!(
+            run.stderr.contains("`files` is a symbolic link"),
+            "{}",
+            run.all()
+        );
     }
 }
 
 #[test]
 fn runaway_plugins_are_stopped() {
     let sim = sim();
-    contained(sim, attack("loop").path(), "ran past its CPU deadline of 3s");
+    contained(
+        sim,
+        attack("loop").path(),
+        "ran past its CPU deadline of 3s",
+    );
     contained(sim, attack("membomb").path(), "exceeded its memory limit");
     let run = contained(sim, attack("panic").path(), "panicked");
     assert!(run.all().contains("hostile plugin panicked on purpose"));
@@ -151,7 +258,11 @@ fn runaway_plugins_are_stopped() {
     let run = contained(sim, set.path(), "flooded the log");
     // Only the first messages reach the terminal and the audit log.
     assert!(run.all().contains("the rest are not shown"));
-    assert!(run.all().lines().count() < 300, "{} lines of output", run.all().lines().count());
+    assert!(
+        run.all().lines().count() < 300,
+        "{} lines of output",
+        run.all().lines().count()
+    );
     let lines = audit(set.path());
     assert!(lines.len() < 300, "{} audit lines", lines.len());
 }
@@ -169,13 +280,21 @@ fn inspect_lists_capabilities_and_refuses_what_is_not_a_plugin() {
         "restart deployment zync-que",
         "artifact zync-database-backup.gz (gzip)",
     ] {
-        assert!(run.stdout.contains(expected), "`{expected}` missing:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(expected),
+            "`{expected}` missing:\n{}",
+            run.stdout
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("notes.wasm");
     std::fs::write(&text, "not a plugin\n").unwrap();
     let core = dir.path().join("core.wasm");
-    std::fs::write(&core, wat::parse_str("(module (func (export \"backup\")))").unwrap()).unwrap();
+    std::fs::write(
+        &core,
+        wat::parse_str("(module (func (export \"backup\")))").unwrap(),
+    )
+    .unwrap();
     let world = dir.path().join("world.wasm");
     std::fs::write(
         &world,
@@ -189,18 +308,37 @@ fn inspect_lists_capabilities_and_refuses_what_is_not_a_plugin() {
     let future = plugin("test", "wrong-version.wasm");
     for (file, expected) in [
         (text.as_path(), "is a text file"),
-        (core.as_path(), "is a core WebAssembly module, not a component"),
+        (
+            core.as_path(),
+            "is a core WebAssembly module, not a component",
+        ),
         (world.as_path(), "is a component of another world"),
         (future.as_path(), "was built for contract host:plugin@2.0.0"),
         (dir.path().join("missing.wasm").as_path(), "no such file"),
     ] {
         let run = sim.host(&["inspect", file.to_str().unwrap()]);
         assert_eq!(run.code, Some(2), "{}", run.all());
-        assert_eq!(run.stderr.lines().count(), 1, "not one line: {}", run.stderr);
-        assert!(run.stderr.contains(expected), "`{expected}` missing: {}", run.stderr);
+        assert_eq!(
+            run.stderr.lines().count(),
+            1,
+            "not one line: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(expected),
+            "`{expected}` missing: {}",
+            run.stderr
+        );
         assert!(run.stdout.is_empty());
     }
     // Running such a file is refused the same way, before the cluster is touched.
-    let run = sim.host(&["run", "backup", "--plugin", future.to_str().unwrap(), "--backup-dir", dir.path().to_str().unwrap()]);
+    let run = sim.host(&[
+        "run",
+        "backup",
+        "--plugin",
+        future.to_str().unwrap(),
+        "--backup-dir",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(run.code, Some(2), "{}", run.all());
 }

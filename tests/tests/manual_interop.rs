@@ -17,18 +17,33 @@ fn sim() -> &'static Sim {
 
 /// `$(oc get pods -l 'deployment=X' -o json | jq -r '.items[0].metadata.name')`
 fn pod(deployment: &str) -> String {
-    format!("$(kubectl get pods -l 'deployment={deployment}' -o json | jq -r '.items[0].metadata.name')")
+    format!(
+        "$(kubectl get pods -l 'deployment={deployment}' -o json | jq -r '.items[0].metadata.name')"
+    )
 }
 
 fn assert_same(before: &serde_json::Value, after: &serde_json::Value) {
     for (component, fp) in before["components"].as_object().unwrap() {
-        assert_eq!(&after["components"][component], fp, "{component} differs after the restore");
+        assert_eq!(
+            &after["components"][component], fp,
+            "{component} differs after the restore"
+        );
     }
 }
 
 const SECRETS: &[&str] = &[
-    "system-smtp", "system-seed", "system-database", "backend-internal-api", "system-events-hook", "system-app",
-    "system-recaptcha", "system-redis", "zync", "system-master-apicast", "backend-listener", "backend-redis",
+    "system-smtp",
+    "system-seed",
+    "system-database",
+    "backend-internal-api",
+    "system-events-hook",
+    "system-app",
+    "system-recaptcha",
+    "system-redis",
+    "zync",
+    "system-master-apicast",
+    "backend-listener",
+    "backend-redis",
     "system-memcache",
 ];
 
@@ -40,7 +55,10 @@ fn a_backup_made_with_the_manuals_commands_restores_with_host() {
     // The manual copies whatever dump.rdb is on disk; make it current so the comparison
     // below is about the restore, not about how old the snapshot was.
     for redis in ["backend-redis", "system-redis"] {
-        sim.shell(set.path(), &format!("kubectl exec {} -- redis-cli SAVE", pod(redis)));
+        sim.shell(
+            set.path(),
+            &format!("kubectl exec {} -- redis-cli SAVE", pod(redis)),
+        );
     }
     let before = sim.fingerprint();
     let mysql = pod("system-mysql");
@@ -65,8 +83,18 @@ fn a_backup_made_with_the_manuals_commands_restores_with_host() {
     );
     sim.sim(&["damage"]);
     let plugins = plugins_dir();
-    let run = sim.host_ok(&["restore", "--plugins", plugins.to_str().unwrap(), "--backup-dir", set.path().to_str().unwrap()]);
-    assert!(run.all().contains("no manifest.json: a set made by hand"), "{}", run.all());
+    let run = sim.host_ok(&[
+        "restore",
+        "--plugins",
+        plugins.to_str().unwrap(),
+        "--backup-dir",
+        set.path().to_str().unwrap(),
+    ]);
+    assert!(
+        run.all().contains("no manifest.json: a set made by hand"),
+        "{}",
+        run.all()
+    );
     assert_same(&before, &sim.fingerprint());
 }
 
@@ -106,7 +134,13 @@ fn a_backup_made_by_host_restores_with_the_manuals_commands() {
     let dir = set.path();
     let before = sim.fingerprint();
     let plugins = plugins_dir();
-    sim.host_ok(&["backup", "--plugins", plugins.to_str().unwrap(), "--backup-dir", dir.to_str().unwrap()]);
+    sim.host_ok(&[
+        "backup",
+        "--plugins",
+        plugins.to_str().unwrap(),
+        "--backup-dir",
+        dir.to_str().unwrap(),
+    ]);
     sim.sim(&["damage"]);
 
     let mysql = pod("system-mysql");

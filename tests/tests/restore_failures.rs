@@ -12,7 +12,11 @@ use common::{Sim, plugins_dir, shared};
 use serde_json::Value;
 
 /// One seeded cluster and one backup of it, shared by the tests, which take turns.
-fn setup() -> (&'static Sim, &'static Path, std::sync::MutexGuard<'static, ()>) {
+fn setup() -> (
+    &'static Sim,
+    &'static Path,
+    std::sync::MutexGuard<'static, ()>,
+) {
     static TURN: Mutex<()> = Mutex::new(());
     static SET: OnceLock<tempfile::TempDir> = OnceLock::new();
     let turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
@@ -20,7 +24,13 @@ fn setup() -> (&'static Sim, &'static Path, std::sync::MutexGuard<'static, ()>) 
     let set = SET.get_or_init(|| {
         let set = tempfile::tempdir().unwrap();
         let plugins = plugins_dir();
-        sim.host_ok(&["backup", "--plugins", plugins.to_str().unwrap(), "--backup-dir", set.path().to_str().unwrap()]);
+        sim.host_ok(&[
+            "backup",
+            "--plugins",
+            plugins.to_str().unwrap(),
+            "--backup-dir",
+            set.path().to_str().unwrap(),
+        ]);
         set
     });
     (sim, set.path(), turn)
@@ -28,7 +38,12 @@ fn setup() -> (&'static Sim, &'static Path, std::sync::MutexGuard<'static, ()>) 
 
 fn copy_set(set: &Path) -> tempfile::TempDir {
     let copy = tempfile::tempdir().unwrap();
-    let status = Command::new("cp").arg("-a").arg(format!("{}/.", set.display())).arg(copy.path()).status().unwrap();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", set.display()))
+        .arg(copy.path())
+        .status()
+        .unwrap();
     assert!(status.success());
     std::fs::remove_dir_all(copy.path().join("runs")).unwrap();
     copy
@@ -43,12 +58,23 @@ fn object(sim: &Sim, args: &[&str]) -> Value {
 
 fn restore(sim: &Sim, set: &Path) -> common::Run {
     let plugins = plugins_dir();
-    sim.host(&["restore", "--plugins", plugins.to_str().unwrap(), "--backup-dir", set.to_str().unwrap()])
+    sim.host(&[
+        "restore",
+        "--plugins",
+        plugins.to_str().unwrap(),
+        "--backup-dir",
+        set.to_str().unwrap(),
+    ])
 }
 
 fn sha256(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// A dump that is a valid gzip and passes verification (the manifest is updated to match)
@@ -60,39 +86,81 @@ fn a_failed_step_is_named_and_system_app_is_put_back() {
     let dump = set.path().join("system-mysql-backup.gz");
     let status = Command::new("sh")
         .arg("-c")
-        .arg(format!("echo 'CREATE TABLE broken (;' | gzip > {}", dump.display()))
+        .arg(format!(
+            "echo 'CREATE TABLE broken (;' | gzip > {}",
+            dump.display()
+        ))
         .status()
         .unwrap();
     assert!(status.success());
     let manifest_path = set.path().join("manifest.json");
-    let mut manifest: Value = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
     let record = &mut manifest["components"]["system-mysql"]["artifacts"][0];
     record["size"] = std::fs::metadata(&dump).unwrap().len().into();
     record["sha256"] = sha256(&dump).into();
-    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
 
     let spec_before = object(sim, &["apimanager", "3scale"])["spec"].clone();
     let storage_before = sim.fingerprint()["components"]["system-storage"].clone();
     let run = restore(sim, set.path());
     assert_eq!(run.code, Some(1), "{}", run.all());
-    assert!(run.stdout.contains("restore FAILED at system-mysql restore"), "{}", run.stdout);
-    assert!(run.stdout.contains("exited with 1"), "the error should carry mysql's exit: {}", run.stdout);
-    assert!(run.stdout.contains("ERROR 1064"), "the error should carry mysql's message: {}", run.stdout);
-    assert!(run.stdout.contains("put back by system-app"), "{}", run.stdout);
-    for skipped in ["system-storage", "zync-database", "backend-redis", "system-redis", "restarts"] {
-        let line = run.stdout.lines().find(|l| l.contains(skipped) && l.contains("restore")).unwrap();
+    assert!(
+        run.stdout
+            .contains("restore FAILED at system-mysql restore"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("exited with 1"),
+        "the error should carry mysql's exit: {}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("ERROR 1064"),
+        "the error should carry mysql's message: {}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("put back by system-app"),
+        "{}",
+        run.stdout
+    );
+    for skipped in [
+        "system-storage",
+        "zync-database",
+        "backend-redis",
+        "system-redis",
+        "restarts",
+    ] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.contains(skipped) && l.contains("restore"))
+            .unwrap();
         assert!(line.contains("skipped"), "{line}");
     }
     // system-app is back: its spec as recorded, one replica, a running pod.
     assert_eq!(object(sim, &["apimanager", "3scale"])["spec"], spec_before);
-    assert_eq!(object(sim, &["deployment", "system-app"])["spec"]["replicas"], 1);
+    assert_eq!(
+        object(sim, &["deployment", "system-app"])["spec"]["replicas"],
+        1
+    );
     sim.pod("system-app");
     // Steps after the failure did not run.
-    assert_eq!(sim.fingerprint()["components"]["system-storage"], storage_before);
+    assert_eq!(
+        sim.fingerprint()["components"]["system-storage"],
+        storage_before
+    );
     // Nothing is left noted as changed.
     for run_dir in std::fs::read_dir(set.path().join("runs")).unwrap() {
         for journal in std::fs::read_dir(run_dir.unwrap().path().join("journal")).unwrap() {
-            let notes: Value = serde_json::from_slice(&std::fs::read(journal.unwrap().path()).unwrap()).unwrap();
+            let notes: Value =
+                serde_json::from_slice(&std::fs::read(journal.unwrap().path()).unwrap()).unwrap();
             assert_eq!(notes, serde_json::json!({}));
         }
     }
@@ -111,14 +179,23 @@ fn a_corrupt_artifact_is_refused_before_touching_the_cluster() {
     std::fs::write(&rdb, bytes).unwrap();
 
     let versions = |sim: &Sim| {
-        [["apimanager", "3scale"], ["deployment", "system-app"], ["configmap", "redis-config"], ["deployment", "backend-redis"]]
-            .map(|a| object(sim, &a)["metadata"]["resourceVersion"].clone())
+        [
+            ["apimanager", "3scale"],
+            ["deployment", "system-app"],
+            ["configmap", "redis-config"],
+            ["deployment", "backend-redis"],
+        ]
+        .map(|a| object(sim, &a)["metadata"]["resourceVersion"].clone())
     };
     let before = versions(sim);
     let fingerprint = sim.fingerprint();
     let run = restore(sim, set.path());
     assert_eq!(run.code, Some(3), "{}", run.all());
-    assert!(run.stderr.contains("backend-redis-dump.rdb"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("backend-redis-dump.rdb"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("corrupt or tampered"), "{}", run.stderr);
     assert_eq!(versions(sim), before, "the cluster was changed");
     assert_eq!(sim.fingerprint(), fingerprint);
@@ -128,5 +205,9 @@ fn a_corrupt_artifact_is_refused_before_touching_the_cluster() {
     std::fs::remove_file(set.path().join("zync-database-backup.gz")).unwrap();
     let run = restore(sim, set.path());
     assert_eq!(run.code, Some(3), "{}", run.all());
-    assert!(run.stderr.contains("zync-database-backup.gz"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("zync-database-backup.gz"),
+        "{}",
+        run.stderr
+    );
 }

@@ -56,7 +56,10 @@ impl ArtifactStore {
     }
 
     fn record(&self, path: &str, digest: FileDigest) {
-        self.written.lock().unwrap().insert(path.to_string(), digest);
+        self.written
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), digest);
     }
 
     /// Refuses a path if any existing component of it is a symlink.
@@ -64,7 +67,9 @@ impl ArtifactStore {
         let mut at = PathBuf::new();
         for part in Path::new(path).components() {
             let Component::Normal(part) = part else {
-                return Err(Error::Denied(format!("artifact path `{path}` is not a plain relative path")));
+                return Err(Error::Denied(format!(
+                    "artifact path `{path}` is not a plain relative path"
+                )));
             };
             at.push(part);
             match self.dir.symlink_metadata(&at) {
@@ -84,7 +89,10 @@ impl ArtifactStore {
 
     fn io_error(&self, path: &str, e: std::io::Error) -> Error {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::NotFound(format!("artifact `{path}` ({})", self.location(path).display()))
+            Error::NotFound(format!(
+                "artifact `{path}` ({})",
+                self.location(path).display()
+            ))
         } else {
             // cap-std reports attempts to leave the directory as permission errors.
             Error::io(self.location(path), e)
@@ -102,14 +110,20 @@ impl ArtifactStore {
 
     pub fn is_dir(&self, path: &str) -> Result<bool> {
         self.no_links(path)?;
-        let m = self.dir.symlink_metadata(path).map_err(|e| self.io_error(path, e))?;
+        let m = self
+            .dir
+            .symlink_metadata(path)
+            .map_err(|e| self.io_error(path, e))?;
         Ok(m.is_dir())
     }
 
     /// Every entry under `path`, or the entry itself for a file.
     pub fn list(&self, path: &str) -> Result<Vec<Entry>> {
         self.no_links(path)?;
-        let m = self.dir.symlink_metadata(path).map_err(|e| self.io_error(path, e))?;
+        let m = self
+            .dir
+            .symlink_metadata(path)
+            .map_err(|e| self.io_error(path, e))?;
         let mut out = Vec::new();
         if m.is_dir() {
             self.walk(path, &mut out)?;
@@ -134,11 +148,17 @@ impl ArtifactStore {
         for child in children {
             let name = child.file_name();
             let child_path = format!("{path}/{}", name.to_string_lossy());
-            let ft = child.file_type().map_err(|e| self.io_error(&child_path, e))?;
+            let ft = child
+                .file_type()
+                .map_err(|e| self.io_error(&child_path, e))?;
             if ft.is_symlink() {
-                return Err(Error::Denied(format!("`{child_path}` is a symbolic link; the backup set does not follow links")));
+                return Err(Error::Denied(format!(
+                    "`{child_path}` is a symbolic link; the backup set does not follow links"
+                )));
             }
-            let meta = child.metadata().map_err(|e| self.io_error(&child_path, e))?;
+            let meta = child
+                .metadata()
+                .map_err(|e| self.io_error(&child_path, e))?;
             out.push(Entry {
                 path: child_path.clone(),
                 is_dir: ft.is_dir(),
@@ -163,7 +183,9 @@ impl ArtifactStore {
 
     pub fn create_dir_all(&self, path: &str) -> Result<()> {
         self.no_links(path)?;
-        self.dir.create_dir_all(path).map_err(|e| self.io_error(path, e))
+        self.dir
+            .create_dir_all(path)
+            .map_err(|e| self.io_error(path, e))
     }
 
     pub fn remove_all(&self, path: &str) -> Result<()> {
@@ -175,18 +197,29 @@ impl ArtifactStore {
             Err(e) => Err(e),
         };
         result.map_err(|e| self.io_error(path, e))?;
-        self.written.lock().unwrap().retain(|p, _| p != path && !p.starts_with(&format!("{path}/")));
+        self.written
+            .lock()
+            .unwrap()
+            .retain(|p, _| p != path && !p.starts_with(&format!("{path}/")));
         Ok(())
     }
 
     /// A new file, invisible under its name until [`ArtifactWriter::finish`].
     pub fn create(self: &Arc<Self>, path: &str) -> Result<ArtifactWriter> {
         self.no_links(path)?;
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            self.dir.create_dir_all(parent).map_err(|e| self.io_error(path, e))?;
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            self.dir
+                .create_dir_all(parent)
+                .map_err(|e| self.io_error(path, e))?;
         }
         let partial = partial_name(path);
-        let file = self.dir.create(&partial).map_err(|e| self.io_error(path, e))?;
+        let file = self
+            .dir
+            .create(&partial)
+            .map_err(|e| self.io_error(path, e))?;
         Ok(ArtifactWriter {
             store: self.clone(),
             path: path.to_string(),
@@ -200,11 +233,19 @@ impl ArtifactStore {
     /// A new file written synchronously (tar extraction runs on a blocking thread).
     pub fn create_std(self: &Arc<Self>, path: &str) -> Result<StdArtifactWriter> {
         self.no_links(path)?;
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            self.dir.create_dir_all(parent).map_err(|e| self.io_error(path, e))?;
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            self.dir
+                .create_dir_all(parent)
+                .map_err(|e| self.io_error(path, e))?;
         }
         let partial = partial_name(path);
-        let file = self.dir.create(&partial).map_err(|e| self.io_error(path, e))?;
+        let file = self
+            .dir
+            .create(&partial)
+            .map_err(|e| self.io_error(path, e))?;
         Ok(StdArtifactWriter {
             store: self.clone(),
             path: path.to_string(),
@@ -216,7 +257,9 @@ impl ArtifactStore {
     }
 
     fn commit(&self, partial: &str, path: &str, digest: FileDigest) -> Result<FileDigest> {
-        self.dir.rename(partial, &self.dir, path).map_err(|e| self.io_error(path, e))?;
+        self.dir
+            .rename(partial, &self.dir, path)
+            .map_err(|e| self.io_error(path, e))?;
         self.record(path, digest.clone());
         Ok(digest)
     }
@@ -249,8 +292,12 @@ impl ArtifactWriter {
     pub async fn finish(mut self) -> Result<FileDigest> {
         use tokio::io::AsyncWriteExt;
         let mut file = self.file.take().expect("finished once");
-        file.flush().await.map_err(|e| Error::io(self.store.location(&self.path), e))?;
-        file.sync_all().await.map_err(|e| Error::io(self.store.location(&self.path), e))?;
+        file.flush()
+            .await
+            .map_err(|e| Error::io(self.store.location(&self.path), e))?;
+        file.sync_all()
+            .await
+            .map_err(|e| Error::io(self.store.location(&self.path), e))?;
         drop(file);
         let digest = FileDigest {
             size: self.size,
@@ -270,7 +317,11 @@ impl Drop for ArtifactWriter {
 }
 
 impl AsyncWrite for ArtifactWriter {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
         let file = this.file.as_mut().expect("not finished");
         match Pin::new(file).poll_write(cx, buf) {
@@ -303,7 +354,8 @@ pub struct StdArtifactWriter {
 impl StdArtifactWriter {
     pub fn finish(mut self) -> Result<FileDigest> {
         let file = self.file.take().expect("finished once");
-        file.sync_all().map_err(|e| Error::io(self.store.location(&self.path), e))?;
+        file.sync_all()
+            .map_err(|e| Error::io(self.store.location(&self.path), e))?;
         drop(file);
         let digest = FileDigest {
             size: self.size,
@@ -353,12 +405,22 @@ mod tests {
         assert!(!s.exists("zync-database-backup.gz").unwrap());
         let digest = w.finish().await.unwrap();
         assert_eq!(digest.size, 5);
-        assert_eq!(digest.sha256, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
-        assert_eq!(std::fs::read(tmp.path().join("zync-database-backup.gz")).unwrap(), b"hello");
+        assert_eq!(
+            digest.sha256,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(
+            std::fs::read(tmp.path().join("zync-database-backup.gz")).unwrap(),
+            b"hello"
+        );
         let mut dropped = s.create("dropped.gz").unwrap();
         dropped.write_all(b"partial").await.unwrap();
         drop(dropped);
-        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "an unfinished writer leaves nothing");
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "an unfinished writer leaves nothing"
+        );
     }
 
     #[test]
@@ -367,7 +429,8 @@ mod tests {
         std::fs::write(outside.path().join("secret"), "x").unwrap();
         let tmp = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), tmp.path().join("system")).unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret"), tmp.path().join("link.json")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), tmp.path().join("link.json"))
+            .unwrap();
         let s = store(tmp.path());
         assert!(matches!(s.open_std("system/secret"), Err(Error::Denied(_))));
         assert!(matches!(s.open_std("link.json"), Err(Error::Denied(_))));

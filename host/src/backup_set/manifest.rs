@@ -61,7 +61,11 @@ pub struct ArtifactRecord {
 }
 
 impl SetManifest {
-    pub fn new(namespace: &str, threescale_version: Option<String>, started: String) -> SetManifest {
+    pub fn new(
+        namespace: &str,
+        threescale_version: Option<String>,
+        started: String,
+    ) -> SetManifest {
         SetManifest {
             format: FORMAT.to_string(),
             tool: Tool {

@@ -66,7 +66,9 @@ impl BackupSet {
         let rel = format!("{STAGING}/{run_id}/{plugin}");
         let shown = self.path.join(&rel);
         let _ = self.dir.remove_dir_all(&rel);
-        self.dir.create_dir_all(&rel).map_err(|e| Error::io(&shown, e))?;
+        self.dir
+            .create_dir_all(&rel)
+            .map_err(|e| Error::io(&shown, e))?;
         let dir = self.dir.open_dir(&rel).map_err(|e| Error::io(&shown, e))?;
         Ok(Arc::new(ArtifactStore::new(dir, shown)))
     }
@@ -78,14 +80,21 @@ impl BackupSet {
 
     /// Moves a plugin's staged artifacts into the set, replacing older ones, and returns
     /// their records. Every declared, non-optional artifact must have been written.
-    pub fn commit(&self, run_id: &str, manifest: &Manifest, staged: &ArtifactStore) -> Result<Vec<ArtifactRecord>> {
+    pub fn commit(
+        &self,
+        run_id: &str,
+        manifest: &Manifest,
+        staged: &ArtifactStore,
+    ) -> Result<Vec<ArtifactRecord>> {
         let written = staged.written();
         let mut records = Vec::new();
         let staging = format!("{STAGING}/{run_id}/{}", manifest.name);
         for artifact in &manifest.artifacts {
             let files: BTreeMap<&String, &FileDigest> = written
                 .iter()
-                .filter(|(p, _)| **p == artifact.path || p.starts_with(&format!("{}/", artifact.path)))
+                .filter(|(p, _)| {
+                    **p == artifact.path || p.starts_with(&format!("{}/", artifact.path))
+                })
                 .collect();
             let staged_path = format!("{staging}/{}", artifact.path);
             let present = self.dir.symlink_metadata(&staged_path).is_ok();
@@ -100,7 +109,10 @@ impl BackupSet {
                 });
             }
             if artifact.format != Format::Tree && files.is_empty() {
-                return Err(Error::Runtime(format!("artifact `{}` was not written through the host", artifact.path)));
+                return Err(Error::Runtime(format!(
+                    "artifact `{}` was not written through the host",
+                    artifact.path
+                )));
             }
             for (path, digest) in files {
                 records.push(ArtifactRecord {
@@ -113,21 +125,32 @@ impl BackupSet {
             }
             // Make room in the set: the old artifact goes aside, then away, once the new
             // one is in place.
-            let aside = format!("{STAGING}/{run_id}/replaced-{}", artifact.path.replace('/', "_"));
+            let aside = format!(
+                "{STAGING}/{run_id}/replaced-{}",
+                artifact.path.replace('/', "_")
+            );
             let had_old = self.dir.symlink_metadata(&artifact.path).is_ok();
             if had_old {
                 self.dir
                     .rename(&artifact.path, &self.dir, &aside)
                     .map_err(|e| Error::io(self.path.join(&artifact.path), e))?;
             }
-            if let Some(parent) = Path::new(&artifact.path).parent().filter(|p| !p.as_os_str().is_empty()) {
-                self.dir.create_dir_all(parent).map_err(|e| Error::io(self.path.join(parent), e))?;
+            if let Some(parent) = Path::new(&artifact.path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                self.dir
+                    .create_dir_all(parent)
+                    .map_err(|e| Error::io(self.path.join(parent), e))?;
             }
             self.dir
                 .rename(&staged_path, &self.dir, &artifact.path)
                 .map_err(|e| Error::io(self.path.join(&artifact.path), e))?;
             if had_old {
-                let _ = self.dir.remove_dir_all(&aside).or_else(|_| self.dir.remove_file(&aside));
+                let _ = self
+                    .dir
+                    .remove_dir_all(&aside)
+                    .or_else(|_| self.dir.remove_file(&aside));
             }
         }
         Ok(records)
@@ -135,9 +158,12 @@ impl BackupSet {
 
     pub fn manifest(&self) -> Result<Option<SetManifest>> {
         match self.dir.read(manifest::FILE) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::bad_set(&self.path, format!("{} is not a backup set manifest: {e}", manifest::FILE))),
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                Error::bad_set(
+                    &self.path,
+                    format!("{} is not a backup set manifest: {e}", manifest::FILE),
+                )
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(self.path.join(manifest::FILE), e)),
         }
@@ -147,9 +173,14 @@ impl BackupSet {
     pub fn write_manifest(&self, m: &SetManifest) -> Result<()> {
         let tmp = format!("{}.tmp", manifest::FILE);
         let text = serde_json::to_vec_pretty(m).expect("manifest serialises");
-        let mut file = self.dir.create(&tmp).map_err(|e| Error::io(self.path.join(&tmp), e))?;
-        std::io::Write::write_all(&mut file, &text).map_err(|e| Error::io(self.path.join(&tmp), e))?;
-        file.sync_all().map_err(|e| Error::io(self.path.join(&tmp), e))?;
+        let mut file = self
+            .dir
+            .create(&tmp)
+            .map_err(|e| Error::io(self.path.join(&tmp), e))?;
+        std::io::Write::write_all(&mut file, &text)
+            .map_err(|e| Error::io(self.path.join(&tmp), e))?;
+        file.sync_all()
+            .map_err(|e| Error::io(self.path.join(&tmp), e))?;
         self.dir
             .rename(&tmp, &self.dir, manifest::FILE)
             .map_err(|e| Error::io(self.path.join(manifest::FILE), e))

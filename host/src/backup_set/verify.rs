@@ -32,31 +32,51 @@ pub fn verify(set: &BackupSet, plugins: &[Manifest]) -> Result<Verified> {
         Some(manifest) => {
             for plugin in plugins.iter().filter(|p| !p.artifacts.is_empty()) {
                 if let Some(why) = manifest.failed.get(&plugin.name) {
-                    return Err(bad(format!("the last backup of `{}` failed ({why}); its artifacts cannot be trusted", plugin.name)));
+                    return Err(bad(format!(
+                        "the last backup of `{}` failed ({why}); its artifacts cannot be trusted",
+                        plugin.name
+                    )));
                 }
                 let Some(component) = manifest.components.get(&plugin.name) else {
                     if plugin.artifacts.iter().all(|a| a.optional) {
-                        out.warnings.push(format!("the set has no {} component; its artifacts are optional, skipped", plugin.name));
+                        out.warnings.push(format!(
+                            "the set has no {} component; its artifacts are optional, skipped",
+                            plugin.name
+                        ));
                         continue;
                     }
                     let listed: Vec<&String> = manifest.components.keys().collect();
                     return Err(bad(format!(
                         "it has no `{}` component (manifest.json lists: {})",
                         plugin.name,
-                        listed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        listed
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 };
                 for artifact in &plugin.artifacts {
-                    let records: Vec<_> = component.artifacts.iter().filter(|r| r.artifact == artifact.path).collect();
+                    let records: Vec<_> = component
+                        .artifacts
+                        .iter()
+                        .filter(|r| r.artifact == artifact.path)
+                        .collect();
                     if records.is_empty() && artifact.format != Format::Tree {
                         if artifact.optional {
                             continue;
                         }
-                        return Err(bad(format!("artifact `{}` is not in manifest.json", artifact.path)));
+                        return Err(bad(format!(
+                            "artifact `{}` is not in manifest.json",
+                            artifact.path
+                        )));
                     }
                     for record in &records {
                         let (size, sha) = hash(&store, &record.path).map_err(|e| match e {
-                            Error::NotFound(_) => bad(format!("artifact `{}` is listed in manifest.json but missing", record.path)),
+                            Error::NotFound(_) => bad(format!(
+                                "artifact `{}` is listed in manifest.json but missing",
+                                record.path
+                            )),
                             other => other,
                         })?;
                         if size != record.size || sha != record.sha256 {
@@ -72,10 +92,18 @@ pub fn verify(set: &BackupSet, plugins: &[Manifest]) -> Result<Verified> {
                         out.bytes += size;
                     }
                     if artifact.format == Format::Tree && store.exists(&artifact.path)? {
-                        let listed: BTreeSet<&str> = records.iter().map(|r| r.path.as_str()).collect();
-                        for entry in store.list(&artifact.path)?.into_iter().filter(|e| !e.is_dir) {
+                        let listed: BTreeSet<&str> =
+                            records.iter().map(|r| r.path.as_str()).collect();
+                        for entry in store
+                            .list(&artifact.path)?
+                            .into_iter()
+                            .filter(|e| !e.is_dir)
+                        {
                             if !listed.contains(entry.path.as_str()) {
-                                return Err(bad(format!("`{}` is not in manifest.json: the set was changed after the backup", entry.path)));
+                                return Err(bad(format!(
+                                    "`{}` is not in manifest.json: the set was changed after the backup",
+                                    entry.path
+                                )));
                             }
                         }
                     }
@@ -84,17 +112,26 @@ pub fn verify(set: &BackupSet, plugins: &[Manifest]) -> Result<Verified> {
         }
         None => {
             out.hand_made = true;
-            out.warnings.push("no manifest.json: a set made by hand; artifacts are checked by format only".into());
+            out.warnings.push(
+                "no manifest.json: a set made by hand; artifacts are checked by format only".into(),
+            );
             for plugin in plugins {
                 for artifact in &plugin.artifacts {
                     if !store.exists(&artifact.path)? {
                         if artifact.optional {
-                            out.warnings.push(format!("{}: `{}` is not in the set, skipped", plugin.name, artifact.path));
+                            out.warnings.push(format!(
+                                "{}: `{}` is not in the set, skipped",
+                                plugin.name, artifact.path
+                            ));
                             continue;
                         }
-                        return Err(bad(format!("artifact `{}` ({}) is missing", artifact.path, plugin.name)));
+                        return Err(bad(format!(
+                            "artifact `{}` ({}) is missing",
+                            artifact.path, plugin.name
+                        )));
                     }
-                    let (files, bytes) = check_format(&store, &artifact.path, artifact.format).map_err(|m| bad(format!("artifact `{}`: {m}", artifact.path)))?;
+                    let (files, bytes) = check_format(&store, &artifact.path, artifact.format)
+                        .map_err(|m| bad(format!("artifact `{}`: {m}", artifact.path)))?;
                     out.files += files;
                     out.bytes += bytes;
                 }
@@ -110,7 +147,9 @@ fn hash(store: &ArtifactStore, path: &str) -> Result<(u64, String)> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
     loop {
-        let n = file.read(&mut buf).map_err(|e| Error::io(store.location(path), e))?;
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io(store.location(path), e))?;
         if n == 0 {
             return Ok((size, hex::encode(hasher.finalize())));
         }
@@ -120,19 +159,26 @@ fn hash(store: &ArtifactStore, path: &str) -> Result<(u64, String)> {
 }
 
 /// (files, bytes) checked.
-fn check_format(store: &ArtifactStore, path: &str, format: Format) -> std::result::Result<(usize, u64), String> {
+fn check_format(
+    store: &ArtifactStore,
+    path: &str,
+    format: Format,
+) -> std::result::Result<(usize, u64), String> {
     let open = || store.open_std(path).map_err(|e| e.to_string());
     match format {
         Format::Gzip => {
             let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(open()?));
-            let n = std::io::copy(&mut decoder, &mut std::io::sink()).map_err(|e| format!("not a complete gzip stream ({e})"))?;
+            let n = std::io::copy(&mut decoder, &mut std::io::sink())
+                .map_err(|e| format!("not a complete gzip stream ({e})"))?;
             if n == 0 {
                 return Err("the gzip stream is empty".into());
             }
             Ok((1, n))
         }
         Format::Json => {
-            let value: serde_json::Value = serde_json::from_reader(std::io::BufReader::new(open()?)).map_err(|e| format!("not JSON ({e})"))?;
+            let value: serde_json::Value =
+                serde_json::from_reader(std::io::BufReader::new(open()?))
+                    .map_err(|e| format!("not JSON ({e})"))?;
             if value.get("kind").and_then(|k| k.as_str()).is_none() {
                 return Err("JSON without a `kind`: not a Kubernetes object".into());
             }
@@ -140,7 +186,9 @@ fn check_format(store: &ArtifactStore, path: &str, format: Format) -> std::resul
         }
         Format::Rdb => {
             let mut head = [0u8; 9];
-            open()?.read_exact(&mut head).map_err(|_| "too short for an RDB file".to_string())?;
+            open()?
+                .read_exact(&mut head)
+                .map_err(|_| "too short for an RDB file".to_string())?;
             if &head[..5] != b"REDIS" || !head[5..].iter().all(u8::is_ascii_digit) {
                 return Err("not a Redis RDB file (no REDIS header)".into());
             }

@@ -29,17 +29,28 @@ fn escape(key: &str) -> String {
 /// Paths a JSON patch (RFC 6902) changes: each op's `path`, and `from` for `move` (which
 /// removes it). `test` changes nothing; `copy` only reads its `from`.
 pub fn json_patch_paths(patch: &Value) -> Result<Vec<String>, String> {
-    let ops = patch.as_array().ok_or("a JSON patch must be an array of operations")?;
+    let ops = patch
+        .as_array()
+        .ok_or("a JSON patch must be an array of operations")?;
     let mut out = Vec::new();
     for op in ops {
-        let kind = op["op"].as_str().ok_or("a JSON patch operation needs `op`")?;
-        let path = op["path"].as_str().ok_or("a JSON patch operation needs `path`")?;
+        let kind = op["op"]
+            .as_str()
+            .ok_or("a JSON patch operation needs `op`")?;
+        let path = op["path"]
+            .as_str()
+            .ok_or("a JSON patch operation needs `path`")?;
         match kind {
             "test" => {}
             "add" | "remove" | "replace" | "copy" => out.push(path.to_string()),
             "move" => {
                 out.push(path.to_string());
-                out.push(op["from"].as_str().ok_or("`move` needs `from`")?.to_string());
+                out.push(
+                    op["from"]
+                        .as_str()
+                        .ok_or("`move` needs `from`")?
+                        .to_string(),
+                );
             }
             other => return Err(format!("unknown JSON patch op `{other}`")),
         }
@@ -59,9 +70,14 @@ mod tests {
 
     #[test]
     fn merge_patch_leaves() {
-        let mut paths = merge_patch_paths(&json!({"spec": {"zync": {"appSpec": {"replicas": 0}, "queSpec": null}}}));
+        let mut paths = merge_patch_paths(
+            &json!({"spec": {"zync": {"appSpec": {"replicas": 0}, "queSpec": null}}}),
+        );
         paths.sort();
-        assert_eq!(paths, vec!["/spec/zync/appSpec/replicas", "/spec/zync/queSpec"]);
+        assert_eq!(
+            paths,
+            vec!["/spec/zync/appSpec/replicas", "/spec/zync/queSpec"]
+        );
         assert_eq!(merge_patch_paths(&json!({"spec": {}})), vec!["/spec"]);
         assert_eq!(merge_patch_paths(&json!({"a/b": 1})), vec!["/a~1b"]);
     }
@@ -73,7 +89,10 @@ mod tests {
             {"op": "replace", "path": "/spec/zync", "value": {}},
             {"op": "move", "from": "/spec/system", "path": "/spec/zync/x"}
         ]);
-        assert_eq!(json_patch_paths(&p).unwrap(), vec!["/spec/zync", "/spec/zync/x", "/spec/system"]);
+        assert_eq!(
+            json_patch_paths(&p).unwrap(),
+            vec!["/spec/zync", "/spec/zync/x", "/spec/system"]
+        );
         assert!(json_patch_paths(&json!({"op": "add"})).is_err());
         assert!(json_patch_paths(&json!([{"op": "explode", "path": "/a"}])).is_err());
     }

@@ -35,8 +35,14 @@ impl Selector {
             };
             terms.push(term);
         }
-        if terms.iter().all(|t| matches!(t, Term::NotEquals(..) | Term::Absent(_))) {
-            return Err("a selector must require something (k=v or k), or it would match almost every pod".into());
+        if terms
+            .iter()
+            .all(|t| matches!(t, Term::NotEquals(..) | Term::Absent(_)))
+        {
+            return Err(
+                "a selector must require something (k=v or k), or it would match almost every pod"
+                    .into(),
+            );
         }
         terms.sort();
         terms.dedup();
@@ -73,14 +79,25 @@ fn key(k: &str) -> Result<String, String> {
     let k = k.trim();
     let ok = !k.is_empty()
         && k.len() <= 253
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
-    if ok { Ok(k.to_string()) } else { Err(format!("bad label key `{k}`")) }
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+    if ok {
+        Ok(k.to_string())
+    } else {
+        Err(format!("bad label key `{k}`"))
+    }
 }
 
 fn value(v: &str) -> Result<String, String> {
     let v = v.trim();
-    let ok = v.len() <= 63 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if ok { Ok(v.to_string()) } else { Err(format!("bad label value `{v}`")) }
+    let ok = v.len() <= 63
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!("bad label value `{v}`"))
+    }
 }
 
 #[cfg(test)]
@@ -88,16 +105,32 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn parses_normalises_and_matches() {
         let s = Selector::parse("deployment=zync-database, app").unwrap();
-        assert_eq!(s, Selector::parse("app,deployment==zync-database").unwrap(), "order and == do not matter");
-        assert!(s.matches(&labels(&[("deployment", "zync-database"), ("app", "3scale")])));
-        assert!(!s.matches(&labels(&[("deployment", "system-mysql"), ("app", "3scale")])));
-        assert!(Selector::parse("!app").is_err(), "a selector that requires nothing is refused");
+        assert_eq!(
+            s,
+            Selector::parse("app,deployment==zync-database").unwrap(),
+            "order and == do not matter"
+        );
+        assert!(s.matches(&labels(&[
+            ("deployment", "zync-database"),
+            ("app", "3scale")
+        ])));
+        assert!(!s.matches(&labels(&[
+            ("deployment", "system-mysql"),
+            ("app", "3scale")
+        ])));
+        assert!(
+            Selector::parse("!app").is_err(),
+            "a selector that requires nothing is refused"
+        );
         assert!(Selector::parse("a=b c").is_err());
         assert!(Selector::parse("").is_err());
     }

@@ -24,7 +24,9 @@ pub async fn connect(options: &ClusterOptions) -> Result<(Client, String, String
     };
     let config = match &options.kubeconfig {
         Some(path) => {
-            let file = Kubeconfig::read_from(path).map_err(|e| Error::Kube(format!("cannot read kubeconfig {}: {e}", path.display())))?;
+            let file = Kubeconfig::read_from(path).map_err(|e| {
+                Error::Kube(format!("cannot read kubeconfig {}: {e}", path.display()))
+            })?;
             Config::from_custom_kubeconfig(file, &kube_options)
                 .await
                 .map_err(|e| Error::Kube(format!("kubeconfig {}: {e}", path.display())))?
@@ -35,7 +37,9 @@ pub async fn connect(options: &ClusterOptions) -> Result<(Client, String, String
                 .map_err(|e| Error::Kube(format!("kubeconfig: {e}")))?,
             Err(file_error) => {
                 if options.context.is_some() {
-                    return Err(Error::Kube(format!("--context needs a kubeconfig: {file_error}")));
+                    return Err(Error::Kube(format!(
+                        "--context needs a kubeconfig: {file_error}"
+                    )));
                 }
                 Config::incluster().map_err(|e| {
                     Error::Kube(format!("no kubeconfig ({file_error}) and not running in a cluster ({e}); use --kubeconfig"))
@@ -43,9 +47,13 @@ pub async fn connect(options: &ClusterOptions) -> Result<(Client, String, String
             }
         },
     };
-    let namespace = options.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
+    let namespace = options
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
     let server = config.cluster_url.to_string();
-    let client = Client::try_from(config).map_err(|e| Error::Kube(format!("cannot build a client for {server}: {e}")))?;
+    let client = Client::try_from(config)
+        .map_err(|e| Error::Kube(format!("cannot build a client for {server}: {e}")))?;
     // Fail early, with the address, rather than at the first plugin call.
     client
         .apiserver_version()

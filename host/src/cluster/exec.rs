@@ -34,7 +34,13 @@ pub struct ExecResult {
 const BUFFER: usize = 64 * 1024;
 
 impl Cluster {
-    pub(super) async fn start(&self, pod: &str, argv: &[String], stdin: bool, stdout: bool) -> Result<AttachedProcess> {
+    pub(super) async fn start(
+        &self,
+        pod: &str,
+        argv: &[String],
+        stdin: bool,
+        stdout: bool,
+    ) -> Result<AttachedProcess> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         let params = AttachParams::default()
             .stdin(stdin)
@@ -49,7 +55,13 @@ impl Cluster {
     }
 
     /// Runs a command, capturing its output up to [`CAPTURE_LIMIT`] per stream.
-    pub async fn exec(&self, _: &Permit, pod: &str, argv: &[String], stdin: Option<Vec<u8>>) -> Result<ExecResult> {
+    pub async fn exec(
+        &self,
+        _: &Permit,
+        pod: &str,
+        argv: &[String],
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecResult> {
         let run = async {
             let mut process = self.start(pod, argv, stdin.is_some(), true).await?;
             let writer = process.stdin();
@@ -75,13 +87,23 @@ impl Cluster {
 
     /// Streams the command's stdout into `sink` (which the caller finishes or discards).
     /// Returns the number of stdout bytes.
-    pub async fn exec_to_writer<W: AsyncWrite + Unpin>(&self, _: &Permit, pod: &str, argv: &[String], sink: &mut W, transfer: &mut Transfer) -> Result<u64> {
+    pub async fn exec_to_writer<W: AsyncWrite + Unpin>(
+        &self,
+        _: &Permit,
+        pod: &str,
+        argv: &[String],
+        sink: &mut W,
+        transfer: &mut Transfer,
+    ) -> Result<u64> {
         let run = async {
             let mut process = self.start(pod, argv, false, true).await?;
             let mut stdout = process.stdout().expect("requested");
             let stderr = process.stderr().expect("requested");
             let status = process.take_status().expect("taken once");
-            let (copied, tail) = tokio::join!(self.pump(&mut stdout, sink, transfer, pod), capture_tail(stderr, STDERR_TAIL));
+            let (copied, tail) = tokio::join!(
+                self.pump(&mut stdout, sink, transfer, pod),
+                capture_tail(stderr, STDERR_TAIL)
+            );
             let copied = match copied {
                 Ok(n) => n,
                 Err(e) => {
@@ -91,7 +113,9 @@ impl Cluster {
                     return Err(match e {
                         Pump::Idle(m) => Error::Timeout(m),
                         Pump::Read(m) => Error::Stream(format!("reading the output of {pod}: {m}")),
-                        Pump::Write(m) => Error::Stream(format!("writing the output of {pod}: {m}")),
+                        Pump::Write(m) => {
+                            Error::Stream(format!("writing the output of {pod}: {m}"))
+                        }
                     });
                 }
             };
@@ -103,7 +127,9 @@ impl Cluster {
                     stderr_tail: String::from_utf8_lossy(&tail).into_owned(),
                 });
             }
-            sink.flush().await.map_err(|e| Error::Stream(format!("writing the output of {pod}: {e}")))?;
+            sink.flush()
+                .await
+                .map_err(|e| Error::Stream(format!("writing the output of {pod}: {e}")))?;
             Ok(copied)
         };
         self.within_call_timeout(pod, argv, run).await
@@ -111,7 +137,14 @@ impl Cluster {
 
     /// Streams `source` into the command's stdin, then closes it. A non-zero exit is an
     /// error with the stderr tail.
-    pub async fn reader_to_exec<R: AsyncRead + Unpin>(&self, _: &Permit, source: &mut R, pod: &str, argv: &[String], transfer: &mut Transfer) -> Result<ExecResult> {
+    pub async fn reader_to_exec<R: AsyncRead + Unpin>(
+        &self,
+        _: &Permit,
+        source: &mut R,
+        pod: &str,
+        argv: &[String],
+        transfer: &mut Transfer,
+    ) -> Result<ExecResult> {
         let run = async {
             let mut process = self.start(pod, argv, true, true).await?;
             let mut stdin = process.stdin().expect("requested");
@@ -156,11 +189,22 @@ impl Cluster {
 
     /// Copies with one fixed buffer, so memory stays flat however big the stream; a
     /// stream that moves nothing for the idle timeout is stuck.
-    pub(super) async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(&self, from: &mut R, to: &mut W, transfer: &mut Transfer, pod: &str) -> std::result::Result<u64, Pump> {
+    pub(super) async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+        &self,
+        from: &mut R,
+        to: &mut W,
+        transfer: &mut Transfer,
+        pod: &str,
+    ) -> std::result::Result<u64, Pump> {
         let mut buf = vec![0u8; BUFFER];
         let mut total = 0u64;
         let idle = self.timeouts.idle;
-        let stuck = || Pump::Idle(format!("no data moved to or from pod {pod} for {}s", idle.as_secs()));
+        let stuck = || {
+            Pump::Idle(format!(
+                "no data moved to or from pod {pod} for {}s",
+                idle.as_secs()
+            ))
+        };
         loop {
             let n = match tokio::time::timeout(idle, from.read(&mut buf)).await {
                 Err(_) => return Err(stuck()),
@@ -178,25 +222,47 @@ impl Cluster {
         }
     }
 
-    async fn within_call_timeout<T>(&self, pod: &str, argv: &[String], run: impl Future<Output = Result<T>>) -> Result<T> {
-        tokio::time::timeout(self.timeouts.call, run).await.unwrap_or_else(|_| {
-            Err(Error::Timeout(format!("`{}` in pod {pod} ran longer than {}s", argv.join(" "), self.timeouts.call.as_secs())))
-        })
+    async fn within_call_timeout<T>(
+        &self,
+        pod: &str,
+        argv: &[String],
+        run: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::time::timeout(self.timeouts.call, run)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Timeout(format!(
+                    "`{}` in pod {pod} ran longer than {}s",
+                    argv.join(" "),
+                    self.timeouts.call.as_secs()
+                )))
+            })
     }
 }
 
 /// stdout (head) and stderr (tail) of a process, read until the exec stream ends.
-fn outputs(process: &mut AttachedProcess, limit: usize) -> impl Future<Output = ((Vec<u8>, bool), (Vec<u8>, bool))> + use<> {
+fn outputs(
+    process: &mut AttachedProcess,
+    limit: usize,
+) -> impl Future<Output = ((Vec<u8>, bool), (Vec<u8>, bool))> + use<> {
     let stdout = process.stdout().expect("requested");
     let stderr = process.stderr().expect("requested");
-    async move { tokio::join!(capture_head(stdout, limit), capture_tail_with_flag(stderr, STDERR_TAIL)) }
+    async move {
+        tokio::join!(
+            capture_head(stdout, limit),
+            capture_tail_with_flag(stderr, STDERR_TAIL)
+        )
+    }
 }
 
 /// Feeds stdin while reading the outputs. The outputs end only when the exec stream ends,
 /// so if they end first, the command finished without reading all of its input and the
 /// feed is dropped instead of waiting for room that will never come. `None`: the feed did
 /// not complete.
-async fn feed_until_done<F, T>(feed: F, outputs: impl Future<Output = ((Vec<u8>, bool), (Vec<u8>, bool))>) -> (Option<T>, (Vec<u8>, bool), (Vec<u8>, bool))
+async fn feed_until_done<F, T>(
+    feed: F,
+    outputs: impl Future<Output = ((Vec<u8>, bool), (Vec<u8>, bool))>,
+) -> (Option<T>, (Vec<u8>, bool), (Vec<u8>, bool))
 where
     F: Future<Output = T>,
 {
@@ -261,7 +327,10 @@ pub(super) async fn capture_tail<R: AsyncRead + Unpin>(from: R, limit: usize) ->
     capture_tail_with_flag(from, limit).await.0
 }
 
-async fn capture_tail_with_flag<R: AsyncRead + Unpin>(mut from: R, limit: usize) -> (Vec<u8>, bool) {
+async fn capture_tail_with_flag<R: AsyncRead + Unpin>(
+    mut from: R,
+    limit: usize,
+) -> (Vec<u8>, bool) {
     let mut kept = std::collections::VecDeque::with_capacity(limit);
     let mut buf = vec![0u8; 16 * 1024];
     let mut cut = false;

@@ -17,7 +17,10 @@ impl Cluster {
     }
 
     pub async fn find_pod(&self, _: &Permit, selector: &str) -> Result<String> {
-        let list = self.pods().list(&ListParams::default().labels(selector)).await?;
+        let list = self
+            .pods()
+            .list(&ListParams::default().labels(selector))
+            .await?;
         let total = list.items.len();
         list.items
             .into_iter()
@@ -36,11 +39,9 @@ impl Cluster {
     /// The labels the capability check compares with a grant's selectors. Read by the
     /// host with the user's credentials; not a plugin call.
     pub async fn pod_labels(&self, pod: &str) -> Result<BTreeMap<String, String>> {
-        let pod = self
-            .pods()
-            .get_opt(pod)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("pod `{pod}` in namespace {}", self.namespace)))?;
+        let pod = self.pods().get_opt(pod).await?.ok_or_else(|| {
+            Error::NotFound(format!("pod `{pod}` in namespace {}", self.namespace))
+        })?;
         Ok(pod.metadata.labels.unwrap_or_default())
     }
 }

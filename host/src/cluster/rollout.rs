@@ -28,16 +28,28 @@ impl Cluster {
         Ok(())
     }
 
-    pub async fn rollout_status(&self, _: &Permit, deployment: &str, timeout: Duration) -> Result<()> {
+    pub async fn rollout_status(
+        &self,
+        _: &Permit,
+        deployment: &str,
+        timeout: Duration,
+    ) -> Result<()> {
         // Fail on a missing deployment now, not after the timeout.
         self.deployments()
             .get_opt(deployment)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("deployment `{deployment}` in namespace {}", self.namespace)))?;
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "deployment `{deployment}` in namespace {}",
+                    self.namespace
+                ))
+            })?;
         let done = await_condition(self.deployments(), deployment, rolled_out);
         match tokio::time::timeout(timeout, done).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(Error::Kube(format!("watching deployment {deployment}: {e}"))),
+            Ok(Err(e)) => Err(Error::Kube(format!(
+                "watching deployment {deployment}: {e}"
+            ))),
             Err(_) => {
                 let state = self
                     .deployments()
@@ -47,7 +59,10 @@ impl Cluster {
                     .flatten()
                     .map(|d| describe(&d))
                     .unwrap_or_default();
-                Err(Error::Timeout(format!("deployment {deployment} did not finish rolling out within {}s ({state})", timeout.as_secs())))
+                Err(Error::Timeout(format!(
+                    "deployment {deployment} did not finish rolling out within {}s ({state})",
+                    timeout.as_secs()
+                )))
             }
         }
     }
@@ -57,7 +72,9 @@ fn rolled_out(deployment: Option<&Deployment>) -> bool {
     let Some(d) = deployment else { return false };
     let generation = d.metadata.generation.unwrap_or(0);
     let want = d.spec.replicas.unwrap_or(1);
-    let Some(status) = &d.status else { return false };
+    let Some(status) = &d.status else {
+        return false;
+    };
     status.observed_generation.unwrap_or(0) >= generation
         && status.updated_replicas.unwrap_or(0) >= want
         && status.replicas.unwrap_or(0) <= want

@@ -33,14 +33,27 @@ fn output(r: ExecResult) -> ExecOutput {
 }
 
 impl CallCtx {
-    async fn stream_out(&self, permit: &Permit, pod: &str, argv: &[String], artifact: &str, compression: Compression) -> Result<u64> {
+    async fn stream_out(
+        &self,
+        permit: &Permit,
+        pod: &str,
+        argv: &[String],
+        artifact: &str,
+        compression: Compression,
+    ) -> Result<u64> {
         let writer = self.artifacts.create(artifact)?;
-        let mut transfer = self.run.progress.transfer(self.transfer_label(&format!("{artifact} <- {pod}")), None);
+        let mut transfer = self
+            .run
+            .progress
+            .transfer(self.transfer_label(&format!("{artifact} <- {pod}")), None);
         let cluster = &self.run.cluster;
         let result = match compression {
             Compression::Gzip => {
                 let mut encoder = GzipEncoder::with_quality(writer, Level::Precise(GZIP_LEVEL));
-                match cluster.exec_to_writer(permit, pod, argv, &mut encoder, &mut transfer).await {
+                match cluster
+                    .exec_to_writer(permit, pod, argv, &mut encoder, &mut transfer)
+                    .await
+                {
                     Ok(_) => match encoder.shutdown().await {
                         Ok(()) => encoder.into_inner().finish().await.map(|d| d.size),
                         Err(e) => Err(Error::io(self.artifacts.location(artifact), e)),
@@ -50,7 +63,10 @@ impl CallCtx {
             }
             Compression::None => {
                 let mut writer = writer;
-                match cluster.exec_to_writer(permit, pod, argv, &mut writer, &mut transfer).await {
+                match cluster
+                    .exec_to_writer(permit, pod, argv, &mut writer, &mut transfer)
+                    .await
+                {
                     Ok(_) => writer.finish().await.map(|d| d.size),
                     Err(e) => Err(e),
                 }
@@ -60,20 +76,34 @@ impl CallCtx {
         result
     }
 
-    async fn stream_in(&self, permit: &Permit, artifact: &str, pod: &str, argv: &[String], decompression: Compression) -> Result<ExecResult> {
+    async fn stream_in(
+        &self,
+        permit: &Permit,
+        artifact: &str,
+        pod: &str,
+        argv: &[String],
+        decompression: Compression,
+    ) -> Result<ExecResult> {
         let file = self.artifacts.open(artifact)?;
         let reader = BufReader::with_capacity(64 * 1024, file);
-        let mut transfer = self.run.progress.transfer(self.transfer_label(&format!("{artifact} -> {pod}")), None);
+        let mut transfer = self
+            .run
+            .progress
+            .transfer(self.transfer_label(&format!("{artifact} -> {pod}")), None);
         let cluster = &self.run.cluster;
         let result = match decompression {
             Compression::Gzip => {
                 let mut decoder = GzipDecoder::new(reader);
                 decoder.multiple_members(true);
-                cluster.reader_to_exec(permit, &mut decoder, pod, argv, &mut transfer).await
+                cluster
+                    .reader_to_exec(permit, &mut decoder, pod, argv, &mut transfer)
+                    .await
             }
             Compression::None => {
                 let mut reader = reader;
-                cluster.reader_to_exec(permit, &mut reader, pod, argv, &mut transfer).await
+                cluster
+                    .reader_to_exec(permit, &mut reader, pod, argv, &mut transfer)
+                    .await
             }
         };
         transfer.finish(result.is_ok());
@@ -92,7 +122,9 @@ impl cluster::Host for HostState {
     async fn find_pod(&mut self, selector: String) -> WitResult<String> {
         let entered = self.clock.enter_host();
         let ctx = self.ctx();
-        let request = Request::FindPod { selector: &selector };
+        let request = Request::FindPod {
+            selector: &selector,
+        };
         let result = match ctx.authorize(&request).await {
             Ok(permit) => ctx.run.cluster.find_pod(&permit, &selector).await,
             Err(e) => Err(e),
@@ -101,10 +133,18 @@ impl cluster::Host for HostState {
         Ok(result.map_err(to_wit))
     }
 
-    async fn exec(&mut self, pod: String, argv: Vec<String>, stdin: Option<Vec<u8>>) -> WitResult<ExecOutput> {
+    async fn exec(
+        &mut self,
+        pod: String,
+        argv: Vec<String>,
+        stdin: Option<Vec<u8>>,
+    ) -> WitResult<ExecOutput> {
         let entered = self.clock.enter_host();
         let ctx = self.ctx();
-        let request = Request::Exec { pod: &pod, argv: &argv };
+        let request = Request::Exec {
+            pod: &pod,
+            argv: &argv,
+        };
         let result = match ctx.authorize(&request).await {
             Ok(permit) => ctx.run.cluster.exec(&permit, &pod, &argv, stdin).await,
             Err(e) => Err(e),
@@ -113,38 +153,86 @@ impl cluster::Host for HostState {
         Ok(result.map(output).map_err(to_wit))
     }
 
-    async fn exec_to_artifact(&mut self, pod: String, argv: Vec<String>, artifact: String, compression: Compression) -> WitResult<u64> {
+    async fn exec_to_artifact(
+        &mut self,
+        pod: String,
+        argv: Vec<String>,
+        artifact: String,
+        compression: Compression,
+    ) -> WitResult<u64> {
         let entered = self.clock.enter_host();
         let ctx = self.ctx();
-        let request = Request::ExecToArtifact { pod: &pod, argv: &argv, artifact: &artifact };
+        let request = Request::ExecToArtifact {
+            pod: &pod,
+            argv: &argv,
+            artifact: &artifact,
+        };
         let result = match ctx.authorize(&request).await {
-            Ok(permit) => ctx.stream_out(&permit, &pod, &argv, &artifact, compression).await,
+            Ok(permit) => {
+                ctx.stream_out(&permit, &pod, &argv, &artifact, compression)
+                    .await
+            }
             Err(e) => Err(e),
         };
         self.finish(entered, &request, &result);
         Ok(result.map_err(to_wit))
     }
 
-    async fn artifact_to_exec(&mut self, artifact: String, pod: String, argv: Vec<String>, decompression: Compression) -> WitResult<ExecOutput> {
+    async fn artifact_to_exec(
+        &mut self,
+        artifact: String,
+        pod: String,
+        argv: Vec<String>,
+        decompression: Compression,
+    ) -> WitResult<ExecOutput> {
         let entered = self.clock.enter_host();
         let ctx = self.ctx();
-        let request = Request::ArtifactToExec { artifact: &artifact, pod: &pod, argv: &argv };
+        let request = Request::ArtifactToExec {
+            artifact: &artifact,
+            pod: &pod,
+            argv: &argv,
+        };
         let result = match ctx.authorize(&request).await {
-            Ok(permit) => ctx.stream_in(&permit, &artifact, &pod, &argv, decompression).await,
+            Ok(permit) => {
+                ctx.stream_in(&permit, &artifact, &pod, &argv, decompression)
+                    .await
+            }
             Err(e) => Err(e),
         };
         self.finish(entered, &request, &result);
         Ok(result.map(output).map_err(to_wit))
     }
 
-    async fn copy_from_pod(&mut self, pod: String, path: String, artifact: String) -> WitResult<u64> {
+    async fn copy_from_pod(
+        &mut self,
+        pod: String,
+        path: String,
+        artifact: String,
+    ) -> WitResult<u64> {
         let entered = self.clock.enter_host();
         let ctx = self.ctx();
-        let request = Request::CopyFromPod { pod: &pod, path: &path, artifact: &artifact };
+        let request = Request::CopyFromPod {
+            pod: &pod,
+            path: &path,
+            artifact: &artifact,
+        };
         let result = match ctx.authorize(&request).await {
             Ok(permit) => {
-                let transfer = ctx.run.progress.transfer(ctx.transfer_label(&format!("{artifact} <- {pod}:{path}")), None);
-                ctx.run.cluster.copy_from_pod(&permit, &pod, &path, ctx.artifacts.clone(), &artifact, transfer).await
+                let transfer = ctx.run.progress.transfer(
+                    ctx.transfer_label(&format!("{artifact} <- {pod}:{path}")),
+                    None,
+                );
+                ctx.run
+                    .cluster
+                    .copy_from_pod(
+                        &permit,
+                        &pod,
+                        &path,
+                        ctx.artifacts.clone(),
+                        &artifact,
+                        transfer,
+                    )
+                    .await
             }
             Err(e) => Err(e),
         };
@@ -155,11 +243,28 @@ impl cluster::Host for HostState {
     async fn copy_to_pod(&mut self, artifact: String, pod: String, path: String) -> WitResult<u64> {
         let entered = self.clock.enter_host();
         let ctx = self.ctx();
-        let request = Request::CopyToPod { artifact: &artifact, pod: &pod, path: &path };
+        let request = Request::CopyToPod {
+            artifact: &artifact,
+            pod: &pod,
+            path: &path,
+        };
         let result = match ctx.authorize(&request).await {
             Ok(permit) => {
-                let transfer = ctx.run.progress.transfer(ctx.transfer_label(&format!("{artifact} -> {pod}:{path}")), None);
-                ctx.run.cluster.copy_to_pod(&permit, ctx.artifacts.clone(), &artifact, &pod, &path, transfer).await
+                let transfer = ctx.run.progress.transfer(
+                    ctx.transfer_label(&format!("{artifact} -> {pod}:{path}")),
+                    None,
+                );
+                ctx.run
+                    .cluster
+                    .copy_to_pod(
+                        &permit,
+                        ctx.artifacts.clone(),
+                        &artifact,
+                        &pod,
+                        &path,
+                        transfer,
+                    )
+                    .await
             }
             Err(e) => Err(e),
         };
@@ -170,21 +275,43 @@ impl cluster::Host for HostState {
     async fn get(&mut self, target: ResourceRef) -> WitResult<String> {
         let entered = self.clock.enter_host();
         let ctx = self.ctx();
-        let request = Request::Get { api_version: &target.api_version, kind: &target.kind, name: &target.name };
+        let request = Request::Get {
+            api_version: &target.api_version,
+            kind: &target.kind,
+            name: &target.name,
+        };
         let result = match ctx.authorize(&request).await {
-            Ok(permit) => ctx.run.cluster.get(&permit, &target.api_version, &target.kind, &target.name).await,
+            Ok(permit) => {
+                ctx.run
+                    .cluster
+                    .get(&permit, &target.api_version, &target.kind, &target.name)
+                    .await
+            }
             Err(e) => Err(e),
         };
         self.finish(entered, &request, &result);
         Ok(result.map(|v| v.to_string()).map_err(to_wit))
     }
 
-    async fn list(&mut self, api_version: String, kind: String, label_selector: String) -> WitResult<String> {
+    async fn list(
+        &mut self,
+        api_version: String,
+        kind: String,
+        label_selector: String,
+    ) -> WitResult<String> {
         let entered = self.clock.enter_host();
         let ctx = self.ctx();
-        let request = Request::List { api_version: &api_version, kind: &kind };
+        let request = Request::List {
+            api_version: &api_version,
+            kind: &kind,
+        };
         let result = match ctx.authorize(&request).await {
-            Ok(permit) => ctx.run.cluster.list(&permit, &api_version, &kind, &label_selector).await,
+            Ok(permit) => {
+                ctx.run
+                    .cluster
+                    .list(&permit, &api_version, &kind, &label_selector)
+                    .await
+            }
             Err(e) => Err(e),
         };
         self.finish(entered, &request, &result);
@@ -196,7 +323,9 @@ impl cluster::Host for HostState {
         let ctx = self.ctx();
         let object = parse_json(&manifest);
         let null = Value::Null;
-        let request = Request::Apply { object: object.as_ref().unwrap_or(&null) };
+        let request = Request::Apply {
+            object: object.as_ref().unwrap_or(&null),
+        };
         let result = match &object {
             Err(e) => Err(Error::Invalid(e.to_string())),
             Ok(object) => match ctx.authorize(&request).await {
@@ -208,7 +337,12 @@ impl cluster::Host for HostState {
         Ok(result.map(|v| v.to_string()).map_err(to_wit))
     }
 
-    async fn patch(&mut self, target: ResourceRef, patch_type: PatchType, body: String) -> WitResult<String> {
+    async fn patch(
+        &mut self,
+        target: ResourceRef,
+        patch_type: PatchType,
+        body: String,
+    ) -> WitResult<String> {
         let entered = self.clock.enter_host();
         let ctx = self.ctx();
         let kind = match patch_type {
@@ -228,7 +362,19 @@ impl cluster::Host for HostState {
         let result = match &parsed {
             Err(e) => Err(Error::Invalid(e.to_string())),
             Ok(body) => match ctx.authorize(&request).await {
-                Ok(permit) => ctx.run.cluster.patch(&permit, &target.api_version, &target.kind, &target.name, kind, body).await,
+                Ok(permit) => {
+                    ctx.run
+                        .cluster
+                        .patch(
+                            &permit,
+                            &target.api_version,
+                            &target.kind,
+                            &target.name,
+                            kind,
+                            body,
+                        )
+                        .await
+                }
                 Err(e) => Err(e),
             },
         };
@@ -239,7 +385,9 @@ impl cluster::Host for HostState {
     async fn rollout_restart(&mut self, deployment: String) -> WitResult<()> {
         let entered = self.clock.enter_host();
         let ctx = self.ctx();
-        let request = Request::RolloutRestart { deployment: &deployment };
+        let request = Request::RolloutRestart {
+            deployment: &deployment,
+        };
         let result = match ctx.authorize(&request).await {
             Ok(permit) => ctx.run.cluster.rollout_restart(&permit, &deployment).await,
             Err(e) => Err(e),
@@ -251,12 +399,18 @@ impl cluster::Host for HostState {
     async fn rollout_status(&mut self, deployment: String, timeout_seconds: u32) -> WitResult<()> {
         let entered = self.clock.enter_host();
         let ctx = self.ctx();
-        let request = Request::RolloutStatus { deployment: &deployment };
+        let request = Request::RolloutStatus {
+            deployment: &deployment,
+        };
         let result = match ctx.authorize(&request).await {
             Ok(permit) => {
                 self.run
                     .cluster
-                    .rollout_status(&permit, &deployment, Duration::from_secs(timeout_seconds.max(1) as u64))
+                    .rollout_status(
+                        &permit,
+                        &deployment,
+                        Duration::from_secs(timeout_seconds.max(1) as u64),
+                    )
                     .await
             }
             Err(e) => Err(e),

@@ -8,18 +8,38 @@ type WitResult<T> = wasmtime::Result<std::result::Result<T, types::Error>>;
 
 impl journal::Host for HostState {
     async fn record(&mut self, key: String, value: String) -> WitResult<()> {
-        let result = self.journal.lock().unwrap_or_else(|p| p.into_inner()).record(&key, &value);
-        self.run.audit.note(&self.plugin, self.hook.name(), &format!("journal record {key}"));
+        let result = self
+            .journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(&key, &value);
+        self.run.audit.note(
+            &self.plugin,
+            self.hook.name(),
+            &format!("journal record {key}"),
+        );
         Ok(result.map_err(to_wit))
     }
 
     async fn recall(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.journal.lock().unwrap_or_else(|p| p.into_inner()).recall(&key))
+        Ok(self
+            .journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .recall(&key))
     }
 
     async fn forget(&mut self, key: String) -> WitResult<()> {
-        let result = self.journal.lock().unwrap_or_else(|p| p.into_inner()).forget(&key);
-        self.run.audit.note(&self.plugin, self.hook.name(), &format!("journal forget {key}"));
+        let result = self
+            .journal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget(&key);
+        self.run.audit.note(
+            &self.plugin,
+            self.hook.name(),
+            &format!("journal forget {key}"),
+        );
         Ok(result.map_err(to_wit))
     }
 }

@@ -14,7 +14,11 @@ pub struct LogFlood {
 
 impl std::fmt::Display for LogFlood {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "flooded the log ({} messages, {} bytes) and was stopped", self.messages, self.bytes)
+        write!(
+            f,
+            "flooded the log ({} messages, {} bytes) and was stopped",
+            self.messages, self.bytes
+        )
     }
 }
 
@@ -32,7 +36,9 @@ impl HostState {
         self.log_messages += 1;
         self.log_bytes += message.len() as u64;
         if self.log_messages > self.limits.log_messages || self.log_bytes > self.limits.log_bytes {
-            self.run.audit.note(&self.plugin, self.hook.name(), "log flood: plugin stopped");
+            self.run
+                .audit
+                .note(&self.plugin, self.hook.name(), "log flood: plugin stopped");
             return Err(wasmtime::Error::new(LogFlood {
                 messages: self.log_messages,
                 bytes: self.log_bytes,
@@ -40,15 +46,28 @@ impl HostState {
         }
         if self.log_messages > SHOWN_MESSAGES {
             if self.log_messages == SHOWN_MESSAGES + 1 {
-                let note = format!("more than {SHOWN_MESSAGES} messages in one {}: the rest are not shown", self.hook);
-                self.run.progress.line(&format!("  [{}] {note}", self.plugin));
+                let note = format!(
+                    "more than {SHOWN_MESSAGES} messages in one {}: the rest are not shown",
+                    self.hook
+                );
+                self.run
+                    .progress
+                    .line(&format!("  [{}] {note}", self.plugin));
                 self.run.audit.note(&self.plugin, self.hook.name(), &note);
             }
             return Ok(());
         }
-        let shown: String = message.chars().filter(|c| !c.is_control() || *c == '\t').take(MAX_MESSAGE).collect();
-        self.run.progress.line(&format!("  [{}] {level}{shown}", self.plugin));
-        self.run.audit.note(&self.plugin, self.hook.name(), &format!("{level}{shown}"));
+        let shown: String = message
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\t')
+            .take(MAX_MESSAGE)
+            .collect();
+        self.run
+            .progress
+            .line(&format!("  [{}] {level}{shown}", self.plugin));
+        self.run
+            .audit
+            .note(&self.plugin, self.hook.name(), &format!("{level}{shown}"));
         Ok(())
     }
 }
@@ -62,7 +81,12 @@ impl log::Host for HostState {
         self.emit("warning: ", &message)
     }
 
-    async fn progress(&mut self, step: String, done: u64, total: Option<u64>) -> wasmtime::Result<()> {
+    async fn progress(
+        &mut self,
+        step: String,
+        done: u64,
+        total: Option<u64>,
+    ) -> wasmtime::Result<()> {
         let of = total.map(|t| format!("/{t}")).unwrap_or_default();
         self.emit("", &format!("{step}: {done}{of}"))
     }

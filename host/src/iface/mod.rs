@@ -177,7 +177,6 @@ impl HostState {
             duration: entered.elapsed(),
         });
     }
-
 }
 
 #[derive(Clone)]
@@ -244,7 +243,12 @@ pub fn describe_wit(e: &types::Error) -> String {
         types::Error::Timeout(m) => format!("timed out: {m}"),
         types::Error::Invalid(m) => format!("invalid: {m}"),
         types::Error::Failed(m) => m.clone(),
-        types::Error::CommandFailed(f) => format!("`{}` exited with {}: {}", f.argv.join(" "), f.exit_code, f.stderr_tail.trim()),
+        types::Error::CommandFailed(f) => format!(
+            "`{}` exited with {}: {}",
+            f.argv.join(" "),
+            f.exit_code,
+            f.stderr_tail.trim()
+        ),
     }
 }
 

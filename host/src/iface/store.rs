@@ -29,7 +29,10 @@ pub struct WriterHandle {
 impl store::Host for HostState {
     async fn exists(&mut self, path: String) -> WitResult<bool> {
         let entered = self.clock.enter_host();
-        let request = Request::Artifact { path: &path, access: Access::Read };
+        let request = Request::Artifact {
+            path: &path,
+            access: Access::Read,
+        };
         let result = match self.ctx().authorize(&request).await {
             Ok(_) => self.artifacts.exists(&path),
             Err(e) => Err(e),
@@ -40,7 +43,10 @@ impl store::Host for HostState {
 
     async fn list(&mut self, path: String) -> WitResult<Vec<Entry>> {
         let entered = self.clock.enter_host();
-        let request = Request::Artifact { path: &path, access: Access::Read };
+        let request = Request::Artifact {
+            path: &path,
+            access: Access::Read,
+        };
         let result = match self.ctx().authorize(&request).await {
             Ok(_) => self.artifacts.list(&path),
             Err(e) => Err(e),
@@ -62,7 +68,10 @@ impl store::Host for HostState {
 
     async fn open(&mut self, path: String) -> WitResult<Resource<ReaderHandle>> {
         let entered = self.clock.enter_host();
-        let request = Request::Artifact { path: &path, access: Access::Read };
+        let request = Request::Artifact {
+            path: &path,
+            access: Access::Read,
+        };
         let result = match self.ctx().authorize(&request).await {
             Ok(_) => self.artifacts.open(&path),
             Err(e) => Err(e),
@@ -76,14 +85,20 @@ impl store::Host for HostState {
 
     async fn create(&mut self, path: String) -> WitResult<Resource<WriterHandle>> {
         let entered = self.clock.enter_host();
-        let request = Request::Artifact { path: &path, access: Access::Write };
+        let request = Request::Artifact {
+            path: &path,
+            access: Access::Write,
+        };
         let result = match self.ctx().authorize(&request).await {
             Ok(_) => self.artifacts.create(&path),
             Err(e) => Err(e),
         };
         self.finish(entered, &request, &result);
         match result {
-            Ok(writer) => Ok(Ok(self.table().push(WriterHandle { writer: Some(writer), path })?)),
+            Ok(writer) => Ok(Ok(self.table().push(WriterHandle {
+                writer: Some(writer),
+                path,
+            })?)),
             Err(e) => Ok(Err(to_wit(e))),
         }
     }
@@ -122,7 +137,10 @@ impl store::HostWriter for HostState {
                 .write_all(&bytes)
                 .await
                 .map_err(|e| Error::Stream(format!("writing artifact `{}`: {e}", handle.path))),
-            None => Err(Error::Invalid(format!("artifact `{}` is already finished", handle.path))),
+            None => Err(Error::Invalid(format!(
+                "artifact `{}` is already finished",
+                handle.path
+            ))),
         };
         self.clock.leave_host(entered);
         Ok(result.map_err(to_wit))
@@ -134,9 +152,14 @@ impl store::HostWriter for HostState {
         let path = handle.path.clone();
         let result: Result<u64> = match handle.writer.take() {
             Some(w) => w.finish().await.map(|d| d.size),
-            None => Err(Error::Invalid(format!("artifact `{path}` is already finished"))),
+            None => Err(Error::Invalid(format!(
+                "artifact `{path}` is already finished"
+            ))),
         };
-        let request = Request::Artifact { path: &path, access: Access::Write };
+        let request = Request::Artifact {
+            path: &path,
+            access: Access::Write,
+        };
         self.finish(entered, &request, &result);
         Ok(result.map_err(to_wit))
     }

@@ -52,18 +52,21 @@ pub fn examine(path: &Path, bytes: &[u8]) -> Result<Examined> {
             Payload::End(_) => depth -= 1,
             Payload::ComponentImportSection(section) if depth == 0 => {
                 for import in section {
-                    let import = import.map_err(|e| bad(format!("is not valid WebAssembly: {e}")))?;
+                    let import =
+                        import.map_err(|e| bad(format!("is not valid WebAssembly: {e}")))?;
                     imports.push(import.name.name.to_string());
                 }
             }
             Payload::ComponentExportSection(section) if depth == 0 => {
                 for export in section {
-                    let export = export.map_err(|e| bad(format!("is not valid WebAssembly: {e}")))?;
+                    let export =
+                        export.map_err(|e| bad(format!("is not valid WebAssembly: {e}")))?;
                     exports.push(export.name.name.to_string());
                 }
             }
             Payload::CustomSection(reader) if reader.name() == MANIFEST_SECTION => {
-                let text = std::str::from_utf8(reader.data()).map_err(|_| bad("has a manifest that is not UTF-8 text".into()))?;
+                let text = std::str::from_utf8(reader.data())
+                    .map_err(|_| bad("has a manifest that is not UTF-8 text".into()))?;
                 manifest_text = Some(text.to_string());
             }
             _ => {}
@@ -76,7 +79,9 @@ pub fn examine(path: &Path, bytes: &[u8]) -> Result<Examined> {
     let manifest = Manifest::parse(&manifest_text).map_err(bad)?;
     for hook in &manifest.hooks {
         if !exports.iter().any(|e| e == hook.name()) {
-            return Err(bad(format!("lists the hook `{hook}` but does not export it")));
+            return Err(bad(format!(
+                "lists the hook `{hook}` but does not export it"
+            )));
         }
     }
     Ok(Examined {
@@ -89,9 +94,15 @@ pub fn examine(path: &Path, bytes: &[u8]) -> Result<Examined> {
 
 /// The component must speak `host:plugin@1.x` and export the world's functions.
 fn check_contract(imports: &[String], exports: &[String]) -> std::result::Result<(), String> {
-    for name in imports.iter().filter(|n| n.starts_with(&format!("{CONTRACT}/"))) {
+    for name in imports
+        .iter()
+        .filter(|n| n.starts_with(&format!("{CONTRACT}/")))
+    {
         let version = name.split_once('@').map(|(_, v)| v).unwrap_or("");
-        let major = version.split('.').next().and_then(|m| m.parse::<u64>().ok());
+        let major = version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u64>().ok());
         if major != Some(CONTRACT_MAJOR) {
             return Err(format!(
                 "was built for contract {CONTRACT}@{version} (it imports `{name}`); this host speaks {CONTRACT}@{CONTRACT_VERSION}"
@@ -99,13 +110,26 @@ fn check_contract(imports: &[String], exports: &[String]) -> std::result::Result
         }
     }
     let world = ["describe", "backup", "quiesce", "restore", "resume"];
-    let missing: Vec<&str> = world.iter().copied().filter(|f| !exports.iter().any(|e| e == f)).collect();
+    let missing: Vec<&str> = world
+        .iter()
+        .copied()
+        .filter(|f| !exports.iter().any(|e| e == f))
+        .collect();
     if missing.len() == world.len() {
-        let shown = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
-        return Err(format!("is a component of another world, not a {CONTRACT} plugin (it exports {shown})"));
+        let shown = if exports.is_empty() {
+            "nothing".to_string()
+        } else {
+            exports.join(", ")
+        };
+        return Err(format!(
+            "is a component of another world, not a {CONTRACT} plugin (it exports {shown})"
+        ));
     }
     if !missing.is_empty() {
-        return Err(format!("does not export {} of the {CONTRACT} world", missing.join(", ")));
+        return Err(format!(
+            "does not export {} of the {CONTRACT} world",
+            missing.join(", ")
+        ));
     }
     Ok(())
 }
@@ -122,13 +146,29 @@ pub fn describe(m: &Manifest) -> Vec<String> {
         None => "any name".to_string(),
     };
     for g in &c.read {
-        out.push(format!("read {} ({}): {}", g.kind, g.api_version, names(&g.names)));
+        out.push(format!(
+            "read {} ({}): {}",
+            g.kind,
+            g.api_version,
+            names(&g.names)
+        ));
     }
     for g in &c.write {
-        out.push(format!("create or replace {} ({}): {}", g.kind, g.api_version, names(&g.names)));
+        out.push(format!(
+            "create or replace {} ({}): {}",
+            g.kind,
+            g.api_version,
+            names(&g.names)
+        ));
     }
     for g in &c.patch {
-        out.push(format!("patch {} ({}): {}, at {}", g.kind, g.api_version, names(&g.names), g.paths.join(", ")));
+        out.push(format!(
+            "patch {} ({}): {}, at {}",
+            g.kind,
+            g.api_version,
+            names(&g.names),
+            g.paths.join(", ")
+        ));
     }
     for d in &c.rollout {
         out.push(format!("restart deployment {d} and wait for its rollout"));
@@ -136,14 +176,21 @@ pub fn describe(m: &Manifest) -> Vec<String> {
     for a in &m.artifacts {
         let optional = if a.optional { ", optional" } else { "" };
         let format = format!("{:?}", a.format).to_lowercase();
-        out.push(format!("artifact {} ({format}{optional}): written during backup, read during restore", a.path));
+        out.push(format!(
+            "artifact {} ({format}{optional}): written during backup, read during restore",
+            a.path
+        ));
     }
     out
 }
 
 pub fn hooks(m: &Manifest) -> String {
     let all = [Hook::Backup, Hook::Quiesce, Hook::Restore, Hook::Resume];
-    all.iter().filter(|h| m.has_hook(**h)).map(|h| h.name()).collect::<Vec<_>>().join(", ")
+    all.iter()
+        .filter(|h| m.has_hook(**h))
+        .map(|h| h.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -168,12 +215,21 @@ mod tests {
     #[test]
     fn contract_versions_are_checked() {
         let ok = ["host:plugin/cluster@1.0.0".to_string()];
-        let all: Vec<String> = ["describe", "backup", "quiesce", "restore", "resume"].map(String::from).to_vec();
+        let all: Vec<String> = ["describe", "backup", "quiesce", "restore", "resume"]
+            .map(String::from)
+            .to_vec();
         assert!(check_contract(&ok, &all).is_ok());
         let v2 = ["host:plugin/cluster@2.0.0".to_string()];
         let m = check_contract(&v2, &all).unwrap_err();
-        assert!(m.contains("host:plugin@2.0.0") && m.contains("host:plugin@1.0.0"), "{m}");
+        assert!(
+            m.contains("host:plugin@2.0.0") && m.contains("host:plugin@1.0.0"),
+            "{m}"
+        );
         let partial = vec!["describe".to_string(), "backup".to_string()];
-        assert!(check_contract(&ok, &partial).unwrap_err().contains("quiesce"));
+        assert!(
+            check_contract(&ok, &partial)
+                .unwrap_err()
+                .contains("quiesce")
+        );
     }
 }

@@ -113,7 +113,8 @@ pub struct PatchGrant {
 
 impl Manifest {
     pub fn parse(text: &str) -> Result<Manifest, String> {
-        let manifest: Manifest = toml::from_str(text).map_err(|e| format!("its manifest is not valid: {e}"))?;
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|e| format!("its manifest is not valid: {e}"))?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -134,7 +135,10 @@ impl Manifest {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !name_ok {
-            return bad(format!("name `{}` must be lowercase letters, digits and dashes", self.name));
+            return bad(format!(
+                "name `{}` must be lowercase letters, digits and dashes",
+                self.name
+            ));
         }
         if self.hooks.is_empty() {
             return bad("it lists no hooks".into());
@@ -155,13 +159,17 @@ impl Manifest {
         }
         for (i, a) in self.artifacts.iter().enumerate() {
             for b in &self.artifacts[i + 1..] {
-                if a.path == b.path || b.path.starts_with(&format!("{}/", a.path)) || a.path.starts_with(&format!("{}/", b.path)) {
+                if a.path == b.path
+                    || b.path.starts_with(&format!("{}/", a.path))
+                    || a.path.starts_with(&format!("{}/", b.path))
+                {
                     return bad(format!("artifacts `{}` and `{}` overlap", a.path, b.path));
                 }
             }
         }
         for s in &self.capabilities.exec {
-            Selector::parse(s).map_err(|e| format!("its manifest is not valid: exec selector `{s}`: {e}"))?;
+            Selector::parse(s)
+                .map_err(|e| format!("its manifest is not valid: exec selector `{s}`: {e}"))?;
         }
         for p in &self.capabilities.patch {
             if p.paths.is_empty() {
@@ -169,7 +177,9 @@ impl Manifest {
             }
             for path in &p.paths {
                 if !path.starts_with('/') {
-                    return bad(format!("patch path `{path}` must be a JSON pointer starting with /"));
+                    return bad(format!(
+                        "patch path `{path}` must be a JSON pointer starting with /"
+                    ));
                 }
             }
         }
@@ -235,15 +245,35 @@ patch = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager", paths 
         assert!(bad("zync-database-backup.gz", "../escape.gz").contains(".."));
         assert!(bad("zync-database-backup.gz", "/abs.gz").contains("absolute"));
         assert!(bad("\"/spec/zync\"", "\"spec/zync\"").contains("JSON pointer"));
-        assert!(bad("hooks = [\"backup\", \"restore\", \"resume\"]", "hooks = []").contains("no hooks"));
-        assert!(bad("hooks = [\"backup\", \"restore\", \"resume\"]", "hooks = [\"backup\", \"explode\"]").contains("explode"));
+        assert!(
+            bad(
+                "hooks = [\"backup\", \"restore\", \"resume\"]",
+                "hooks = []"
+            )
+            .contains("no hooks")
+        );
+        assert!(
+            bad(
+                "hooks = [\"backup\", \"restore\", \"resume\"]",
+                "hooks = [\"backup\", \"explode\"]"
+            )
+            .contains("explode")
+        );
         assert!(bad("order = 60", "order = 60\nsurprise = true").contains("surprise"));
     }
 
     #[test]
     fn relative_paths() {
         assert!(check_relative_path("system/provider-1/file.css").is_ok());
-        for p in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./x", "a\\b"] {
+        for p in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./x",
+            "a\\b",
+        ] {
             assert!(check_relative_path(p).is_err(), "{p}");
         }
     }

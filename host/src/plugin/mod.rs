@@ -34,7 +34,10 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
         _ => Error::io(path, e),
     })?;
     if meta.is_dir() {
-        return Err(Error::bad_plugin(path, "is a directory; give a .wasm file (or use --plugins DIR)"));
+        return Err(Error::bad_plugin(
+            path,
+            "is a directory; give a .wasm file (or use --plugins DIR)",
+        ));
     }
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }
@@ -44,11 +47,18 @@ pub fn load(runtime: &Runtime, path: &Path) -> Result<LoadedPlugin> {
     let bytes = read(path)?;
     let examined = inspect::examine(path, &bytes)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let (component, source) = runtime.cache().load(runtime.engine(), &bytes, &sha256, path)?;
-    let pre = runtime.link(&component).map_err(|m| Error::bad_plugin(path, m))?;
+    let (component, source) = runtime
+        .cache()
+        .load(runtime.engine(), &bytes, &sha256, path)?;
+    let pre = runtime
+        .link(&component)
+        .map_err(|m| Error::bad_plugin(path, m))?;
     Ok(LoadedPlugin {
         path: path.to_path_buf(),
-        file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        file_name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         sha256,
         manifest: examined.manifest,
         manifest_text: examined.manifest_text,
@@ -72,18 +82,35 @@ pub fn load_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<LoadedPlugin>> {
     if paths.is_empty() {
         return Err(Error::bad_plugin(dir, "holds no .wasm plugins"));
     }
-    let mut plugins = paths.iter().map(|p| load(runtime, p)).collect::<Result<Vec<_>>>()?;
-    plugins.sort_by(|a, b| (a.manifest.order, &a.manifest.name).cmp(&(b.manifest.order, &b.manifest.name)));
+    let mut plugins = paths
+        .iter()
+        .map(|p| load(runtime, p))
+        .collect::<Result<Vec<_>>>()?;
+    plugins.sort_by(|a, b| {
+        (a.manifest.order, &a.manifest.name).cmp(&(b.manifest.order, &b.manifest.name))
+    });
     for pair in plugins.windows(2) {
         if pair[0].manifest.name == pair[1].manifest.name {
-            return Err(Error::bad_plugin(dir, format!("two plugins are named `{}`: {} and {}", pair[0].manifest.name, pair[0].file_name, pair[1].file_name)));
+            return Err(Error::bad_plugin(
+                dir,
+                format!(
+                    "two plugins are named `{}`: {} and {}",
+                    pair[0].manifest.name, pair[0].file_name, pair[1].file_name
+                ),
+            ));
         }
     }
     for (i, a) in plugins.iter().enumerate() {
         for b in &plugins[i + 1..] {
             for x in &a.manifest.artifacts {
                 if b.manifest.artifacts.iter().any(|y| x.path == y.path) {
-                    return Err(Error::bad_plugin(dir, format!("`{}` and `{}` both declare the artifact `{}`", a.manifest.name, b.manifest.name, x.path)));
+                    return Err(Error::bad_plugin(
+                        dir,
+                        format!(
+                            "`{}` and `{}` both declare the artifact `{}`",
+                            a.manifest.name, b.manifest.name, x.path
+                        ),
+                    ));
                 }
             }
         }

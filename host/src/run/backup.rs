@@ -37,9 +37,13 @@ impl BackupReport {
 pub async fn run(session: Arc<Session>) -> Result<BackupReport> {
     let started = manifest::now();
     let manifest = Arc::new(Mutex::new(initial_manifest(&session, &started)?));
-    let plugins: Vec<usize> = (0..session.plugins.len()).filter(|i| session.plugins[*i].manifest.has_hook(Hook::Backup)).collect();
+    let plugins: Vec<usize> = (0..session.plugins.len())
+        .filter(|i| session.plugins[*i].manifest.has_hook(Hook::Backup))
+        .collect();
     if plugins.is_empty() {
-        return Err(Error::Refused("none of the plugins has a backup hook".into()));
+        return Err(Error::Refused(
+            "none of the plugins has a backup hook".into(),
+        ));
     }
     let parallel = session.settings.parallel.max(1);
     let interrupted = super::restore::interrupt_signal();
@@ -63,7 +67,12 @@ pub async fn run(session: Arc<Session>) -> Result<BackupReport> {
     for r in results {
         components.push(r.map_err(|e| Error::Runtime(format!("a backup task panicked: {e}")))?);
     }
-    components.sort_by_key(|c| session.plugins.iter().position(|p| p.manifest.name == c.plugin));
+    components.sort_by_key(|c| {
+        session
+            .plugins
+            .iter()
+            .position(|p| p.manifest.name == c.plugin)
+    });
     Ok(BackupReport {
         components,
         set: session.set.path().to_path_buf(),
@@ -72,17 +81,24 @@ pub async fn run(session: Arc<Session>) -> Result<BackupReport> {
 }
 
 fn initial_manifest(session: &Session, started: &str) -> Result<SetManifest> {
-    let mut m = session
-        .set
-        .manifest()?
-        .unwrap_or_else(|| SetManifest::new(session.namespace(), session.threescale_version.clone(), started.to_string()));
+    let mut m = session.set.manifest()?.unwrap_or_else(|| {
+        SetManifest::new(
+            session.namespace(),
+            session.threescale_version.clone(),
+            started.to_string(),
+        )
+    });
     m.namespace = session.namespace().to_string();
     m.threescale_version = session.threescale_version.clone();
     m.started = started.to_string();
     Ok(m)
 }
 
-async fn one(session: &Session, p: &LoadedPlugin, manifest: &Mutex<SetManifest>) -> ComponentOutcome {
+async fn one(
+    session: &Session,
+    p: &LoadedPlugin,
+    manifest: &Mutex<SetManifest>,
+) -> ComponentOutcome {
     let name = p.manifest.name.clone();
     let started = manifest::now();
     let t = std::time::Instant::now();

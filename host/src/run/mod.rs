@@ -88,13 +88,20 @@ impl Session {
             PluginSource::File(path) => vec![plugin::load(&runtime, path)?],
             PluginSource::Dir(dir) => plugin::load_dir(&runtime, dir)?,
         };
-        let compiled = plugins.iter().filter(|p| p.source == crate::runtime::cache::Source::Compiled).count();
+        let compiled = plugins
+            .iter()
+            .filter(|p| p.source == crate::runtime::cache::Source::Compiled)
+            .count();
         progress.line(&format!(
             "loaded {} plugin{} in {:.1}s{}",
             plugins.len(),
             if plugins.len() == 1 { "" } else { "s" },
             started.elapsed().as_secs_f64(),
-            if compiled > 0 { format!(" ({compiled} compiled, the rest from the cache)") } else { String::new() }
+            if compiled > 0 {
+                format!(" ({compiled} compiled, the rest from the cache)")
+            } else {
+                String::new()
+            }
         ));
         let set = match kind {
             Kind::Backup => BackupSet::create(&settings.backup_dir)?,
@@ -104,7 +111,10 @@ impl Session {
         let run_id = match (&settings.resume_run, kind) {
             (Some(id), Kind::Resume) => {
                 if !set.run_dir(id).join("journal").is_dir() {
-                    return Err(Error::Refused(format!("run `{id}` has no journal in {}", set.path().display())));
+                    return Err(Error::Refused(format!(
+                        "run `{id}` has no journal in {}",
+                        set.path().display()
+                    )));
                 }
                 id.clone()
             }
@@ -175,7 +185,8 @@ impl Session {
 
     fn refuse_unless_forced(&self, message: String) -> Result<()> {
         if self.settings.force {
-            self.progress().line(&format!("warning: {message} (going on: --force)"));
+            self.progress()
+                .line(&format!("warning: {message} (going on: --force)"));
             Ok(())
         } else {
             Err(Error::Refused(format!("{message}; --force runs it anyway")))
@@ -202,7 +213,11 @@ impl Session {
         if let Some(j) = journals.get(plugin) {
             return Ok(j.clone());
         }
-        let path = self.set.run_dir(&self.run_id).join("journal").join(format!("{plugin}.json"));
+        let path = self
+            .set
+            .run_dir(&self.run_id)
+            .join("journal")
+            .join(format!("{plugin}.json"));
         let journal = Arc::new(Mutex::new(Journal::open(&path)?));
         journals.insert(plugin.to_string(), journal.clone());
         Ok(journal)
@@ -216,10 +231,18 @@ impl Session {
     }
 
     pub fn journal_path(&self, plugin: &str) -> PathBuf {
-        self.set.run_dir(&self.run_id).join("journal").join(format!("{plugin}.json"))
+        self.set
+            .run_dir(&self.run_id)
+            .join("journal")
+            .join(format!("{plugin}.json"))
     }
 
-    fn state(&self, p: &LoadedPlugin, hook: Hook, artifacts: Arc<ArtifactStore>) -> Result<HostState> {
+    fn state(
+        &self,
+        p: &LoadedPlugin,
+        hook: Hook,
+        artifacts: Arc<ArtifactStore>,
+    ) -> Result<HostState> {
         let grant = Grant::new(&p.manifest, self.namespace())?;
         Ok(HostState::new(
             self.ctx.clone(),
@@ -232,14 +255,26 @@ impl Session {
     }
 
     /// One hook of one plugin in a fresh instance.
-    pub async fn call(&self, p: &LoadedPlugin, hook: Hook, artifacts: Arc<ArtifactStore>) -> Result<Duration> {
+    pub async fn call(
+        &self,
+        p: &LoadedPlugin,
+        hook: Hook,
+        artifacts: Arc<ArtifactStore>,
+    ) -> Result<Duration> {
         let started = Instant::now();
         let state = self.state(p, hook, artifacts)?;
-        self.progress().line(&format!("{} {hook}: started", p.manifest.name));
+        self.progress()
+            .line(&format!("{} {hook}: started", p.manifest.name));
         let outcome = self.runtime.call(p, state, hook).await;
         match &outcome {
-            Ok(()) => self.progress().line(&format!("{} {hook}: done in {:.1}s", p.manifest.name, started.elapsed().as_secs_f64())),
-            Err(e) => self.progress().line(&format!("{} {hook}: FAILED: {e}", p.manifest.name)),
+            Ok(()) => self.progress().line(&format!(
+                "{} {hook}: done in {:.1}s",
+                p.manifest.name,
+                started.elapsed().as_secs_f64()
+            )),
+            Err(e) => self
+                .progress()
+                .line(&format!("{} {hook}: FAILED: {e}", p.manifest.name)),
         }
         outcome.map(|()| started.elapsed())
     }
@@ -259,8 +294,16 @@ pub fn unfinished_runs(set: &BackupSet) -> Vec<(String, Vec<String>)> {
         };
         let mut plugins: Vec<String> = journals
             .filter_map(|e| e.ok())
-            .filter(|e| Journal::open(&e.path()).map(|j| !j.is_empty()).unwrap_or(true))
-            .filter_map(|e| e.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .filter(|e| {
+                Journal::open(&e.path())
+                    .map(|j| !j.is_empty())
+                    .unwrap_or(true)
+            })
+            .filter_map(|e| {
+                e.path()
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+            })
             .collect();
         if !plugins.is_empty() {
             plugins.sort();

@@ -9,13 +9,25 @@ use crate::progress::human;
 
 pub fn backup(r: &BackupReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<20} {:<8} {:>6} {:>10} {:>8}", "COMPONENT", "RESULT", "FILES", "SIZE", "TIME");
+    let _ = writeln!(
+        out,
+        "{:<20} {:<8} {:>6} {:>10} {:>8}",
+        "COMPONENT", "RESULT", "FILES", "SIZE", "TIME"
+    );
     for c in &r.components {
         let (result, files, size) = match &c.result {
             Ok((files, bytes)) => ("ok", files.to_string(), human(*bytes)),
             Err(_) => ("FAILED", "-".into(), "-".into()),
         };
-        let _ = writeln!(out, "{:<20} {:<8} {:>6} {:>10} {:>7.1}s", c.plugin, result, files, size, c.duration.as_secs_f64());
+        let _ = writeln!(
+            out,
+            "{:<20} {:<8} {:>6} {:>10} {:>7.1}s",
+            c.plugin,
+            result,
+            files,
+            size,
+            c.duration.as_secs_f64()
+        );
     }
     for c in &r.components {
         if let Err(e) = &c.result {
@@ -24,7 +36,12 @@ pub fn backup(r: &BackupReport) -> String {
     }
     let failed = r.components.iter().filter(|c| c.result.is_err()).count();
     if failed == 0 {
-        let _ = writeln!(out, "backup complete: {} (run {})", r.set.display(), r.run_id);
+        let _ = writeln!(
+            out,
+            "backup complete: {} (run {})",
+            r.set.display(),
+            r.run_id
+        );
     } else {
         let _ = writeln!(
             out,
@@ -37,14 +54,26 @@ pub fn backup(r: &BackupReport) -> String {
 
 pub fn restore(r: &RestoreReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<4} {:<20} {:<8} {:<8} {:>8}", "STEP", "PLUGIN", "HOOK", "RESULT", "TIME");
+    let _ = writeln!(
+        out,
+        "{:<4} {:<20} {:<8} {:<8} {:>8}",
+        "STEP", "PLUGIN", "HOOK", "RESULT", "TIME"
+    );
     for (i, s) in r.steps.iter().enumerate() {
         let result = match &s.result {
             StepResult::Ok => "ok",
             StepResult::Failed(_) => "FAILED",
             StepResult::Skipped => "skipped",
         };
-        let _ = writeln!(out, "{:<4} {:<20} {:<8} {:<8} {:>7.1}s", i + 1, s.plugin, s.hook.name(), result, s.duration.as_secs_f64());
+        let _ = writeln!(
+            out,
+            "{:<4} {:<20} {:<8} {:<8} {:>7.1}s",
+            i + 1,
+            s.plugin,
+            s.hook.name(),
+            result,
+            s.duration.as_secs_f64()
+        );
     }
     // The first failure is told below; a failed put-back is told here.
     for s in r.steps.iter().filter(|s| s.hook == Hook::Resume) {
@@ -66,7 +95,10 @@ pub fn restore(r: &RestoreReport) -> String {
                 .map(|s| s.plugin.as_str())
                 .collect();
             if resumed.is_empty() {
-                let _ = writeln!(out, "nothing to put back: no step before the failure had recorded a change");
+                let _ = writeln!(
+                    out,
+                    "nothing to put back: no step before the failure had recorded a change"
+                );
             } else {
                 let _ = writeln!(
                     out,
@@ -79,11 +111,18 @@ pub fn restore(r: &RestoreReport) -> String {
             if let Some(f) = &r.failure {
                 let _ = writeln!(out, "restore FAILED at {f}");
             }
-            let _ = writeln!(out, "NOT everything was put back; what is still changed is noted in:");
+            let _ = writeln!(
+                out,
+                "NOT everything was put back; what is still changed is noted in:"
+            );
             for (plugin, path) in &r.not_put_back {
                 let _ = writeln!(out, "  {plugin}: {}", path.display());
             }
-            let _ = writeln!(out, "fix the cause, then run `host resume --run {}` with the same --plugins and --backup-dir", r.run_id);
+            let _ = writeln!(
+                out,
+                "fix the cause, then run `host resume --run {}` with the same --plugins and --backup-dir",
+                r.run_id
+            );
         }
     }
     out

@@ -103,7 +103,12 @@ pub async fn run(session: Arc<Session>) -> Result<RestoreReport> {
 /// `host resume`: only the put-back, for a run that was cut off (the host killed, the
 /// machine lost) and left journal notes behind.
 pub async fn resume(session: Arc<Session>) -> Result<RestoreReport> {
-    put_back(&session, RestoreReport::new(&session), "resuming an earlier run").await
+    put_back(
+        &session,
+        RestoreReport::new(&session),
+        "resuming an earlier run",
+    )
+    .await
 }
 
 impl RestoreReport {
@@ -125,7 +130,12 @@ async fn phases(session: &Arc<Session>, hooks: &[Hook]) -> Result<RestoreReport>
         for p in session.plugins.iter().filter(|p| p.manifest.has_hook(hook)) {
             let name = p.manifest.name.clone();
             if report.failure.is_some() {
-                report.steps.push(Step { plugin: name, hook, result: StepResult::Skipped, duration: Duration::ZERO });
+                report.steps.push(Step {
+                    plugin: name,
+                    hook,
+                    result: StepResult::Skipped,
+                    duration: Duration::ZERO,
+                });
                 continue;
             }
             let started = std::time::Instant::now();
@@ -144,21 +154,34 @@ async fn phases(session: &Arc<Session>, hooks: &[Hook]) -> Result<RestoreReport>
                     StepResult::Failed(message)
                 }
             };
-            report.steps.push(Step { plugin: name, hook, result, duration: started.elapsed() });
+            report.steps.push(Step {
+                plugin: name,
+                hook,
+                result,
+                duration: started.elapsed(),
+            });
         }
     }
     if report.failure.is_some() {
         return put_back(session, report, "putting back what the run changed").await;
     }
     // Success: every resume hook, in order; a failing one does not stop the others.
-    for p in session.plugins.iter().filter(|p| p.manifest.has_hook(Hook::Resume)) {
+    for p in session
+        .plugins
+        .iter()
+        .filter(|p| p.manifest.has_hook(Hook::Resume))
+    {
         let step = resume_step(session, p).await;
         report.steps.push(step);
     }
     finish(session, report)
 }
 
-async fn put_back(session: &Arc<Session>, mut report: RestoreReport, why: &str) -> Result<RestoreReport> {
+async fn put_back(
+    session: &Arc<Session>,
+    mut report: RestoreReport,
+    why: &str,
+) -> Result<RestoreReport> {
     let pending: Vec<_> = session
         .plugins
         .iter()
@@ -167,7 +190,11 @@ async fn put_back(session: &Arc<Session>, mut report: RestoreReport, why: &str) 
     if !pending.is_empty() {
         session.progress().line(&format!(
             "{why}: {}",
-            pending.iter().map(|p| p.manifest.name.as_str()).collect::<Vec<_>>().join(", ")
+            pending
+                .iter()
+                .map(|p| p.manifest.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     for p in pending {
@@ -200,7 +227,10 @@ fn finish(session: &Session, mut report: RestoreReport) -> Result<RestoreReport>
     // sign that something was left changed.
     for p in &session.plugins {
         if session.has_notes(&p.manifest.name) {
-            report.not_put_back.push((p.manifest.name.clone(), session.journal_path(&p.manifest.name)));
+            report.not_put_back.push((
+                p.manifest.name.clone(),
+                session.journal_path(&p.manifest.name),
+            ));
         }
     }
     Ok(report)

@@ -8,7 +8,10 @@ pub const ANNOTATION: &str = "apps.3scale.net/apimanager-threescale-version";
 const API_VERSION: &str = "apps.3scale.net/v1alpha1";
 
 pub async fn read(cluster: &Cluster) -> Result<Option<String>> {
-    let list = match cluster.list(&Permit::host_read(), API_VERSION, "APIManager", "").await {
+    let list = match cluster
+        .list(&Permit::host_read(), API_VERSION, "APIManager", "")
+        .await
+    {
         Ok(list) => list,
         // No APIManager CRD at all: not a 3scale namespace as far as we can tell.
         Err(Error::NotFound(_)) => return Ok(None),
@@ -18,12 +21,21 @@ pub async fn read(cluster: &Cluster) -> Result<Option<String>> {
         .as_array()
         .into_iter()
         .flatten()
-        .find_map(|m| m["metadata"]["annotations"][ANNOTATION].as_str().map(str::to_string)))
+        .find_map(|m| {
+            m["metadata"]["annotations"][ANNOTATION]
+                .as_str()
+                .map(str::to_string)
+        }))
 }
 
 /// "2.15" supports "2.15" and "2.15.3".
 pub fn supports(declared: &[String], running: &str) -> bool {
-    declared.iter().any(|d| running == d || running.strip_prefix(d.as_str()).is_some_and(|rest| rest.starts_with('.')))
+    declared.iter().any(|d| {
+        running == d
+            || running
+                .strip_prefix(d.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
 }
 
 #[cfg(test)]

@@ -46,8 +46,17 @@ impl Cache {
         format!("{wasm_sha256}-{:016x}", h.finish())
     }
 
-    pub fn load(&self, engine: &Engine, wasm: &[u8], wasm_sha256: &str, shown: &Path) -> Result<(Component, Source)> {
-        let compile = || Component::new(engine, wasm).map_err(|e| Error::bad_plugin(shown, format!("does not compile: {e}")));
+    pub fn load(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        wasm_sha256: &str,
+        shown: &Path,
+    ) -> Result<(Component, Source)> {
+        let compile = || {
+            Component::new(engine, wasm)
+                .map_err(|e| Error::bad_plugin(shown, format!("does not compile: {e}")))
+        };
         let Some(dir) = &self.dir else {
             return Ok((compile()?, Source::Compiled));
         };
@@ -62,7 +71,10 @@ impl Cache {
             .map_err(|e| Error::bad_plugin(shown, format!("does not compile: {e}")))?;
         // A cache that cannot be written only costs time next run.
         if Self::store(dir, &entry, &check, &compiled).is_err() {
-            tracing::warn!("cannot write the compiled-plugin cache in {}", dir.display());
+            tracing::warn!(
+                "cannot write the compiled-plugin cache in {}",
+                dir.display()
+            );
         }
         // SAFETY: bytes that this engine produced a moment ago.
         let component = unsafe { Component::deserialize(engine, &compiled) }

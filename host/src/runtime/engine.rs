@@ -15,7 +15,8 @@ pub fn new() -> Result<Engine> {
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(OptLevel::Speed);
-    let engine = Engine::new(&config).map_err(|e| Error::Runtime(format!("cannot start wasmtime: {e}")))?;
+    let engine =
+        Engine::new(&config).map_err(|e| Error::Runtime(format!("cannot start wasmtime: {e}")))?;
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("epoch-ticker".into())

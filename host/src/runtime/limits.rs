@@ -10,7 +10,11 @@ pub struct CpuDeadline(pub Duration);
 
 impl std::fmt::Display for CpuDeadline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ran past its CPU deadline of {}s (time inside host calls is not counted): an endless loop?", self.0.as_secs())
+        write!(
+            f,
+            "ran past its CPU deadline of {}s (time inside host calls is not counted): an endless loop?",
+            self.0.as_secs()
+        )
     }
 }
 
@@ -25,7 +29,9 @@ pub fn explain(trap: &wasmtime::Error, stderr: &[u8]) -> String {
         return f.to_string();
     }
     let full = format!("{trap:?}");
-    if full.contains("forcing trap when growing memory") || full.contains("forcing a memory growth failure") {
+    if full.contains("forcing trap when growing memory")
+        || full.contains("forcing a memory growth failure")
+    {
         return "exceeded its memory limit (--plugin-memory) and was stopped".to_string();
     }
     let stderr = String::from_utf8_lossy(stderr);
@@ -39,6 +45,9 @@ pub fn explain(trap: &wasmtime::Error, stderr: &[u8]) -> String {
         return format!("panicked: {}", panic.trim());
     }
     let first = trap.to_string();
-    let code = trap.downcast_ref::<wasmtime::Trap>().map(|t| format!(" ({t})")).unwrap_or_default();
+    let code = trap
+        .downcast_ref::<wasmtime::Trap>()
+        .map(|t| format!(" ({t})"))
+        .unwrap_or_default();
     format!("trapped: {first}{code}")
 }

@@ -29,7 +29,11 @@ impl Runtime {
         let link = |e: wasmtime::Error| Error::Runtime(format!("linking the host interfaces: {e}"));
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(link)?;
-        Ok(Runtime { engine, linker, cache })
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+        })
     }
 
     pub fn engine(&self) -> &Engine {

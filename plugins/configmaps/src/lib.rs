@@ -25,7 +25,9 @@ impl Plugin for ConfigMaps {
             let object: Value = json::from_slice(&store::read_bytes(&file)?)
                 .or_invalid(&format!("{file} is not JSON"))?;
             if object["kind"] != "ConfigMap" || object["metadata"]["name"] != *name {
-                return Err(Error::invalid(format!("{file} is not the ConfigMap {name}")));
+                return Err(Error::invalid(format!(
+                    "{file} is not the ConfigMap {name}"
+                )));
             }
             cluster::apply(&object)?;
             info!("9.5.1: oc apply -f {file}");

@@ -22,7 +22,10 @@ impl Plugin for Restarts {
         cluster::restart_and_wait("system-searchd", WAIT)?;
         let pod = cluster::find_pod("deployment=system-sidekiq")?;
         info!("9.5.8.2: bundle exec rake zync:resync:domains in {pod}");
-        cluster::exec_ok(&pod, &["bash", "-c", "bundle exec rake zync:resync:domains"])?;
+        cluster::exec_ok(
+            &pod,
+            &["bash", "-c", "bundle exec rake zync:resync:domains"],
+        )?;
         Ok(())
     }
 }

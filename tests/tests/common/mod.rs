@@ -26,7 +26,11 @@ fn bin_dir() -> PathBuf {
 
 fn bin(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build -p host -p sim` (./scripts/test does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test` from the workspace root (./scripts/test), which builds it",
+        path.display()
+    );
     path
 }
 
@@ -40,8 +44,15 @@ pub fn host_bin() -> PathBuf {
 
 /// Plugins built by ./scripts/build-plugins.
 pub fn plugin(set: &str, file: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins").join(set).join(file);
-    assert!(path.exists(), "{} is missing: run ./scripts/build-plugins (./scripts/test does)", path.display());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugins")
+        .join(set)
+        .join(file);
+    assert!(
+        path.exists(),
+        "{} is missing: run ./scripts/build-plugins (./scripts/test does)",
+        path.display()
+    );
     path
 }
 

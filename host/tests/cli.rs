@@ -1,0 +1,86 @@
+//! The command line as a script sees it: help, usage errors, exit codes. (Building this
+//! test also makes `cargo test` build the `host` binary the end-to-end tests run.)
+
+use std::process::Command;
+
+fn host(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_lists_the_commands_and_the_exit_codes() {
+    let (code, out, _) = host(&["--help"]);
+    assert_eq!(code, Some(0));
+    for expected in [
+        "backup",
+        "restore",
+        "run",
+        "inspect",
+        "verify",
+        "resume",
+        "--kubeconfig",
+        "--context",
+        "--namespace",
+        "Exit codes",
+    ] {
+        assert!(
+            out.contains(expected),
+            "`{expected}` missing from --help:\n{out}"
+        );
+    }
+    let (code, out, _) = host(&["run", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("--plugin") && out.contains("--backup-dir"),
+        "{out}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, _, err) = host(&["run", "restore"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--plugin"), "{err}");
+    let (code, _, err) = host(&["explode"]);
+    assert_eq!(code, Some(2), "{err}");
+}
+
+#[test]
+fn a_missing_plugin_is_one_line_and_exit_2() {
+    let (code, out, err) = host(&["inspect", "/nonexistent/zync.wasm"]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty());
+    assert_eq!(err.trim(), "error: /nonexistent/zync.wasm: no such file");
+    // A run is refused the same way before any cluster is contacted.
+    let (code, _, err) = host(&[
+        "run",
+        "backup",
+        "--plugin",
+        "/nonexistent/zync.wasm",
+        "--kubeconfig",
+        "/nonexistent/kubeconfig",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+}
+
+#[test]
+fn verify_refuses_a_missing_set_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = host(&[
+        "verify",
+        "--plugins",
+        dir.path().to_str().unwrap(),
+        "--backup-dir",
+        "/nonexistent/set",
+    ]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("/nonexistent/set"), "{err}");
+}
