@@ -24,29 +24,61 @@ fn a_cut_exec_stream_fails_the_component_and_leaves_no_artifact() {
     sim.sim(&["fault", "exec-drop-after=256KiB"]);
     let run = sim.host(&["run", "backup", "--plugin", mysql, "--backup-dir", dir]);
     assert_eq!(run.code, Some(1), "{}", run.all());
-    assert!(run.all().contains("the connection was cut"), "{}", run.all());
+    assert!(
+        run.all().contains("the connection was cut"),
+        "{}",
+        run.all()
+    );
     assert!(run.stdout.contains("backup FAILED"), "{}", run.stdout);
-    assert!(!set.path().join("system-mysql-backup.gz").exists(), "a partial dump was left in the set");
-    assert!(!set.path().join(".staging").exists(), "staging was not cleaned up");
+    assert!(
+        !set.path().join("system-mysql-backup.gz").exists(),
+        "a partial dump was left in the set"
+    );
+    assert!(
+        !set.path().join(".staging").exists(),
+        "staging was not cleaned up"
+    );
     let m = manifest(set.path());
     assert!(m["components"].get("system-mysql").is_none(), "{m:#}");
-    assert!(m["failed"]["system-mysql"].as_str().unwrap().contains("connection was cut"), "{m:#}");
+    assert!(
+        m["failed"]["system-mysql"]
+            .as_str()
+            .unwrap()
+            .contains("connection was cut"),
+        "{m:#}"
+    );
 
     // A restore from this set refuses the component, before any change.
     let run = sim.host(&["run", "restore", "--plugin", mysql, "--backup-dir", dir]);
     assert_eq!(run.code, Some(3), "{}", run.all());
-    assert!(run.stderr.contains("the last backup of `system-mysql` failed"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the last backup of `system-mysql` failed"),
+        "{}",
+        run.stderr
+    );
 
     // With the fault gone, the backup succeeds and the set is whole again.
     sim.sim(&["fault", "--reset"]);
     sim.host_ok(&["run", "backup", "--plugin", mysql, "--backup-dir", dir]);
     let m = manifest(set.path());
     assert!(m.get("failed").is_none(), "{m:#}");
-    let size = std::fs::metadata(set.path().join("system-mysql-backup.gz")).unwrap().len();
-    assert_eq!(m["components"]["system-mysql"]["artifacts"][0]["size"], size);
+    let size = std::fs::metadata(set.path().join("system-mysql-backup.gz"))
+        .unwrap()
+        .len();
+    assert_eq!(
+        m["components"]["system-mysql"]["artifacts"][0]["size"],
+        size
+    );
     let only = tempfile::tempdir().unwrap();
     std::fs::copy(mysql, only.path().join("system-mysql.wasm")).unwrap();
-    let run = sim.host_ok(&["verify", "--plugins", only.path().to_str().unwrap(), "--backup-dir", dir]);
+    let run = sim.host_ok(&[
+        "verify",
+        "--plugins",
+        only.path().to_str().unwrap(),
+        "--backup-dir",
+        dir,
+    ]);
     assert!(run.stdout.contains("1 files"), "{}", run.stdout);
 }
 
@@ -57,8 +89,19 @@ fn a_pod_killed_during_the_dump_fails_the_component() {
     let zync = plugin("3scale-2.15", "zync.wasm");
     let set = tempfile::tempdir().unwrap();
     sim.sim(&["fault", "kill-pod-on-exec=pg_dump"]);
-    let run = sim.host(&["run", "backup", "--plugin", zync.to_str().unwrap(), "--backup-dir", set.path().to_str().unwrap()]);
+    let run = sim.host(&[
+        "run",
+        "backup",
+        "--plugin",
+        zync.to_str().unwrap(),
+        "--backup-dir",
+        set.path().to_str().unwrap(),
+    ]);
     assert_eq!(run.code, Some(1), "{}", run.all());
-    assert!(run.stdout.contains("zync-database") && run.stdout.contains("FAILED"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("zync-database") && run.stdout.contains("FAILED"),
+        "{}",
+        run.stdout
+    );
     assert!(!set.path().join("zync-database-backup.gz").exists());
 }

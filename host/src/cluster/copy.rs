@@ -54,9 +54,8 @@ impl Cluster {
             .map(|s| s.to_string())
             .collect();
         let mut process = self.start(pod, &argv, false, true).await?;
-        let stdout = SyncIoBridge::new(process.stdout().expect("requested"));
-        let stderr = process.stderr().expect("requested");
-        let status = process.take_status().expect("taken once");
+        let stdout = SyncIoBridge::new(process.stdout.take().expect("requested"));
+        let stderr = process.stderr.take().expect("requested");
         let artifact_owned = artifact.to_string();
         let pod_owned = pod.to_string();
         let extract = tokio::task::spawn_blocking(move || {
@@ -70,8 +69,17 @@ impl Cluster {
             );
             (result, transfer)
         });
+        let extracted = async {
+            let extracted = extract.await;
+            if !matches!(extracted, Ok((Ok(_), _))) {
+                // A refused entry or a full disk: stop tar in the pod instead of waiting
+                // for a status it cannot send while its output is not read.
+                process.abort();
+            }
+            extracted
+        };
         let (extracted, tail) = tokio::join!(
-            extract,
+            extracted,
             super::exec::capture_tail(stderr, super::STDERR_TAIL)
         );
         let (extracted, transfer) =
@@ -79,12 +87,11 @@ impl Cluster {
         let bytes = match extracted {
             Ok(b) => b,
             Err(e) => {
-                process.abort();
                 transfer.finish(false);
                 return Err(e);
             }
         };
-        let code = super::exec::exit_code(pod, &argv, status.await)?;
+        let code = super::exec::exit_code(pod, &argv, process.status().await)?;
         transfer.finish(code == 0);
         if code != 0 {
             return Err(Error::CommandFailed {
@@ -116,7 +123,7 @@ impl Cluster {
             target,
         ];
         let mut process = self.start(pod, &argv, true, true).await?;
-        let mut stdin = SyncIoBridge::new(process.stdin().expect("requested"));
+        let mut stdin = SyncIoBridge::new(process.stdin.take().expect("requested"));
         let artifact_owned = artifact.to_string();
         let build = tokio::task::spawn_blocking(move || {
             let result = build(
@@ -140,8 +147,8 @@ impl Cluster {
             transfer.finish(result.is_ok());
             result
         };
-        let stdout = process.stdout().expect("requested");
-        let stderr = process.stderr().expect("requested");
+        let stdout = process.stdout.take().expect("requested");
+        let stderr = process.stderr.take().expect("requested");
         let outputs = async {
             tokio::join!(
                 super::exec::capture_tail(stdout, CAPTURE_LIMIT),
@@ -149,8 +156,7 @@ impl Cluster {
             )
         };
         let (built, (_, err)) = tokio::join!(feed, outputs);
-        let code =
-            super::exec::exit_code(pod, &argv, process.take_status().expect("taken once").await)?;
+        let code = super::exec::exit_code(pod, &argv, process.status().await)?;
         if code != 0 {
             return Err(Error::CommandFailed {
                 argv,

@@ -6,9 +6,10 @@
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::Api;
-use kube::api::{AttachParams, AttachedProcess};
+use kube::api::AttachParams;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::attached::Attached;
 use super::{CAPTURE_LIMIT, Cluster, STDERR_TAIL};
 use crate::capability::Permit;
 use crate::error::{Error, Result};
@@ -40,7 +41,7 @@ impl Cluster {
         argv: &[String],
         stdin: bool,
         stdout: bool,
-    ) -> Result<AttachedProcess> {
+    ) -> Result<Attached> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         let params = AttachParams::default()
             .stdin(stdin)
@@ -51,6 +52,7 @@ impl Cluster {
             .max_stderr_buf_size(BUFFER);
         api.exec(pod, argv.to_vec(), &params)
             .await
+            .map(Attached::new)
             .map_err(|e| Error::Stream(format!("exec in pod {pod}: {e}")))
     }
 
@@ -64,7 +66,7 @@ impl Cluster {
     ) -> Result<ExecResult> {
         let run = async {
             let mut process = self.start(pod, argv, stdin.is_some(), true).await?;
-            let writer = process.stdin();
+            let writer = process.stdin.take();
             let feed = async move {
                 if let (Some(input), Some(mut writer)) = (stdin, writer) {
                     // A command may exit without reading its input; its status tells.
@@ -74,7 +76,7 @@ impl Cluster {
             };
             let outputs = outputs(&mut process, CAPTURE_LIMIT);
             let (_, (out, out_cut), (err, err_cut)) = feed_until_done(feed, outputs).await;
-            let code = exit_code(pod, argv, process.take_status().expect("taken once").await)?;
+            let code = exit_code(pod, argv, process.status().await)?;
             Ok(ExecResult {
                 stdout: out,
                 stderr: err,
@@ -97,19 +99,21 @@ impl Cluster {
     ) -> Result<u64> {
         let run = async {
             let mut process = self.start(pod, argv, false, true).await?;
-            let mut stdout = process.stdout().expect("requested");
-            let stderr = process.stderr().expect("requested");
-            let status = process.take_status().expect("taken once");
-            let (copied, tail) = tokio::join!(
-                self.pump(&mut stdout, sink, transfer, pod),
-                capture_tail(stderr, STDERR_TAIL)
-            );
-            let copied = match copied {
-                Ok(n) => n,
-                Err(e) => {
+            let mut stdout = process.stdout.take().expect("requested");
+            let stderr = process.stderr.take().expect("requested");
+            let pumped = async {
+                let copied = self.pump(&mut stdout, sink, transfer, pod).await;
+                if copied.is_err() {
                     // Our side failed (disk, idle timeout): stop the command rather than
                     // wait for a status it cannot send while its output is not read.
                     process.abort();
+                }
+                copied
+            };
+            let (copied, tail) = tokio::join!(pumped, capture_tail(stderr, STDERR_TAIL));
+            let copied = match copied {
+                Ok(n) => n,
+                Err(e) => {
                     return Err(match e {
                         Pump::Idle(m) => Error::Timeout(m),
                         Pump::Read(m) => Error::Stream(format!("reading the output of {pod}: {m}")),
@@ -119,7 +123,7 @@ impl Cluster {
                     });
                 }
             };
-            let code = exit_code(pod, argv, status.await)?;
+            let code = exit_code(pod, argv, process.status().await)?;
             if code != 0 {
                 return Err(Error::CommandFailed {
                     argv: argv.to_vec(),
@@ -147,29 +151,29 @@ impl Cluster {
     ) -> Result<ExecResult> {
         let run = async {
             let mut process = self.start(pod, argv, true, true).await?;
-            let mut stdin = process.stdin().expect("requested");
+            let mut stdin = process.stdin.take().expect("requested");
+            let outputs = outputs(&mut process, CAPTURE_LIMIT);
             let feed = async {
                 let copied = self.pump(source, &mut stdin, transfer, pod).await;
+                if matches!(copied, Err(Pump::Read(_) | Pump::Idle(_))) {
+                    // Our side failed: the command must not take a truncated input as whole.
+                    process.abort();
+                }
                 let _ = stdin.shutdown().await;
                 drop(stdin);
                 copied
             };
-            let outputs = outputs(&mut process, CAPTURE_LIMIT);
             let (copied, (out, out_cut), (err, _)) = feed_until_done(feed, outputs).await;
             match copied {
                 // A write into stdin fails when the command ended early; its exit status
                 // says whether that was fine.
                 Some(Err(Pump::Write(_))) | Some(Ok(_)) | None => {}
                 Some(Err(Pump::Read(m))) => {
-                    process.abort();
                     return Err(Error::Invalid(format!("reading the data for {pod}: {m}")));
                 }
-                Some(Err(Pump::Idle(m))) => {
-                    process.abort();
-                    return Err(Error::Timeout(m));
-                }
+                Some(Err(Pump::Idle(m))) => return Err(Error::Timeout(m)),
             }
-            let code = exit_code(pod, argv, process.take_status().expect("taken once").await)?;
+            let code = exit_code(pod, argv, process.status().await)?;
             if code != 0 {
                 return Err(Error::CommandFailed {
                     argv: argv.to_vec(),
@@ -242,11 +246,11 @@ impl Cluster {
 
 /// stdout (head) and stderr (tail) of a process, read until the exec stream ends.
 fn outputs(
-    process: &mut AttachedProcess,
+    process: &mut Attached,
     limit: usize,
 ) -> impl Future<Output = ((Vec<u8>, bool), (Vec<u8>, bool))> + use<> {
-    let stdout = process.stdout().expect("requested");
-    let stderr = process.stderr().expect("requested");
+    let stdout = process.stdout.take().expect("requested");
+    let stderr = process.stderr.take().expect("requested");
     async move {
         tokio::join!(
             capture_head(stdout, limit),

@@ -1,6 +1,7 @@
 //! Everything the host does to the cluster, through the `kube` crate only. Each operation
 //! a plugin can trigger takes a [`Permit`](crate::capability::Permit).
 
+mod attached;
 pub mod client;
 mod copy;
 mod exec;

@@ -163,7 +163,7 @@ impl Sim {
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        self.kubectl_cmd(args).output().expect("kubectl runs")
+        output_within(self.kubectl_cmd(args), &format!("kubectl {args:?}"))
     }
 
     /// kubectl that must succeed; returns stdout.
@@ -213,12 +213,9 @@ impl Sim {
     }
 
     pub fn sim(&self, args: &[&str]) -> String {
-        let out = Command::new(sim_bin())
-            .args(args)
-            .arg("--dir")
-            .arg(&self.dir)
-            .output()
-            .unwrap();
+        let mut cmd = Command::new(sim_bin());
+        cmd.args(args).arg("--dir").arg(&self.dir);
+        let out = output_within(cmd, &format!("sim {args:?}"));
         assert!(
             out.status.success(),
             "sim {args:?}: {}",
@@ -229,13 +226,11 @@ impl Sim {
 
     /// Runs `host ARGS` against this cluster (its kubeconfig, a test-owned cache).
     pub fn host(&self, args: &[&str]) -> Run {
-        let out = Command::new(host_bin())
-            .args(args)
+        let mut cmd = Command::new(host_bin());
+        cmd.args(args)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("HOST_CACHE_DIR", self.dir.join("host-cache"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .env("HOST_CACHE_DIR", self.dir.join("host-cache"));
+        let out = output_within(cmd, &format!("host {args:?}"));
         let run = Run {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -255,17 +250,15 @@ impl Sim {
     /// A bash script run in `dir` with kubectl pointed at this cluster (the manual's
     /// commands are shell pipelines). Must succeed; returns stdout.
     pub fn shell(&self, dir: &Path, script: &str) -> String {
-        let out = Command::new("bash")
-            .arg("-euo")
+        let mut cmd = Command::new("bash");
+        cmd.arg("-euo")
             .arg("pipefail")
             .arg("-c")
             .arg(script)
             .current_dir(dir)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("KUBECACHEDIR", &self.cache)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .env("KUBECACHEDIR", &self.cache);
+        let out = output_within(cmd, "a shell script");
         assert!(
             out.status.success(),
             "script failed ({}):\n{script}\n{}{}",
@@ -282,6 +275,53 @@ impl Sim {
 
     pub fn fingerprint(&self) -> serde_json::Value {
         serde_json::from_str(&self.sim(&["fingerprint", "--json"])).unwrap()
+    }
+}
+
+/// Longest any one command of a test may take. A hang is a failure with the output so
+/// far, not a test run that never ends.
+const COMMAND_LIMIT: Duration = Duration::from_secs(300);
+
+/// Runs `cmd` (stdin closed), killing its whole process group if it outlives
+/// [`COMMAND_LIMIT`].
+pub fn output_within(mut cmd: Command, what: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} did not start: {e}"));
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let _ = pipe.read_to_end(&mut kept);
+            kept
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > COMMAND_LIMIT {
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            let out = String::from_utf8_lossy(&stdout.join().unwrap()).into_owned();
+            let err = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+            panic!(
+                "{what} hung: killed after {}s\n{out}{err}",
+                COMMAND_LIMIT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
     }
 }
 
