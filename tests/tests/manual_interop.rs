@@ -101,6 +101,8 @@ fn a_backup_made_with_the_manuals_commands_restores_with_host() {
 /// 9.5.5.1/9.5.5.2 with kubectl. One change to the manual: `save ""` is added where the
 /// manual only comments the save lines out, because Redis 6.2 and later fall back to
 /// built-in save points and the old pod's shutdown overwrites the dump put in place.
+/// The `sleep 1` before a second restart is a person's pace: kubectl refuses a restart
+/// within the same second as the last one, and the simulator's pods restart in less.
 fn manual_redis_restore(sim: &Sim, dir: &std::path::Path, deployment: &str, file: &str) {
     let p = pod(deployment);
     sim.shell(
@@ -115,11 +117,13 @@ fn manual_redis_restore(sim: &Sim, dir: &std::path::Path, deployment: &str, file
             kubectl exec {p} -- bash -c 'mv ${{HOME}}/data/dump.rdb ${{HOME}}/data/dump.rdb-old'
             kubectl exec {p} -- bash -c 'cd ${{HOME}}/data; for f in appendonly.aof appendonlydir; do [ ! -e $f ] || mv $f $f-old; done'
             kubectl cp ./{file} {p}:/var/lib/redis/data/dump.rdb
+            sleep 1
             kubectl rollout restart deployment/{deployment}
             kubectl rollout status deployment/{deployment}
             kubectl exec {p} -- bash -c 'redis-cli BGREWRITEAOF'
             until kubectl exec {p} -- bash -c 'redis-cli info' | grep -q 'aof_rewrite_in_progress:0'; do sleep 0.5; done
             kubectl create configmap redis-config --from-file=redis.conf=redis.conf.orig --dry-run=client -o json | kubectl apply -f -
+            sleep 1
             kubectl rollout restart deployment/{deployment}
             kubectl rollout status deployment/{deployment}"#
         ),
