@@ -4,7 +4,7 @@
 //! anything that would leave the directory, and symlinks are refused outright, so a
 //! planted link cannot redirect a read or a write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,9 @@ pub struct ArtifactStore {
     /// Where the directory is, for messages.
     shown: PathBuf,
     written: Mutex<BTreeMap<String, FileDigest>>,
+    /// Directories this store made or checked (they exist and no part of them is a link),
+    /// so a tree of thousands of files does not re-walk its parents for every file.
+    checked_dirs: Mutex<HashSet<String>>,
 }
 
 impl ArtifactStore {
@@ -43,6 +46,7 @@ impl ArtifactStore {
             dir: Arc::new(dir),
             shown,
             written: Mutex::new(BTreeMap::new()),
+            checked_dirs: Mutex::new(HashSet::new()),
         }
     }
 
@@ -182,10 +186,40 @@ impl ArtifactStore {
     }
 
     pub fn create_dir_all(&self, path: &str) -> Result<()> {
+        if self.checked_dirs.lock().unwrap().contains(path) {
+            return Ok(());
+        }
         self.no_links(path)?;
         self.dir
             .create_dir_all(path)
-            .map_err(|e| self.io_error(path, e))
+            .map_err(|e| self.io_error(path, e))?;
+        let mut checked = self.checked_dirs.lock().unwrap();
+        let mut at = Path::new(path);
+        while !at.as_os_str().is_empty() {
+            checked.insert(at.to_string_lossy().into_owned());
+            at = at.parent().unwrap_or(Path::new(""));
+        }
+        Ok(())
+    }
+
+    /// Checks `path` is plain and not a link, and creates its parent directories.
+    fn prepare_file(&self, path: &str) -> Result<()> {
+        let p = Path::new(path);
+        if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            self.create_dir_all(&parent.to_string_lossy())?;
+        }
+        let plain = matches!(p.components().next_back(), Some(Component::Normal(_)));
+        match self.dir.symlink_metadata(path) {
+            _ if !plain => Err(Error::Denied(format!(
+                "artifact path `{path}` is not a plain relative path"
+            ))),
+            Ok(m) if m.file_type().is_symlink() => Err(Error::Denied(format!(
+                "`{path}` is a symbolic link; the backup set does not follow links"
+            ))),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io_error(path, e)),
+        }
     }
 
     pub fn remove_all(&self, path: &str) -> Result<()> {
@@ -197,6 +231,10 @@ impl ArtifactStore {
             Err(e) => Err(e),
         };
         result.map_err(|e| self.io_error(path, e))?;
+        self.checked_dirs
+            .lock()
+            .unwrap()
+            .retain(|p| p != path && !p.starts_with(&format!("{path}/")));
         self.written
             .lock()
             .unwrap()
@@ -206,15 +244,7 @@ impl ArtifactStore {
 
     /// A new file, invisible under its name until [`ArtifactWriter::finish`].
     pub fn create(self: &Arc<Self>, path: &str) -> Result<ArtifactWriter> {
-        self.no_links(path)?;
-        if let Some(parent) = Path::new(path)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            self.dir
-                .create_dir_all(parent)
-                .map_err(|e| self.io_error(path, e))?;
-        }
+        self.prepare_file(path)?;
         let partial = partial_name(path);
         let file = self
             .dir
@@ -232,15 +262,7 @@ impl ArtifactStore {
 
     /// A new file written synchronously (tar extraction runs on a blocking thread).
     pub fn create_std(self: &Arc<Self>, path: &str) -> Result<StdArtifactWriter> {
-        self.no_links(path)?;
-        if let Some(parent) = Path::new(path)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            self.dir
-                .create_dir_all(parent)
-                .map_err(|e| self.io_error(path, e))?;
-        }
+        self.prepare_file(path)?;
         let partial = partial_name(path);
         let file = self
             .dir

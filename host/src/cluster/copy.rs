@@ -54,7 +54,12 @@ impl Cluster {
             .map(|s| s.to_string())
             .collect();
         let mut process = self.start(pod, &argv, false, true).await?;
-        let stdout = SyncIoBridge::new(process.stdout.take().expect("requested"));
+        // Buffered: tar reads 512-byte headers, and each read of the bridge is a trip
+        // through the runtime.
+        let stdout = std::io::BufReader::with_capacity(
+            256 * 1024,
+            SyncIoBridge::new(process.stdout.take().expect("requested")),
+        );
         let stderr = process.stderr.take().expect("requested");
         let artifact_owned = artifact.to_string();
         let pod_owned = pod.to_string();
