@@ -12,6 +12,8 @@ pub struct FaultSettings {
     /// Close an exec WebSocket abruptly (no status, no Close frame) once this many bytes of
     /// stdout have been sent.
     pub exec_drop_after: Option<u64>,
+    /// The same, once this many bytes of stdin have been received.
+    pub exec_drop_stdin_after: Option<u64>,
     /// Share of API requests (0.0–1.0) answered with `error_code` instead.
     pub error_rate: f64,
     /// 500 or 429.
@@ -33,6 +35,13 @@ impl FaultSettings {
         match name {
             "exec-drop-after" => {
                 self.exec_drop_after = if value == "off" {
+                    None
+                } else {
+                    Some(parse_size(value).map_err(|e| bad(&e))?)
+                }
+            }
+            "exec-drop-stdin-after" => {
+                self.exec_drop_stdin_after = if value == "off" {
                     None
                 } else {
                     Some(parse_size(value).map_err(|e| bad(&e))?)
@@ -136,6 +145,8 @@ mod tests {
         f.set("error-rate=0.5").unwrap();
         f.set("error-code=429").unwrap();
         assert_eq!(f.exec_drop_after, Some(1 << 20));
+        f.set("exec-drop-stdin-after=256KiB").unwrap();
+        assert_eq!(f.exec_drop_stdin_after, Some(256 << 10));
         assert!(f.set("error-rate=2").is_err());
         assert!(f.set("nonsense=1").is_err());
     }

@@ -42,6 +42,7 @@ enum Command {
         port: u16,
         /// Fault injection, NAME=VALUE, repeatable:
         /// exec-drop-after=SIZE (cut exec streams after SIZE of stdout, no status),
+        /// exec-drop-stdin-after=SIZE (the same after SIZE of stdin),
         /// error-rate=0.0-1.0 and error-code=500|429 (answer a share of API requests with an error),
         /// latency-ms=N (delay every API request),
         /// kill-pod-on-exec=TEXT (SIGKILL a pod's processes when an exec whose command contains TEXT starts, once).

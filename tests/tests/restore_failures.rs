@@ -211,3 +211,43 @@ fn a_corrupt_artifact_is_refused_before_touching_the_cluster() {
         run.stderr
     );
 }
+
+/// The connection drops while the dump is being fed to mysql: the step fails naming the
+/// cut, and system-app is put back as recorded.
+#[test]
+fn a_stream_cut_during_the_load_fails_the_step_and_system_app_is_put_back() {
+    let (sim, set, _turn) = setup();
+    let set = copy_set(set);
+    let spec_before = object(sim, &["apimanager", "3scale"])["spec"].clone();
+
+    struct Reset<'a>(&'a Sim);
+    impl Drop for Reset<'_> {
+        fn drop(&mut self) {
+            self.0.sim(&["fault", "--reset"]);
+        }
+    }
+    let reset = Reset(sim);
+    sim.sim(&["fault", "exec-drop-stdin-after=256KiB"]);
+    let run = restore(sim, set.path());
+    drop(reset);
+
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("restore FAILED at system-mysql restore"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("connection was cut"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("put back by system-app"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(object(sim, &["apimanager", "3scale"])["spec"], spec_before);
+    assert_eq!(
+        object(sim, &["deployment", "system-app"])["spec"]["replicas"],
+        1
+    );
+    sim.pod("system-app");
+}

@@ -55,9 +55,13 @@ pub async fn handle(
                 ))
                 .into_response();
             };
-            let drop_after = app.cluster.faults.get().exec_drop_after;
+            let faults = app.cluster.faults.get();
+            let drops = Drops {
+                stdout: faults.exec_drop_after,
+                stdin: faults.exec_drop_stdin_after,
+            };
             upgrade.on_upgrade(move |socket| async move {
-                run(app, socket, request, protocol == V5, drop_after).await;
+                run(app, socket, request, protocol == V5, drops).await;
             })
         }
     }
@@ -114,13 +118,14 @@ enum Out {
     Drop,
 }
 
-async fn run(
-    app: Arc<App>,
-    socket: WebSocket,
-    req: ExecRequest,
-    v5: bool,
-    drop_after: Option<u64>,
-) {
+/// Where the fault knobs cut a stream: after so many bytes of stdout or of stdin.
+#[derive(Clone, Copy)]
+struct Drops {
+    stdout: Option<u64>,
+    stdin: Option<u64>,
+}
+
+async fn run(app: Arc<App>, socket: WebSocket, req: ExecRequest, v5: bool, drops: Drops) {
     let (mut sink, mut source) = socket.split();
     let mut cmd = exec_command(
         req.handle.init_pid,
@@ -164,7 +169,7 @@ async fn run(
             stdout,
             if req.stdout { Some(1) } else { None },
             out_tx.clone(),
-            drop_after,
+            drops.stdout,
         )),
         tokio::spawn(pump(
             stderr,
@@ -178,13 +183,25 @@ async fn run(
     // Client → stdin, on its own task so a command that is not reading yet never stops
     // us from draining its output.
     let (gone_tx, mut gone_rx) = tokio::sync::oneshot::channel::<()>();
+    let (cut_tx, mut cut_rx) = tokio::sync::oneshot::channel::<()>();
     let mut stdin = child.stdin.take();
     let reader = tokio::spawn(async move {
         let mut gone_tx = Some(gone_tx);
+        let mut cut_tx = Some(cut_tx);
+        let mut received = 0u64;
         while let Some(frame) = source.next().await {
             match frame {
                 Ok(Message::Binary(data)) if !data.is_empty() => match data[0] {
                     0 => {
+                        received += data.len() as u64 - 1;
+                        if drops.stdin.is_some_and(|limit| received > limit) {
+                            if let Some(tx) = cut_tx.take() {
+                                let _ = tx.send(());
+                            }
+                            // Keep stdin open: the command is killed, it must not see
+                            // a clean end of its input first.
+                            std::future::pending::<()>().await;
+                        }
                         if let Some(pipe) = stdin.as_mut()
                             && pipe.write_all(&data[1..]).await.is_err()
                         {
@@ -230,6 +247,10 @@ async fn run(
             },
             _ = &mut gone_rx => {
                 client_gone = true;
+                break;
+            }
+            Ok(()) = &mut cut_rx => {
+                dropped = true;
                 break;
             }
         }
