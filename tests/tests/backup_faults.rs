@@ -16,13 +16,11 @@ fn a_cut_exec_stream_fails_the_component_and_leaves_no_artifact() {
     let sim = Sim::start();
     sim.sim(&["seed", "--size", "8MiB"]);
     let mysql = plugin("3scale-2.15", "system-mysql.wasm");
-    let mysql = mysql.to_str().unwrap();
     let set = tempfile::tempdir().unwrap();
-    let dir = set.path().to_str().unwrap();
 
     // The stream is cut after 256 KiB of the dump, with no exit status.
-    sim.sim(&["fault", "exec-drop-after=256KiB"]);
-    let run = sim.host(&["run", "backup", "--plugin", mysql, "--backup-dir", dir]);
+    let fault = sim.fault("exec-drop-after=256KiB");
+    let run = sim.run_plugin("backup", &mysql, set.path());
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(
         run.all().contains("the connection was cut"),
@@ -49,7 +47,7 @@ fn a_cut_exec_stream_fails_the_component_and_leaves_no_artifact() {
     );
 
     // A restore from this set refuses the component, before any change.
-    let run = sim.host(&["run", "restore", "--plugin", mysql, "--backup-dir", dir]);
+    let run = sim.run_plugin("restore", &mysql, set.path());
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(
         run.stderr
@@ -59,8 +57,9 @@ fn a_cut_exec_stream_fails_the_component_and_leaves_no_artifact() {
     );
 
     // With the fault gone, the backup succeeds and the set is whole again.
-    sim.sim(&["fault", "--reset"]);
-    sim.host_ok(&["run", "backup", "--plugin", mysql, "--backup-dir", dir]);
+    drop(fault);
+    let run = sim.run_plugin("backup", &mysql, set.path());
+    assert_eq!(run.code, Some(0), "{}", run.all());
     let m = manifest(set.path());
     assert!(m.get("failed").is_none(), "{m:#}");
     let size = std::fs::metadata(set.path().join("system-mysql-backup.gz"))
@@ -71,13 +70,13 @@ fn a_cut_exec_stream_fails_the_component_and_leaves_no_artifact() {
         size
     );
     let only = tempfile::tempdir().unwrap();
-    std::fs::copy(mysql, only.path().join("system-mysql.wasm")).unwrap();
+    std::fs::copy(&mysql, only.path().join("system-mysql.wasm")).unwrap();
     let run = sim.host_ok(&[
         "verify",
         "--plugins",
         only.path().to_str().unwrap(),
         "--backup-dir",
-        dir,
+        set.path().to_str().unwrap(),
     ]);
     assert!(run.stdout.contains("1 files"), "{}", run.stdout);
 }
@@ -88,15 +87,8 @@ fn a_pod_killed_during_the_dump_fails_the_component() {
     sim.sim(&["seed", "--size", "8MiB"]);
     let zync = plugin("3scale-2.15", "zync.wasm");
     let set = tempfile::tempdir().unwrap();
-    sim.sim(&["fault", "kill-pod-on-exec=pg_dump"]);
-    let run = sim.host(&[
-        "run",
-        "backup",
-        "--plugin",
-        zync.to_str().unwrap(),
-        "--backup-dir",
-        set.path().to_str().unwrap(),
-    ]);
+    let _fault = sim.fault("kill-pod-on-exec=pg_dump");
+    let run = sim.run_plugin("backup", &zync, set.path());
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(
         run.stdout.contains("zync-database") && run.stdout.contains("FAILED"),

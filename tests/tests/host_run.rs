@@ -226,14 +226,7 @@ fn store_paths_cannot_leave_the_backup_set() {
         let set = attack(what);
         std::os::unix::fs::symlink("/etc", set.path().join("files")).unwrap();
         let hostile = plugin("test", "hostile.wasm");
-        let run = sim.host(&[
-            "run",
-            "restore",
-            "--plugin",
-            hostile.to_str().unwrap(),
-            "--backup-dir",
-            set.path().to_str().unwrap(),
-        ]);
+        let run = sim.run_plugin("restore", &hostile, set.path());
         assert_eq!(run.code, Some(3), "{}", run.all());
         assert!(
             run.stderr.contains("`files` is a symbolic link"),
@@ -332,13 +325,6 @@ fn inspect_lists_capabilities_and_refuses_what_is_not_a_plugin() {
         assert!(run.stdout.is_empty());
     }
     // Running such a file is refused the same way, before the cluster is touched.
-    let run = sim.host(&[
-        "run",
-        "backup",
-        "--plugin",
-        future.to_str().unwrap(),
-        "--backup-dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let run = sim.run_plugin("backup", &future, dir.path());
     assert_eq!(run.code, Some(2), "{}", run.all());
 }

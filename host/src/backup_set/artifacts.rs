@@ -66,7 +66,8 @@ impl ArtifactStore {
             .insert(path.to_string(), digest);
     }
 
-    /// Refuses a path if any existing component of it is a symlink.
+    /// Refuses a path if any existing component of it is a symlink (directories already
+    /// checked by this store are not looked at again).
     fn no_links(&self, path: &str) -> Result<()> {
         let mut at = PathBuf::new();
         for part in Path::new(path).components() {
@@ -76,6 +77,14 @@ impl ArtifactStore {
                 )));
             };
             at.push(part);
+            if self
+                .checked_dirs
+                .lock()
+                .unwrap()
+                .contains(at.to_string_lossy().as_ref())
+            {
+                continue;
+            }
             match self.dir.symlink_metadata(&at) {
                 Ok(m) if m.file_type().is_symlink() => {
                     return Err(Error::Denied(format!(
@@ -204,21 +213,13 @@ impl ArtifactStore {
 
     /// Checks `path` is plain and not a link, and creates its parent directories.
     fn prepare_file(&self, path: &str) -> Result<()> {
-        let p = Path::new(path);
-        if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            self.create_dir_all(&parent.to_string_lossy())?;
-        }
-        let plain = matches!(p.components().next_back(), Some(Component::Normal(_)));
-        match self.dir.symlink_metadata(path) {
-            _ if !plain => Err(Error::Denied(format!(
-                "artifact path `{path}` is not a plain relative path"
-            ))),
-            Ok(m) if m.file_type().is_symlink() => Err(Error::Denied(format!(
-                "`{path}` is a symbolic link; the backup set does not follow links"
-            ))),
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.io_error(path, e)),
+        self.no_links(path)?;
+        match Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            Some(parent) => self.create_dir_all(&parent.to_string_lossy()),
+            None => Ok(()),
         }
     }
 
@@ -234,11 +235,8 @@ impl ArtifactStore {
         self.checked_dirs
             .lock()
             .unwrap()
-            .retain(|p| p != path && !p.starts_with(&format!("{path}/")));
-        self.written
-            .lock()
-            .unwrap()
-            .retain(|p, _| p != path && !p.starts_with(&format!("{path}/")));
+            .retain(|p| !within(p, path));
+        self.written.lock().unwrap().retain(|p, _| !within(p, path));
         Ok(())
     }
 
@@ -289,6 +287,12 @@ impl ArtifactStore {
     fn discard(&self, partial: &str) {
         let _ = self.dir.remove_file(partial);
     }
+}
+
+/// `p` is `path` or lies under it.
+fn within(p: &str, path: &str) -> bool {
+    p.strip_prefix(path)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 fn partial_name(path: &str) -> String {

@@ -187,7 +187,6 @@ async fn run(app: Arc<App>, socket: WebSocket, req: ExecRequest, v5: bool, drops
     let mut stdin = child.stdin.take();
     let reader = tokio::spawn(async move {
         let mut gone_tx = Some(gone_tx);
-        let mut cut_tx = Some(cut_tx);
         let mut received = 0u64;
         while let Some(frame) = source.next().await {
             match frame {
@@ -195,12 +194,11 @@ async fn run(app: Arc<App>, socket: WebSocket, req: ExecRequest, v5: bool, drops
                     0 => {
                         received += data.len() as u64 - 1;
                         if drops.stdin.is_some_and(|limit| received > limit) {
-                            if let Some(tx) = cut_tx.take() {
-                                let _ = tx.send(());
-                            }
+                            let _ = cut_tx.send(());
                             // Keep stdin open: the command is killed, it must not see
                             // a clean end of its input first.
-                            std::future::pending::<()>().await;
+                            let never: std::convert::Infallible = std::future::pending().await;
+                            match never {}
                         }
                         if let Some(pipe) = stdin.as_mut()
                             && pipe.write_all(&data[1..]).await.is_err()

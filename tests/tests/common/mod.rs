@@ -163,7 +163,7 @@ impl Sim {
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        output_within(self.kubectl_cmd(args), &format!("kubectl {args:?}"))
+        output_within(self.kubectl_cmd(args), &format!("kubectl {args:?}"), None)
     }
 
     /// kubectl that must succeed; returns stdout.
@@ -180,15 +180,11 @@ impl Sim {
     }
 
     pub fn kubectl_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self
-            .kubectl_cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        child.wait_with_output().unwrap()
+        output_within(
+            self.kubectl_cmd(args),
+            &format!("kubectl {args:?}"),
+            Some(input),
+        )
     }
 
     pub fn pod(&self, deployment: &str) -> String {
@@ -215,7 +211,7 @@ impl Sim {
     pub fn sim(&self, args: &[&str]) -> String {
         let mut cmd = Command::new(sim_bin());
         cmd.args(args).arg("--dir").arg(&self.dir);
-        let out = output_within(cmd, &format!("sim {args:?}"));
+        let out = output_within(cmd, &format!("sim {args:?}"), None);
         assert!(
             out.status.success(),
             "sim {args:?}: {}",
@@ -230,7 +226,7 @@ impl Sim {
         cmd.args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("HOST_CACHE_DIR", self.dir.join("host-cache"));
-        let out = output_within(cmd, &format!("host {args:?}"));
+        let out = output_within(cmd, &format!("host {args:?}"), None);
         let run = Run {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -247,6 +243,24 @@ impl Sim {
         run
     }
 
+    /// `host run HOOK --plugin PLUGIN --backup-dir SET`.
+    pub fn run_plugin(&self, hook: &str, plugin: &Path, set: &Path) -> Run {
+        self.host(&[
+            "run",
+            hook,
+            "--plugin",
+            plugin.to_str().unwrap(),
+            "--backup-dir",
+            set.to_str().unwrap(),
+        ])
+    }
+
+    /// Sets a fault (`sim fault NAME=VALUE`) until the returned guard is dropped.
+    pub fn fault(&self, knob: &str) -> Fault<'_> {
+        self.sim(&["fault", knob]);
+        Fault(self)
+    }
+
     /// A bash script run in `dir` with kubectl pointed at this cluster (the manual's
     /// commands are shell pipelines). Must succeed; returns stdout.
     pub fn shell(&self, dir: &Path, script: &str) -> String {
@@ -258,7 +272,7 @@ impl Sim {
             .current_dir(dir)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("KUBECACHEDIR", &self.cache);
-        let out = output_within(cmd, "a shell script");
+        let out = output_within(cmd, "a shell script", None);
         assert!(
             out.status.success(),
             "script failed ({}):\n{script}\n{}{}",
@@ -282,46 +296,68 @@ impl Sim {
 /// far, not a test run that never ends.
 const COMMAND_LIMIT: Duration = Duration::from_secs(300);
 
-/// Runs `cmd` (stdin closed), killing its whole process group if it outlives
-/// [`COMMAND_LIMIT`].
-pub fn output_within(mut cmd: Command, what: &str) -> Output {
+/// Runs `cmd` with `input` as its stdin (closed when `None`), killing its whole process
+/// group if it outlives [`COMMAND_LIMIT`].
+pub fn output_within(mut cmd: Command, what: &str, input: Option<&[u8]>) -> Output {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
         .unwrap_or_else(|e| panic!("{what} did not start: {e}"));
-    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut kept = Vec::new();
-            let _ = pipe.read_to_end(&mut kept);
-            kept
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let group = child.id() as i32;
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let hung = finished.recv_timeout(COMMAND_LIMIT).is_err();
+        if hung {
+            unsafe { libc::kill(-group, libc::SIGKILL) };
         }
-        if started.elapsed() > COMMAND_LIMIT {
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.wait();
-            let out = String::from_utf8_lossy(&stdout.join().unwrap()).into_owned();
-            let err = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
-            panic!(
-                "{what} hung: killed after {}s\n{out}{err}",
-                COMMAND_LIMIT.as_secs()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Output {
+        hung
+    });
+    if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+        // A command may exit without reading all of it; its status tells.
+        let _ = pipe.write_all(input);
+    }
+    let status = child.wait().unwrap();
+    let _ = done.send(());
+    let output = Output {
         status,
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
+    };
+    if watchdog.join().unwrap() {
+        panic!(
+            "{what} hung: killed after {}s\n{}{}",
+            COMMAND_LIMIT.as_secs(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    output
+}
+
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let _ = pipe.read_to_end(&mut kept);
+        kept
+    })
+}
+
+/// A fault set in the simulator for as long as this lives (reset when dropped, even when
+/// the test fails, so a shared simulator is clean for the next test).
+pub struct Fault<'a>(&'a Sim);
+
+impl Drop for Fault<'_> {
+    fn drop(&mut self) {
+        self.0.sim(&["fault", "--reset"]);
     }
 }
 
