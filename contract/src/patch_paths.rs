@@ -3,6 +3,11 @@
 
 use serde_json::Value;
 
+/// A body that is not a JSON patch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PatchError(String);
+
 /// Leaf paths a merge patch (RFC 7386) writes or deletes. An empty object or a non-object
 /// value replaces (or deletes) the whole member, so it is a leaf.
 pub fn merge_patch_paths(patch: &Value) -> Vec<String> {
@@ -28,18 +33,18 @@ fn escape(key: &str) -> String {
 
 /// Paths a JSON patch (RFC 6902) changes: each op's `path`, and `from` for `move` (which
 /// removes it). `test` changes nothing; `copy` only reads its `from`.
-pub fn json_patch_paths(patch: &Value) -> Result<Vec<String>, String> {
+pub fn json_patch_paths(patch: &Value) -> Result<Vec<String>, PatchError> {
     let ops = patch
         .as_array()
-        .ok_or("a JSON patch must be an array of operations")?;
+        .ok_or_else(|| PatchError("a JSON patch must be an array of operations".into()))?;
     let mut out = Vec::new();
     for op in ops {
         let kind = op["op"]
             .as_str()
-            .ok_or("a JSON patch operation needs `op`")?;
+            .ok_or_else(|| PatchError("a JSON patch operation needs `op`".into()))?;
         let path = op["path"]
             .as_str()
-            .ok_or("a JSON patch operation needs `path`")?;
+            .ok_or_else(|| PatchError("a JSON patch operation needs `path`".into()))?;
         match kind {
             "test" => {}
             "add" | "remove" | "replace" | "copy" => out.push(path.to_string()),
@@ -48,11 +53,11 @@ pub fn json_patch_paths(patch: &Value) -> Result<Vec<String>, String> {
                 out.push(
                     op["from"]
                         .as_str()
-                        .ok_or("`move` needs `from`")?
+                        .ok_or_else(|| PatchError("`move` needs `from`".into()))?
                         .to_string(),
                 );
             }
-            other => return Err(format!("unknown JSON patch op `{other}`")),
+            other => return Err(PatchError(format!("unknown JSON patch op `{other}`"))),
         }
     }
     Ok(out)

@@ -5,6 +5,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// Why a selector was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SelectorError(String);
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Term {
     Equals(String, String),
@@ -17,12 +22,12 @@ enum Term {
 pub struct Selector(Vec<Term>);
 
 impl Selector {
-    pub fn parse(text: &str) -> Result<Selector, String> {
+    pub fn parse(text: &str) -> Result<Selector, SelectorError> {
         let mut terms = Vec::new();
         for raw in text.split(',') {
             let t = raw.trim();
             if t.is_empty() {
-                return Err("empty term".into());
+                return Err(SelectorError("empty term".into()));
             }
             let term = if let Some((k, v)) = t.split_once("!=") {
                 Term::NotEquals(key(k)?, value(v)?)
@@ -39,10 +44,10 @@ impl Selector {
             .iter()
             .all(|t| matches!(t, Term::NotEquals(..) | Term::Absent(_)))
         {
-            return Err(
+            return Err(SelectorError(
                 "a selector must require something (k=v or k), or it would match almost every pod"
                     .into(),
-            );
+            ));
         }
         terms.sort();
         terms.dedup();
@@ -75,7 +80,7 @@ impl fmt::Display for Selector {
     }
 }
 
-fn key(k: &str) -> Result<String, String> {
+fn key(k: &str) -> Result<String, SelectorError> {
     let k = k.trim();
     let ok = !k.is_empty()
         && k.len() <= 253
@@ -84,11 +89,11 @@ fn key(k: &str) -> Result<String, String> {
     if ok {
         Ok(k.to_string())
     } else {
-        Err(format!("bad label key `{k}`"))
+        Err(SelectorError(format!("bad label key `{k}`")))
     }
 }
 
-fn value(v: &str) -> Result<String, String> {
+fn value(v: &str) -> Result<String, SelectorError> {
     let v = v.trim();
     let ok = v.len() <= 63
         && v.chars()
@@ -96,7 +101,7 @@ fn value(v: &str) -> Result<String, String> {
     if ok {
         Ok(v.to_string())
     } else {
-        Err(format!("bad label value `{v}`"))
+        Err(SelectorError(format!("bad label value `{v}`")))
     }
 }
 

@@ -1,0 +1,345 @@
+//! The plugin manifest: `plugin.toml`, embedded in the component's `host-plugin-manifest`
+//! section, read by the host without running the plugin. This is the one definition of
+//! its grammar; `wit/README.md` shows an example and points here.
+//!
+//! ```toml
+//! name = "zync-database"      # lowercase, digits, dashes; unique in a plugin set
+//! version = "0.2.0"
+//! description = "zync's PostgreSQL database (manual 9.4.5 and 9.5.4.1)"
+//! threescale = ["2.15"]       # 3scale releases the plugin is written for
+//! after = ["apimanager"]      # plugins whose steps run before this one's, in every phase
+//! hooks = ["backup", "restore", "resume"]   # of backup, quiesce, restore, resume
+//!
+//! [[artifacts]]               # what the plugin writes into (and reads from) the set
+//! path = "zync-database-backup.gz"
+//! format = "gzip"             # gzip | json | rdb | tree | raw
+//! optional = false            # true: a set without it restores with a warning
+//!
+//! [capabilities]
+//! # Pods the plugin may exec and copy in, by label selector; find-pod takes exactly one
+//! # of these selectors. A table names the container (else the pod's default container,
+//! # as kubectl picks it).
+//! exec = ["deployment=zync-database",
+//!         { selector = "deployment=system-app", container = "system-master" }]
+//! # get, list and wait-for. `names` omitted: any name of that kind in the namespace.
+//! read = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager" }]
+//! # apply (create or replace).
+//! write = [{ api-version = "v1", kind = "ConfigMap", names = ["system-environment"] }]
+//! # patch, only under these JSON-pointer prefixes.
+//! patch = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager", paths = ["/spec/zync"] }]
+//! # rollout restart and status of these Deployments.
+//! rollout = ["zync", "zync-que"]
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ManifestError;
+use crate::hook::Hook;
+use crate::paths::{check_relative_path, overlap};
+use crate::selector::Selector;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Manifest {
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub description: String,
+    /// 3scale versions the plugin supports.
+    pub threescale: Vec<String>,
+    /// Plugins whose steps come before this plugin's in each phase of a restore.
+    #[serde(default)]
+    pub after: Vec<String>,
+    pub hooks: Vec<Hook>,
+    #[serde(default)]
+    pub artifacts: Vec<Artifact>,
+    #[serde(default)]
+    pub capabilities: Capabilities,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Artifact {
+    /// Relative to the backup set's root, `/`-separated.
+    pub path: String,
+    pub format: Format,
+    /// A set without it restores with a warning (hand-made sets may lack it).
+    #[serde(default)]
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Gzip,
+    Json,
+    Rdb,
+    /// A directory of files.
+    Tree,
+    Raw,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Gzip => "gzip",
+            Format::Json => "json",
+            Format::Rdb => "rdb",
+            Format::Tree => "tree",
+            Format::Raw => "raw",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Capabilities {
+    #[serde(default)]
+    pub exec: Vec<ExecGrant>,
+    #[serde(default)]
+    pub read: Vec<KindGrant>,
+    #[serde(default)]
+    pub write: Vec<KindGrant>,
+    #[serde(default)]
+    pub patch: Vec<PatchGrant>,
+    /// Deployments the plugin may restart and wait for.
+    #[serde(default)]
+    pub rollout: Vec<String>,
+}
+
+/// Pods a plugin may run commands in, and which of their containers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ExecGrant {
+    /// Only a selector: the pod's default container.
+    Selector(String),
+    Detailed(ExecTarget),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ExecTarget {
+    pub selector: String,
+    /// The container commands run in. Pods with several containers (3scale's system-app
+    /// has system-master, system-provider and system-developer) need one named, or the
+    /// pod's `kubectl.kubernetes.io/default-container`, or its first, is taken.
+    #[serde(default)]
+    pub container: Option<String>,
+}
+
+impl ExecGrant {
+    pub fn selector(&self) -> &str {
+        match self {
+            ExecGrant::Selector(s) => s,
+            ExecGrant::Detailed(t) => &t.selector,
+        }
+    }
+
+    pub fn container(&self) -> Option<&str> {
+        match self {
+            ExecGrant::Selector(_) => None,
+            ExecGrant::Detailed(t) => t.container.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KindGrant {
+    pub api_version: String,
+    pub kind: String,
+    /// `None`: any name of that kind in the namespace.
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PatchGrant {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
+    /// JSON-pointer prefixes a patch may touch.
+    pub paths: Vec<String>,
+}
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    pub fn has_hook(&self, hook: Hook) -> bool {
+        self.hooks.contains(&hook)
+    }
+
+    pub fn artifact(&self, path: &str) -> Option<&Artifact> {
+        self.artifacts.iter().find(|a| a.path == path)
+    }
+
+    /// The manifest's hooks as a person reads them, in phase order.
+    pub fn hook_list(&self) -> String {
+        Hook::LISTABLE
+            .iter()
+            .filter(|h| self.has_hook(**h))
+            .map(|h| h.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        let rule = |m: String| Err(ManifestError::Rule(m));
+        if !is_plugin_name(&self.name) {
+            return rule(format!(
+                "name `{}` must be lowercase letters, digits and dashes",
+                self.name
+            ));
+        }
+        if self.hooks.is_empty() {
+            return rule("it lists no hooks".into());
+        }
+        if self.has_hook(Hook::Describe) {
+            return rule("`describe` is always exported; do not list it in hooks".into());
+        }
+        let mut hooks = self.hooks.clone();
+        hooks.sort();
+        hooks.dedup();
+        if hooks.len() != self.hooks.len() {
+            return rule("a hook is listed twice".into());
+        }
+        if self.threescale.is_empty() {
+            return rule("it names no 3scale version (threescale = [\"2.15\"])".into());
+        }
+        for name in &self.after {
+            if !is_plugin_name(name) {
+                return rule(format!("`after` names `{name}`, which is not a plugin name"));
+            }
+            if *name == self.name {
+                return rule("a plugin cannot come after itself".into());
+            }
+        }
+        for a in &self.artifacts {
+            if let Err(e) = check_relative_path(&a.path) {
+                return rule(format!("artifact `{}`: {e}", a.path));
+            }
+        }
+        for (i, a) in self.artifacts.iter().enumerate() {
+            for b in &self.artifacts[i + 1..] {
+                if overlap(&a.path, &b.path) {
+                    return rule(format!("artifacts `{}` and `{}` overlap", a.path, b.path));
+                }
+            }
+        }
+        for g in &self.capabilities.exec {
+            Selector::parse(g.selector())
+                .map_err(|e| ManifestError::Rule(format!("exec selector `{}`: {e}", g.selector())))?;
+            if let Some(c) = g.container()
+                && !is_dns_label(c)
+            {
+                return rule(format!("container `{c}` is not a container name"));
+            }
+        }
+        for p in &self.capabilities.patch {
+            if p.paths.is_empty() {
+                return rule(format!("patch grant for {} lists no paths", p.kind));
+            }
+            for path in &p.paths {
+                if !path.starts_with('/') {
+                    return rule(format!(
+                        "patch path `{path}` must be a JSON pointer starting with /"
+                    ));
+                }
+            }
+        }
+        for d in &self.capabilities.rollout {
+            if !is_dns_label(d) {
+                return rule(format!("rollout names `{d}`, which is not a Deployment name"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_plugin_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// An RFC 1123 label, as Kubernetes names containers and Deployments.
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ZYNC: &str = r#"
+name = "zync-database"
+version = "0.1.0"
+threescale = ["2.15"]
+after = ["apimanager"]
+hooks = ["backup", "restore", "resume"]
+
+[[artifacts]]
+path = "zync-database-backup.gz"
+format = "gzip"
+
+[capabilities]
+exec = ["deployment=zync-database", { selector = "deployment=system-app", container = "system-master" }]
+read = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager" }]
+patch = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager", paths = ["/spec/zync"] }]
+"#;
+
+    #[test]
+    fn parses_a_plugin_manifest() {
+        let m = Manifest::parse(ZYNC).unwrap();
+        assert_eq!(m.name, "zync-database");
+        assert!(m.has_hook(Hook::Restore) && !m.has_hook(Hook::Quiesce));
+        assert_eq!(m.artifacts[0].format, Format::Gzip);
+        assert_eq!(m.capabilities.patch[0].paths, vec!["/spec/zync"]);
+        assert_eq!(m.after, vec!["apimanager"]);
+        assert_eq!(m.capabilities.exec[0].container(), None);
+        assert_eq!(m.capabilities.exec[1].container(), Some("system-master"));
+        assert_eq!(m.capabilities.exec[1].selector(), "deployment=system-app");
+        assert_eq!(m.hook_list(), "backup, restore, resume");
+    }
+
+    #[test]
+    fn refuses_bad_manifests() {
+        let bad = |from: &str, to: &str| {
+            let text = ZYNC.replace(from, to);
+            assert_ne!(text, ZYNC, "{from}");
+            Manifest::parse(&text).unwrap_err().to_string()
+        };
+        assert!(bad("format = \"gzip\"", "format = \"zip\"").contains("format"));
+        assert!(bad("zync-database-backup.gz", "../escape.gz").contains(".."));
+        assert!(bad("zync-database-backup.gz", "/abs.gz").contains("absolute"));
+        assert!(bad("zync-database-backup.gz", "runs").contains("kept by the host"));
+        assert!(bad("\"/spec/zync\"", "\"spec/zync\"").contains("JSON pointer"));
+        let hooks = "hooks = [\"backup\", \"restore\", \"resume\"]";
+        assert!(bad(hooks, "hooks = []").contains("no hooks"));
+        assert!(bad(hooks, "hooks = [\"backup\", \"explode\"]").contains("explode"));
+        assert!(bad(hooks, "hooks = [\"backup\", \"describe\"]").contains("always exported"));
+        assert!(bad(hooks, "hooks = [\"backup\", \"backup\"]").contains("twice"));
+        assert!(bad("after = [\"apimanager\"]", "after = [\"zync-database\"]").contains("itself"));
+        assert!(bad("after = [\"apimanager\"]", "after = [\"Api Manager\"]").contains("not a plugin name"));
+        assert!(bad("container = \"system-master\"", "container = \"System_Master\"").contains("container"));
+        assert!(bad("after = [\"apimanager\"]", "after = []\norder = 60").contains("order"));
+        assert!(
+            bad("format = \"gzip\"", "format = \"gzip\"\n\n[[artifacts]]\npath = \"zync-database-backup.gz/x\"\nformat = \"raw\"")
+                .contains("overlap")
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! The order of a restore, from what each plugin says must come before it (`after`).
+//! Plugins are grouped in waves: every plugin of a wave depends only on plugins of
+//! earlier waves, so the plugins of one wave may run side by side. Within a wave (and so
+//! in a sequential run) names decide, so the order is the same on every machine.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::ManifestError;
+use crate::manifest::Manifest;
+
+/// Whether an `after` that names a plugin not in the set is an error: in a full plugin
+/// set it is a typo or a missing plugin; a run of one plugin has nothing to order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Refuse,
+    Ignore,
+}
+
+/// Indices into `manifests`, wave by wave.
+pub fn waves(manifests: &[&Manifest], missing: Missing) -> Result<Vec<Vec<usize>>, ManifestError> {
+    let index: BTreeMap<&str, usize> = manifests
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.name.as_str(), i))
+        .collect();
+    let mut needs: Vec<BTreeSet<usize>> = Vec::with_capacity(manifests.len());
+    for m in manifests {
+        let mut set = BTreeSet::new();
+        for name in &m.after {
+            match index.get(name.as_str()) {
+                Some(&i) => {
+                    set.insert(i);
+                }
+                None if missing == Missing::Ignore => {}
+                None => {
+                    return Err(ManifestError::Set(format!(
+                        "plugin `{}` runs after `{name}`, which is not in the plugin set",
+                        m.name
+                    )));
+                }
+            }
+        }
+        needs.push(set);
+    }
+    let mut done = BTreeSet::new();
+    let mut out = Vec::new();
+    while done.len() < manifests.len() {
+        let mut wave: Vec<usize> = (0..manifests.len())
+            .filter(|i| !done.contains(i) && needs[*i].is_subset(&done))
+            .collect();
+        if wave.is_empty() {
+            let mut stuck: Vec<&str> = (0..manifests.len())
+                .filter(|i| !done.contains(i))
+                .map(|i| manifests[i].name.as_str())
+                .collect();
+            stuck.sort();
+            return Err(ManifestError::Set(format!(
+                "the plugins' `after` lists form a cycle among {}",
+                stuck.join(", ")
+            )));
+        }
+        wave.sort_by_key(|i| manifests[*i].name.as_str());
+        done.extend(wave.iter().copied());
+        out.push(wave);
+    }
+    Ok(out)
+}
+
+/// One sequence: the waves one after another.
+pub fn sequence(manifests: &[&Manifest], missing: Missing) -> Result<Vec<usize>, ManifestError> {
+    Ok(waves(manifests, missing)?.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, after: &[&str]) -> Manifest {
+        let after: Vec<String> = after.iter().map(|a| format!("\"{a}\"")).collect();
+        Manifest::parse(&format!(
+            "name = \"{name}\"\nversion = \"1\"\nthreescale = [\"2.15\"]\nafter = [{}]\nhooks = [\"restore\"]\n",
+            after.join(", ")
+        ))
+        .unwrap()
+    }
+
+    fn names(ms: &[Manifest], missing: Missing) -> Result<Vec<Vec<String>>, ManifestError> {
+        let refs: Vec<&Manifest> = ms.iter().collect();
+        Ok(waves(&refs, missing)?
+            .into_iter()
+            .map(|w| w.into_iter().map(|i| ms[i].name.clone()).collect())
+            .collect())
+    }
+
+    #[test]
+    fn waves_follow_after() {
+        let ms = [
+            m("restarts", &["backend-redis", "system-redis", "system-app"]),
+            m("system-redis", &["backend-redis"]),
+            m("backend-redis", &["apimanager"]),
+            m("system-mysql", &["apimanager"]),
+            m("apimanager", &["secrets", "configmaps"]),
+            m("secrets", &[]),
+            m("configmaps", &[]),
+            m("system-app", &["apimanager"]),
+        ];
+        assert_eq!(
+            names(&ms, Missing::Refuse).unwrap(),
+            vec![
+                vec!["configmaps", "secrets"],
+                vec!["apimanager"],
+                vec!["backend-redis", "system-app", "system-mysql"],
+                vec!["system-redis"],
+                vec!["restarts"],
+            ]
+        );
+    }
+
+    #[test]
+    fn cycles_and_missing_plugins_are_refused() {
+        let cycle = [m("a", &["b"]), m("b", &["a"]), m("c", &[])];
+        let e = names(&cycle, Missing::Refuse).unwrap_err().to_string();
+        assert!(e.contains("cycle among a, b"), "{e}");
+        let lonely = [m("zync-database", &["apimanager"])];
+        let e = names(&lonely, Missing::Refuse).unwrap_err().to_string();
+        assert!(e.contains("`apimanager`, which is not in the plugin set"), "{e}");
+        assert_eq!(
+            names(&lonely, Missing::Ignore).unwrap(),
+            vec![vec!["zync-database"]]
+        );
+    }
+}
