@@ -4,10 +4,10 @@
 use serde_json::Value;
 
 use crate::Result;
-use crate::bindings::host::plugin::journal as wit;
+use crate::__bindings::host::plugin::journal as wit;
 
 pub fn record(key: &str, value: &str) -> Result<()> {
-    wit::record(key, value)
+    Ok(wit::record(key, value)?)
 }
 
 pub fn recall(key: &str) -> Option<String> {
@@ -15,7 +15,7 @@ pub fn recall(key: &str) -> Option<String> {
 }
 
 pub fn forget(key: &str) -> Result<()> {
-    wit::forget(key)
+    Ok(wit::forget(key)?)
 }
 
 pub fn record_json(key: &str, value: &Value) -> Result<()> {

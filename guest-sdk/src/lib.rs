@@ -1,12 +1,14 @@
-//! The crate a `host` plugin author depends on.
+//! The crate a `host` plugin author depends on: the contract, and nothing of any one
+//! product. (The 3scale procedures are in the plugins' own `threescale` crate.)
 //!
 //! A plugin is a type implementing [`Plugin`], exported with [`export_plugin!`], next to a
-//! `plugin.toml` manifest (see `wit/README.md`) that the macro embeds in the component so
-//! the host can read what the plugin may touch without running it. The plugin
-//! orchestrates; the host moves the bytes: dumps and files flow between a pod and the
-//! backup set through [`cluster::exec_to_artifact`], [`cluster::artifact_to_exec`],
-//! [`cluster::copy_from_pod`] and [`cluster::copy_to_pod`] and never enter the plugin's
-//! memory.
+//! `plugin.toml` manifest that the macro embeds in the component so the host can read
+//! what the plugin may touch without running it (its grammar: `host-contract`'s
+//! `manifest` module; a `build.rs` calling `contract::build::check_plugin_manifest()`
+//! refuses a wrong manifest at build time). The plugin orchestrates; the host moves the
+//! bytes: dumps and files flow between a pod and the backup set through
+//! [`pods::exec_to_artifact`], [`pods::artifact_to_exec`], [`pods::copy_from_pod`] and
+//! [`pods::copy_to_pod`] and never enter the plugin's memory.
 //!
 //! ```ignore
 //! use guest_sdk::prelude::*;
@@ -15,8 +17,8 @@
 //!
 //! impl Plugin for Zync {
 //!     fn backup() -> Result<()> {
-//!         let pod = cluster::find_pod("deployment=zync-database")?;
-//!         cluster::exec_to_artifact(&pod, &["bash", "-c", "pg_dump zync_production"],
+//!         let pod = pods::find_pod("deployment=zync-database")?;
+//!         pods::exec_to_artifact(&pod, &["bash", "-c", "pg_dump zync_production"],
 //!             "zync-database-backup.gz", Compression::Gzip)?;
 //!         Ok(())
 //!     }
@@ -27,29 +29,31 @@
 
 extern crate self as guest_sdk;
 
-pub mod bindings {
-    //! The raw bindings wit-bindgen generates from `wit/plugin.wit`.
+#[doc(hidden)]
+pub mod __bindings {
+    //! What wit-bindgen generates from `wit/plugin.wit` (inside this crate). Not part of
+    //! the SDK's API: the modules below wrap it.
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_world",
-        default_bindings_module: "guest_sdk::bindings",
+        default_bindings_module: "guest_sdk::__bindings",
         runtime_path: "guest_sdk::__private::wit_bindgen::rt",
         generate_all,
     });
 }
 
-pub mod cluster;
 mod error;
 pub mod journal;
 pub mod log;
-pub mod redis;
+pub mod objects;
+pub mod pods;
+pub mod rollout;
 pub mod store;
-pub mod threescale;
 
-pub use bindings::host::plugin::types::Compression;
-pub use error::{CommandFailure, Error, OrInvalid, Result};
+pub use __bindings::host::plugin::types::Compression;
+pub use error::{CommandFailure, Error, ErrorKind, OrInvalid, Result};
 pub use serde_json as json;
 
 /// What a plugin implements: one function per hook. Hooks its manifest does not list are
@@ -78,7 +82,8 @@ pub mod prelude {
     //! `use guest_sdk::prelude::*;` for a plugin.
     pub use crate::json::{self, Value, json};
     pub use crate::{
-        Compression, Error, OrInvalid, Plugin, Result, cluster, journal, log, store, threescale,
+        Compression, Error, ErrorKind, OrInvalid, Plugin, Result, journal, log, objects, pods,
+        rollout, store,
     };
     pub use crate::{info, warn};
 }
@@ -87,7 +92,7 @@ pub mod prelude {
 pub mod __private {
     pub use wit_bindgen;
 
-    use crate::bindings::host::plugin::types::Error as WitError;
+    use crate::__bindings::host::plugin::types::Error as WitError;
 
     pub fn hook(result: crate::Result<()>) -> Result<(), WitError> {
         result.map_err(Into::into)
@@ -118,33 +123,33 @@ macro_rules! export_plugin {
 
             struct Exports;
 
-            impl $crate::bindings::Guest for Exports {
+            impl $crate::__bindings::Guest for Exports {
                 fn describe() -> ::std::string::String {
                     ::std::string::String::from_utf8_lossy(&EMBEDDED_MANIFEST).into_owned()
                 }
                 fn backup()
-                -> ::core::result::Result<(), $crate::bindings::host::plugin::types::Error>
+                -> ::core::result::Result<(), $crate::__bindings::host::plugin::types::Error>
                 {
                     $crate::__private::hook(<$plugin as $crate::Plugin>::backup())
                 }
                 fn quiesce()
-                -> ::core::result::Result<(), $crate::bindings::host::plugin::types::Error>
+                -> ::core::result::Result<(), $crate::__bindings::host::plugin::types::Error>
                 {
                     $crate::__private::hook(<$plugin as $crate::Plugin>::quiesce())
                 }
                 fn restore()
-                -> ::core::result::Result<(), $crate::bindings::host::plugin::types::Error>
+                -> ::core::result::Result<(), $crate::__bindings::host::plugin::types::Error>
                 {
                     $crate::__private::hook(<$plugin as $crate::Plugin>::restore())
                 }
                 fn resume()
-                -> ::core::result::Result<(), $crate::bindings::host::plugin::types::Error>
+                -> ::core::result::Result<(), $crate::__bindings::host::plugin::types::Error>
                 {
                     $crate::__private::hook(<$plugin as $crate::Plugin>::resume())
                 }
             }
 
-    $crate::bindings::__export_world!(Exports with_types_in $crate::bindings);
+            $crate::__bindings::__export_world!(Exports with_types_in $crate::__bindings);
         };
     };
 }

@@ -1,6 +1,6 @@
 //! Messages for the operator running `host`; also kept in the run's audit log.
 
-use crate::bindings::host::plugin::log as wit;
+use crate::__bindings::host::plugin::log as wit;
 
 pub fn info(message: &str) {
     wit::info(message);

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use crate::bindings::host::plugin::store as wit;
+use crate::__bindings::host::plugin::store as wit;
 use crate::{Error, Result};
 
 pub use wit::Entry;
@@ -11,11 +11,11 @@ pub use wit::Entry;
 pub const READ_LIMIT: u64 = 16 << 20;
 
 pub fn exists(path: &str) -> Result<bool> {
-    wit::exists(path)
+    Ok(wit::exists(path)?)
 }
 
 pub fn list(path: &str) -> Result<Vec<Entry>> {
-    wit::list(path)
+    Ok(wit::list(path)?)
 }
 
 /// A small artifact (a JSON object), whole.
@@ -47,7 +47,7 @@ pub fn write(path: &str, bytes: &[u8]) -> Result<u64> {
     for chunk in bytes.chunks(64 * 1024) {
         writer.write(chunk)?;
     }
-    writer.finish()
+    Ok(writer.finish()?)
 }
 
 /// `std::io::Read` over an artifact.
@@ -62,7 +62,7 @@ impl io::Read for Reader {
         let chunk = self
             .0
             .read(buf.len().min(u32::MAX as usize) as u32)
-            .map_err(|e| io::Error::other(e.message()))?;
+            .map_err(|e| io::Error::other(Error::from(e).message()))?;
         buf[..chunk.len()].copy_from_slice(&chunk);
         Ok(chunk.len())
     }
@@ -78,7 +78,7 @@ pub fn create(path: &str) -> Result<Writer> {
 impl Writer {
     /// Commits the artifact and returns its size. Dropping a writer instead discards it.
     pub fn finish(self) -> Result<u64> {
-        self.0.finish()
+        Ok(self.0.finish()?)
     }
 }
 
@@ -86,7 +86,7 @@ impl io::Write for Writer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0
             .write(buf)
-            .map_err(|e| io::Error::other(e.message()))?;
+            .map_err(|e| io::Error::other(Error::from(e).message()))?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {

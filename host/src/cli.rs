@@ -52,6 +52,10 @@ pub struct Global {
     /// Print only the final report and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// More diagnostics on stderr (-v: the host's debug lines, -vv: everything);
+    /// RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,10 @@
 //! The host's one error type. Variants map onto the contract's error (what a plugin
-//! sees), onto exit codes (what a script sees), and carry enough to say what and where.
+//! sees), onto exit codes (what a script sees), and keep their cause, so a message can
+//! say what was being done, where, and why.
 
 use std::path::PathBuf;
+
+use contract::Hook;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -24,6 +27,13 @@ pub enum Error {
     /// The file given as a plugin is not one this host can run.
     #[error("{path}: {message}")]
     BadPlugin { path: PathBuf, message: String },
+    /// Plugins that cannot run together (an `after` cycle, two with one name).
+    #[error("{dir}: {source}")]
+    BadPluginSet {
+        dir: PathBuf,
+        #[source]
+        source: contract::ManifestError,
+    },
     /// The backup set fails verification.
     #[error("backup set {path}: {message}")]
     BadSet { path: PathBuf, message: String },
@@ -34,21 +44,50 @@ pub enum Error {
     #[error("plugin {plugin}, {hook}: {message}")]
     Plugin {
         plugin: String,
-        hook: String,
+        hook: Hook,
         message: String,
     },
-    #[error("cluster: {0}")]
-    Kube(String),
+    /// The API server answered a call with an error, after the retries an idempotent
+    /// call gets. The message is the server's answer in words.
+    #[error("{call}: {}", crate::cluster::answer::in_words(source))]
+    Api {
+        call: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// No connection to the cluster at all: kubeconfig, network, TLS, credentials.
+    #[error("{what}: {source}")]
+    Connect {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// A data stream between a pod and the set broke.
     #[error("{0}")]
     Stream(String),
-    #[error("{0}")]
-    Runtime(String),
+    /// wasmtime refused something that is not the plugin's fault.
+    #[error("{what}: {source}")]
+    Wasm {
+        what: &'static str,
+        #[source]
+        source: wasmtime::Error,
+    },
+    /// A task of the host's own died.
+    #[error("{what}: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// SIGINT or SIGTERM.
+    #[error("interrupted by {0}")]
+    Interrupted(&'static str),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -74,24 +113,33 @@ impl Error {
             message: message.into(),
         }
     }
-}
 
-impl From<kube::Error> for Error {
-    fn from(e: kube::Error) -> Self {
-        match &e {
+    /// What the API server said about `call`, sorted into what a plugin can act on: a
+    /// missing object, refused credentials, a request the server calls invalid.
+    pub fn api(call: impl Into<String>, source: kube::Error) -> Self {
+        let call = call.into();
+        match &source {
             kube::Error::Api(status) if status.code == 404 => {
-                Error::NotFound(status.message.clone())
+                Error::NotFound(format!("{call}: {}", status.message))
             }
             kube::Error::Api(status) if status.code == 401 || status.code == 403 => {
                 Error::Denied(format!(
-                    "the cluster refused your credentials ({}): {}",
+                    "{call}: the cluster refused your credentials ({}): {}",
                     status.code, status.message
                 ))
             }
             kube::Error::Api(status) if status.code == 422 || status.code == 400 => {
-                Error::Invalid(status.message.clone())
+                Error::Invalid(format!("{call}: {}", status.message))
             }
-            _ => Error::Kube(e.to_string()),
+            _ => Error::Api { call, source },
         }
+    }
+
+    pub fn wasm(what: &'static str, source: wasmtime::Error) -> Self {
+        Error::Wasm { what, source }
+    }
+
+    pub fn task(what: &'static str, source: tokio::task::JoinError) -> Self {
+        Error::Task { what, source }
     }
 }

@@ -4,14 +4,13 @@
 
 pub mod audit;
 pub mod backup_set;
-pub mod capability;
+pub mod capabilities;
 pub mod cluster;
 pub mod error;
-pub mod iface;
 pub mod journal;
 pub mod plugin;
 pub mod progress;
 pub mod run;
-pub mod runtime;
+pub mod sandbox;
 
 pub use error::{Error, Result};

@@ -7,8 +7,10 @@ use clap::Parser;
 use host::backup_set::BackupSet;
 use host::cluster::{ClusterOptions, Timeouts};
 use host::error::Error;
-use host::iface::InstanceLimits;
-use host::plugin::{inspect, manifest::Hook};
+use contract::Hook;
+use host::capabilities::Grant;
+use host::plugin::inspect;
+use host::sandbox::InstanceLimits;
 use host::run::{self, Kind, PluginSource, Session, Settings, report};
 
 mod cli;
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    logging(cli.global.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,9 +41,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// Diagnostics on stderr through `tracing`: `RUST_LOG` if set, else warnings, `-v` for
+/// the host's debug lines (retries, cache decisions), `-vv` for everything.
+fn logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,host=debug",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
 fn exit_code(e: &Error) -> u8 {
     match e {
-        Error::BadPlugin { .. } | Error::Invalid(_) => 2,
+        Error::BadPlugin { .. } | Error::BadPluginSet { .. } | Error::Invalid(_) => 2,
         Error::BadSet { .. } | Error::Refused(_) => 3,
         _ => 1,
     }
@@ -132,7 +152,7 @@ fn settings(
         } else {
             g.cache_dir
                 .clone()
-                .or_else(host::runtime::cache::Cache::default_dir)
+                .or_else(host::sandbox::cache::Cache::default_dir)
         },
         quiet: g.quiet,
         force: run.force,
@@ -186,10 +206,12 @@ fn inspect_cmd(file: &std::path::Path, json: bool) -> Result<u8, Error> {
         println!("  {}", m.description);
     }
     println!("  3scale versions: {}", m.threescale.join(", "));
-    println!("  restore order:   {}", m.order);
-    println!("  hooks:           {}", inspect::hooks(m));
+    if !m.after.is_empty() {
+        println!("  runs after:      {}", m.after.join(", "));
+    }
+    println!("  hooks:           {}", m.hook_list());
     println!("  capabilities:");
-    let caps = inspect::describe(m);
+    let caps = Grant::describe(m);
     if caps.is_empty() {
         println!("    (none)");
     }
@@ -220,7 +242,7 @@ fn verify_cmd(
 }
 
 /// Manifests read from the files alone: verifying a set runs no plugin code.
-fn manifests_in(dir: &std::path::Path) -> Result<Vec<host::plugin::manifest::Manifest>, Error> {
+fn manifests_in(dir: &std::path::Path) -> Result<Vec<contract::Manifest>, Error> {
     let mut out = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries.filter_map(|e| e.ok()) {

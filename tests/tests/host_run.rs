@@ -306,7 +306,7 @@ fn inspect_lists_capabilities_and_refuses_what_is_not_a_plugin() {
             "is a core WebAssembly module, not a component",
         ),
         (world.as_path(), "is a component of another world"),
-        (future.as_path(), "was built for contract host:plugin@2.0.0"),
+        (future.as_path(), "was built for contract host:plugin@3.0.0"),
         (dir.path().join("missing.wasm").as_path(), "no such file"),
     ] {
         let run = sim.host(&["inspect", file.to_str().unwrap()]);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plugin::manifest::Format;
+use contract::manifest::Format;
 
 pub const FORMAT: &str = "host-backup-set/1";
 pub const FILE: &str = "manifest.json";

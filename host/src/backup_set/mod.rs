@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 pub mod manifest;
+pub mod tar_stream;
 pub mod verify;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use cap_std::fs::Dir;
 
 use crate::error::{Error, Result};
-use crate::plugin::manifest::{Format, Manifest};
+use contract::manifest::{Format, Manifest};
 use artifacts::{ArtifactStore, FileDigest};
 use manifest::{ArtifactRecord, SetManifest};
 
@@ -104,15 +105,19 @@ impl BackupSet {
                 }
                 return Err(Error::Plugin {
                     plugin: manifest.name.clone(),
-                    hook: "backup".into(),
+                    hook: contract::Hook::Backup,
                     message: format!("finished without writing its artifact `{}`", artifact.path),
                 });
             }
             if artifact.format != Format::Tree && files.is_empty() {
-                return Err(Error::Runtime(format!(
-                    "artifact `{}` was not written through the host",
-                    artifact.path
-                )));
+                return Err(Error::Plugin {
+                    plugin: manifest.name.clone(),
+                    hook: contract::Hook::Backup,
+                    message: format!(
+                        "artifact `{}` was not written through the host",
+                        artifact.path
+                    ),
+                });
             }
             for (path, digest) in files {
                 records.push(ArtifactRecord {

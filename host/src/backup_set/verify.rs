@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::BackupSet;
 use super::artifacts::ArtifactStore;
 use crate::error::{Error, Result};
-use crate::plugin::manifest::{Format, Manifest};
+use contract::manifest::{Format, Manifest};
 
 #[derive(Debug, Default)]
 pub struct Verified {

@@ -16,48 +16,60 @@ pub struct ClusterOptions {
     pub namespace: Option<String>,
 }
 
+fn connect_error(what: String, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Connect {
+        what,
+        source: Box::new(e),
+    }
+}
+
 pub async fn connect(options: &ClusterOptions) -> Result<(Client, String, String)> {
     let kube_options = KubeConfigOptions {
         context: options.context.clone(),
         cluster: None,
         user: None,
     };
-    let config = match &options.kubeconfig {
+    let mut config = match &options.kubeconfig {
         Some(path) => {
-            let file = Kubeconfig::read_from(path).map_err(|e| {
-                Error::Kube(format!("cannot read kubeconfig {}: {e}", path.display()))
-            })?;
+            let file = Kubeconfig::read_from(path)
+                .map_err(|e| connect_error(format!("cannot read kubeconfig {}", path.display()), e))?;
             Config::from_custom_kubeconfig(file, &kube_options)
                 .await
-                .map_err(|e| Error::Kube(format!("kubeconfig {}: {e}", path.display())))?
+                .map_err(|e| connect_error(format!("kubeconfig {}", path.display()), e))?
         }
         None => match Kubeconfig::read() {
             Ok(file) => Config::from_custom_kubeconfig(file, &kube_options)
                 .await
-                .map_err(|e| Error::Kube(format!("kubeconfig: {e}")))?,
+                .map_err(|e| connect_error("kubeconfig".into(), e))?,
             Err(file_error) => {
                 if options.context.is_some() {
-                    return Err(Error::Kube(format!(
-                        "--context needs a kubeconfig: {file_error}"
-                    )));
+                    return Err(connect_error("--context needs a kubeconfig".into(), file_error));
                 }
                 Config::incluster().map_err(|e| {
-                    Error::Kube(format!("no kubeconfig ({file_error}) and not running in a cluster ({e}); use --kubeconfig"))
+                    connect_error(
+                        format!("no kubeconfig ({file_error}) and not running in a cluster; use --kubeconfig"),
+                        e,
+                    )
                 })?
             }
         },
     };
+    // Our own retries (cluster::retry) know which calls are idempotent and also cover 500s;
+    // kube's layer would retry a POST on 503 as well, and count separately.
+    config.default_retry = false;
     let namespace = options
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
     let server = config.cluster_url.to_string();
     let client = Client::try_from(config)
-        .map_err(|e| Error::Kube(format!("cannot build a client for {server}: {e}")))?;
+        .map_err(|e| connect_error(format!("cannot build a client for {server}"), e))?;
     // Fail early, with the address, rather than at the first plugin call.
-    client
-        .apiserver_version()
+    super::retry::idempotent(|| client.apiserver_version())
         .await
-        .map_err(|e| Error::Kube(format!("cannot reach the API server at {server}: {e}")))?;
+        .map_err(|e| Error::Connect {
+            what: format!("cannot reach the API server at {server}"),
+            source: Box::new(std::io::Error::other(super::answer::in_words(&e))),
+        })?;
     Ok((client, namespace, server))
 }

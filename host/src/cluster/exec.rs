@@ -10,10 +10,17 @@ use kube::api::AttachParams;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::attached::Attached;
-use super::{CAPTURE_LIMIT, Cluster, STDERR_TAIL};
-use crate::capability::Permit;
+use super::{CAPTURE_LIMIT, Cluster, PodPermit, STDERR_TAIL, retry};
 use crate::error::{Error, Result};
 use crate::progress::Transfer;
+
+/// `pod` or `pod/container`, for messages.
+pub(super) fn shown(target: &PodPermit) -> String {
+    match target.container() {
+        Some(c) => format!("{}/{c}", target.pod()),
+        None => target.pod().to_string(),
+    }
+}
 
 /// Why a copy stopped: which side failed matters (a pod that stops reading its stdin may
 /// simply be done; a backup file that cannot be read is not).
@@ -35,37 +42,86 @@ pub struct ExecResult {
 const BUFFER: usize = 64 * 1024;
 
 impl Cluster {
+    /// Starts a command. `stdin` means the caller will close it to say the input is
+    /// complete, which only `v5.channel.k8s.io` can carry: on an older API server the
+    /// command would wait for more input forever, so that is refused before it starts.
     pub(super) async fn start(
         &self,
-        pod: &str,
+        target: &PodPermit,
         argv: &[String],
         stdin: bool,
         stdout: bool,
     ) -> Result<Attached> {
+        if stdin {
+            self.require_stdin_close(target).await?;
+        }
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let params = AttachParams::default()
+        let mut params = AttachParams::default()
             .stdin(stdin)
             .stdout(stdout)
             .stderr(true)
             .max_stdin_buf_size(BUFFER)
             .max_stdout_buf_size(BUFFER)
             .max_stderr_buf_size(BUFFER);
-        api.exec(pod, argv.to_vec(), &params)
+        if let Some(container) = target.container() {
+            params = params.container(container);
+        }
+        let pod = target.pod();
+        // The upgrade is retried on transient answers: until it succeeds, nothing ran.
+        retry::idempotent(|| api.exec(pod, argv.to_vec(), &params))
             .await
             .map(Attached::new)
-            .map_err(|e| Error::Stream(format!("exec in pod {pod}: {e}")))
+            .map_err(|e| Error::api(format!("exec of `{}` in pod {}", argv.join(" "), shown(target)), e))
+    }
+
+    /// Whether the API server can close a command's stdin, asked once per run by opening
+    /// an exec of `true` in the pod about to be used and reading the subprotocol the
+    /// server chose (kube's `Connection::supports_stream_close`).
+    pub async fn stdin_closes(&self, target: &PodPermit) -> Result<bool> {
+        self.stdin_closes
+            .get_or_try_init(|| async {
+                let mut params = AttachParams::default().stdout(true).stderr(false);
+                if let Some(container) = target.container() {
+                    params = params.container(container);
+                }
+                let path = <Pod as kube::Resource>::url_path(&(), Some(&self.namespace));
+                let builder = kube::core::Request::new(path);
+                let connection = retry::idempotent(|| async {
+                    let request = builder
+                        .exec(target.pod(), ["true"], &params)
+                        .map_err(kube::Error::BuildRequest)?;
+                    self.client.connect(request).await
+                })
+                .await
+                    .map_err(|e| Error::api(format!("exec of `true` in pod {}", shown(target)), e))?;
+                Ok(connection.supports_stream_close())
+            })
+            .await
+            .copied()
+    }
+
+    async fn require_stdin_close(&self, target: &PodPermit) -> Result<()> {
+        if self.stdin_closes(target).await? {
+            return Ok(());
+        }
+        Err(Error::Refused(format!(
+            "the API server at {} offers exec only over v4.channel.k8s.io (Kubernetes before 1.30, \
+             OpenShift before 4.17): it cannot close a command's stdin, so a load into mysql, psql or tar \
+             would wait for the end of its input forever. Restores need v5.channel.k8s.io; backups work",
+            self.server
+        )))
     }
 
     /// Runs a command, capturing its output up to [`CAPTURE_LIMIT`] per stream.
     pub async fn exec(
         &self,
-        _: &Permit,
-        pod: &str,
+        target: &PodPermit,
         argv: &[String],
         stdin: Option<Vec<u8>>,
     ) -> Result<ExecResult> {
+        let pod = &shown(target);
         let run = async {
-            let mut process = self.start(pod, argv, stdin.is_some(), true).await?;
+            let mut process = self.start(target, argv, stdin.is_some(), true).await?;
             let writer = process.stdin.take();
             let feed = async move {
                 if let (Some(input), Some(mut writer)) = (stdin, writer) {
@@ -91,14 +147,14 @@ impl Cluster {
     /// Returns the number of stdout bytes.
     pub async fn exec_to_writer<W: AsyncWrite + Unpin>(
         &self,
-        _: &Permit,
-        pod: &str,
+        target: &PodPermit,
         argv: &[String],
         sink: &mut W,
         transfer: &mut Transfer,
     ) -> Result<u64> {
+        let pod = &shown(target);
         let run = async {
-            let mut process = self.start(pod, argv, false, true).await?;
+            let mut process = self.start(target, argv, false, true).await?;
             let mut stdout = process.stdout.take().expect("requested");
             let stderr = process.stderr.take().expect("requested");
             let pumped = async {
@@ -143,14 +199,14 @@ impl Cluster {
     /// error with the stderr tail.
     pub async fn reader_to_exec<R: AsyncRead + Unpin>(
         &self,
-        _: &Permit,
         source: &mut R,
-        pod: &str,
+        target: &PodPermit,
         argv: &[String],
         transfer: &mut Transfer,
     ) -> Result<ExecResult> {
+        let pod = &shown(target);
         let run = async {
-            let mut process = self.start(pod, argv, true, true).await?;
+            let mut process = self.start(target, argv, true, true).await?;
             let mut stdin = process.stdin.take().expect("requested");
             let outputs = outputs(&mut process, CAPTURE_LIMIT);
             let feed = async {

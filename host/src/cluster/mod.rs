@@ -1,20 +1,32 @@
-//! Everything the host does to the cluster, through the `kube` crate only. Each operation
-//! a plugin can trigger takes a [`Permit`](crate::capability::Permit).
+//! Everything the host does to the cluster, through the `kube` crate only.
+//!
+//! Each operation a plugin can trigger takes a permit naming exactly what it may act on
+//! (this pod and container, this object, this Deployment). Permits are issued by the
+//! capability checks in `crate::capabilities` once a call is authorized, and by the host
+//! for its own reads; the operation takes its target from the permit, so a permit for one
+//! thing cannot be spent on another.
 
+pub mod answer;
 mod attached;
 pub mod client;
 mod copy;
 mod exec;
 mod pods;
 mod resources;
+pub mod retry;
 mod rollout;
+pub mod wait;
 
 use std::time::Duration;
 
 use kube::Client;
+use tokio::sync::OnceCell;
 
 pub use client::ClusterOptions;
+pub use copy::pod_path;
 pub use exec::ExecResult;
+pub use pods::PodFacts;
+pub use resources::PatchKind;
 
 use crate::error::Result;
 
@@ -35,11 +47,87 @@ impl Default for Timeouts {
     }
 }
 
+/// Leave to run commands in one container of one pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodPermit {
+    pod: String,
+    container: Option<String>,
+}
+
+impl PodPermit {
+    pub(crate) fn issue(pod: &str, container: Option<&str>) -> PodPermit {
+        PodPermit {
+            pod: pod.to_string(),
+            container: container.map(str::to_string),
+        }
+    }
+
+    pub fn pod(&self) -> &str {
+        &self.pod
+    }
+
+    pub fn container(&self) -> Option<&str> {
+        self.container.as_deref()
+    }
+}
+
+/// Leave to look for pods by one label selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodSearchPermit {
+    selector: String,
+}
+
+impl PodSearchPermit {
+    pub(crate) fn issue(selector: &str) -> PodSearchPermit {
+        PodSearchPermit {
+            selector: selector.to_string(),
+        }
+    }
+}
+
+/// Leave to read or change one object, or (no name) to list a kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectPermit {
+    api_version: String,
+    kind: String,
+    name: Option<String>,
+}
+
+impl ObjectPermit {
+    pub(crate) fn issue(api_version: &str, kind: &str, name: Option<&str>) -> ObjectPermit {
+        ObjectPermit {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            name: name.map(str::to_string),
+        }
+    }
+
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_default()
+    }
+}
+
+/// Leave to restart one Deployment and wait for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentPermit {
+    name: String,
+}
+
+impl DeploymentPermit {
+    pub(crate) fn issue(name: &str) -> DeploymentPermit {
+        DeploymentPermit {
+            name: name.to_string(),
+        }
+    }
+}
+
 pub struct Cluster {
     client: Client,
     namespace: String,
     server: String,
     timeouts: Timeouts,
+    /// Whether this API server can close a command's stdin over exec (asked once).
+    stdin_closes: OnceCell<bool>,
 }
 
 /// Output captured from a command whose output is small.
@@ -55,6 +143,7 @@ impl Cluster {
             namespace,
             server,
             timeouts,
+            stdin_closes: OnceCell::new(),
         })
     }
 

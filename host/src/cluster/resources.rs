@@ -7,9 +7,19 @@ use kube::api::{
 };
 use serde_json::Value;
 
-use super::Cluster;
-use crate::capability::{PatchKind, Permit};
+use super::{Cluster, ObjectPermit, retry};
 use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchKind {
+    Merge,
+    Json,
+    Strategic,
+}
+
+fn value(object: DynamicObject) -> Value {
+    serde_json::to_value(object).expect("objects serialise")
+}
 
 impl Cluster {
     fn dynamic(&self, api_version: &str, kind: &str) -> Api<DynamicObject> {
@@ -18,104 +28,122 @@ impl Cluster {
         Api::namespaced_with(self.client.clone(), &self.namespace, &resource)
     }
 
-    pub async fn get(
-        &self,
-        _: &Permit,
-        api_version: &str,
-        kind: &str,
-        name: &str,
-    ) -> Result<Value> {
-        let object = self.dynamic(api_version, kind).get(name).await?;
-        Ok(serde_json::to_value(object).expect("objects serialise"))
+    fn api_of(&self, p: &ObjectPermit) -> Api<DynamicObject> {
+        self.dynamic(&p.api_version, &p.kind)
     }
 
-    pub async fn list(
-        &self,
-        _: &Permit,
-        api_version: &str,
-        kind: &str,
-        selector: &str,
-    ) -> Result<Value> {
+    pub async fn get(&self, p: &ObjectPermit) -> Result<Value> {
+        let api = self.api_of(p);
+        let object = retry::idempotent(|| api.get(p.name()))
+            .await
+            .map_err(|e| Error::api(format!("reading {} {}", p.kind, p.name()), e))?;
+        Ok(value(object))
+    }
+
+    /// `None` when the object does not exist.
+    pub async fn get_opt(&self, p: &ObjectPermit) -> Result<Option<Value>> {
+        let api = self.api_of(p);
+        let object = retry::idempotent(|| api.get_opt(p.name()))
+            .await
+            .map_err(|e| Error::api(format!("reading {} {}", p.kind, p.name()), e))?;
+        Ok(object.map(value))
+    }
+
+    pub async fn list(&self, p: &ObjectPermit, selector: &str) -> Result<Value> {
         let mut params = ListParams::default();
         if !selector.is_empty() {
             params = params.labels(selector);
         }
-        let list = self.dynamic(api_version, kind).list(&params).await?;
-        let items: Vec<Value> = list
-            .items
-            .into_iter()
-            .map(|o| serde_json::to_value(o).expect("objects serialise"))
-            .collect();
+        let api = self.api_of(p);
+        let list = retry::idempotent(|| api.list(&params))
+            .await
+            .map_err(|e| Error::api(format!("listing {}", p.kind), e))?;
+        let items: Vec<Value> = list.items.into_iter().map(value).collect();
         Ok(serde_json::json!({ "items": items }))
     }
 
     /// Create, or replace what exists, after dropping what the server owns: an object
     /// exported with `oc get -o json` from another cluster (or an older version of this
     /// one) would otherwise conflict on resourceVersion or point at owners that are gone.
-    pub async fn apply(&self, _: &Permit, object: &Value) -> Result<Value> {
+    /// Server-side apply would take ownership of every field from the operator that
+    /// manages these objects; a plain replace keeps the manual's `oc apply -f` meaning.
+    pub async fn apply(&self, p: &ObjectPermit, object: &Value) -> Result<Value> {
         let mut object = object.clone();
         strip_server_fields(&mut object);
         object["metadata"]["namespace"] = Value::String(self.namespace.clone());
-        let api_version = object["apiVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let kind = object["kind"].as_str().unwrap_or_default().to_string();
-        let name = object["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let api = self.dynamic(&api_version, &kind);
-        let typed: DynamicObject = serde_json::from_value(object.clone())
+        let name = p.name().to_string();
+        let what = format!("applying {} {name}", p.kind);
+        let api = self.api_of(p);
+        let typed: DynamicObject = serde_json::from_value(object)
             .map_err(|e| Error::Invalid(format!("not a Kubernetes object: {e}")))?;
-        match api.create(&PostParams::default(), &typed).await {
-            Ok(created) => return Ok(serde_json::to_value(created).expect("objects serialise")),
+        // A create that was answered with an error may still have happened; the retry then
+        // meets 409 and replaces, which is the same end state.
+        let post = PostParams::default();
+        match retry::idempotent(|| api.create(&post, &typed)).await {
+            Ok(created) => return Ok(value(created)),
             Err(kube::Error::Api(status)) if status.code == 409 => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(Error::api(what, e)),
         }
         // It exists: replace it, retrying if someone changes it in between.
         for _ in 0..5 {
-            let current = api.get(&name).await?;
+            let current = retry::idempotent(|| api.get(&name))
+                .await
+                .map_err(|e| Error::api(what.clone(), e))?;
             let mut replacement = typed.clone();
             replacement.metadata.resource_version = current.metadata.resource_version.clone();
-            match api
-                .replace(&name, &PostParams::default(), &replacement)
-                .await
+            match retry::idempotent(|| api.replace(&name, &post, &replacement)).await
             {
-                Ok(replaced) => {
-                    return Ok(serde_json::to_value(replaced).expect("objects serialise"));
-                }
+                Ok(replaced) => return Ok(value(replaced)),
                 Err(kube::Error::Api(status)) if status.code == 409 => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Error::api(what, e)),
             }
         }
-        Err(Error::Kube(format!(
-            "{kind} {name} kept changing while being replaced"
+        Err(Error::Stream(format!(
+            "{what}: it kept changing while being replaced"
         )))
     }
 
-    pub async fn patch(
-        &self,
-        _: &Permit,
-        api_version: &str,
-        kind: &str,
-        name: &str,
-        patch_kind: PatchKind,
-        body: &Value,
-    ) -> Result<Value> {
-        let api = self.dynamic(api_version, kind);
+    pub async fn patch(&self, p: &ObjectPermit, patch_kind: PatchKind, body: &Value) -> Result<Value> {
+        let api = self.api_of(p);
         let params = PatchParams::default();
+        let name = p.name();
+        let what = format!("patching {} {name}", p.kind);
         let patched = match patch_kind {
-            PatchKind::Merge => api.patch(name, &params, &Patch::Merge(body)).await?,
-            PatchKind::Strategic => api.patch(name, &params, &Patch::Strategic(body)).await?,
+            PatchKind::Merge => {
+                let patch = Patch::Merge(body);
+                retry::idempotent(|| api.patch(name, &params, &patch)).await
+            }
+            PatchKind::Strategic => {
+                let patch = Patch::Strategic(body);
+                retry::idempotent(|| api.patch(name, &params, &patch)).await
+            }
             PatchKind::Json => {
                 let ops: json_patch::Patch = serde_json::from_value(body.clone())
                     .map_err(|e| Error::Invalid(format!("not a JSON patch: {e}")))?;
-                api.patch(name, &params, &Patch::<()>::Json(ops)).await?
+                let patch = Patch::<()>::Json(ops.clone());
+                if repeatable(&ops) {
+                    retry::idempotent(|| api.patch(name, &params, &patch)).await
+                } else {
+                    api.patch(name, &params, &patch).await
+                }
             }
         };
-        Ok(serde_json::to_value(patched).expect("objects serialise"))
+        patched.map(value).map_err(|e| Error::api(what, e))
     }
+}
+
+/// A JSON patch whose second application changes nothing more than its first: only
+/// `add`, `replace` and `test` (a `remove` applied twice fails the second time, a
+/// `move` moves again).
+fn repeatable(ops: &json_patch::Patch) -> bool {
+    ops.0.iter().all(|op| {
+        matches!(
+            op,
+            json_patch::PatchOperation::Add(_)
+                | json_patch::PatchOperation::Replace(_)
+                | json_patch::PatchOperation::Test(_)
+        )
+    })
 }
 
 pub fn strip_server_fields(object: &mut Value) {
@@ -136,5 +164,22 @@ pub fn strip_server_fields(object: &mut Value) {
         ] {
             meta.remove(key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_patches_that_can_be_applied_twice_are_retried() {
+        let ops = |v: Value| serde_json::from_value::<json_patch::Patch>(v).unwrap();
+        assert!(repeatable(&ops(serde_json::json!([
+            {"op": "add", "path": "/spec/zync", "value": {}},
+            {"op": "replace", "path": "/spec/x", "value": 1}
+        ]))));
+        assert!(!repeatable(&ops(serde_json::json!([
+            {"op": "remove", "path": "/spec/zync"}
+        ]))));
     }
 }

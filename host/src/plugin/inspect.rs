@@ -5,13 +5,9 @@ use std::path::Path;
 
 use wasmparser::{Encoding, Parser, Payload};
 
-use super::manifest::{Hook, Manifest};
-use crate::error::{Error, Result};
+use contract::{CONTRACT, CONTRACT_MAJOR, CONTRACT_VERSION, Hook, MANIFEST_SECTION, Manifest};
 
-pub const CONTRACT: &str = "host:plugin";
-pub const CONTRACT_MAJOR: u64 = 1;
-pub const CONTRACT_VERSION: &str = "1.0.0";
-pub const MANIFEST_SECTION: &str = "host-plugin-manifest";
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone)]
 pub struct Examined {
@@ -76,7 +72,7 @@ pub fn examine(path: &Path, bytes: &[u8]) -> Result<Examined> {
     let manifest_text = manifest_text.ok_or_else(|| {
         bad(format!("has no `{MANIFEST_SECTION}` section: it was not built with guest-sdk's export_plugin!, so what it may do is unknown"))
     })?;
-    let manifest = Manifest::parse(&manifest_text).map_err(bad)?;
+    let manifest = Manifest::parse(&manifest_text).map_err(|e| bad(e.to_string()))?;
     for hook in &manifest.hooks {
         if !exports.iter().any(|e| e == hook.name()) {
             return Err(bad(format!(
@@ -92,7 +88,7 @@ pub fn examine(path: &Path, bytes: &[u8]) -> Result<Examined> {
     })
 }
 
-/// The component must speak `host:plugin@1.x` and export the world's functions.
+/// The component must speak the host's major contract version and export the world's functions.
 fn check_contract(imports: &[String], exports: &[String]) -> std::result::Result<(), String> {
     for name in imports
         .iter()
@@ -109,7 +105,10 @@ fn check_contract(imports: &[String], exports: &[String]) -> std::result::Result
             ));
         }
     }
-    let world = ["describe", "backup", "quiesce", "restore", "resume"];
+    let world: Vec<&str> = std::iter::once(Hook::Describe)
+        .chain(Hook::LISTABLE)
+        .map(Hook::name)
+        .collect();
     let missing: Vec<&str> = world
         .iter()
         .copied()
@@ -134,65 +133,6 @@ fn check_contract(imports: &[String], exports: &[String]) -> std::result::Result
     Ok(())
 }
 
-/// `host inspect`'s plain-words description of a manifest.
-pub fn describe(m: &Manifest) -> Vec<String> {
-    let mut out = Vec::new();
-    let c = &m.capabilities;
-    for s in &c.exec {
-        out.push(format!("exec commands and copy files in pods matching {s}"));
-    }
-    let names = |n: &Option<Vec<String>>| match n {
-        Some(n) => n.join(", "),
-        None => "any name".to_string(),
-    };
-    for g in &c.read {
-        out.push(format!(
-            "read {} ({}): {}",
-            g.kind,
-            g.api_version,
-            names(&g.names)
-        ));
-    }
-    for g in &c.write {
-        out.push(format!(
-            "create or replace {} ({}): {}",
-            g.kind,
-            g.api_version,
-            names(&g.names)
-        ));
-    }
-    for g in &c.patch {
-        out.push(format!(
-            "patch {} ({}): {}, at {}",
-            g.kind,
-            g.api_version,
-            names(&g.names),
-            g.paths.join(", ")
-        ));
-    }
-    for d in &c.rollout {
-        out.push(format!("restart deployment {d} and wait for its rollout"));
-    }
-    for a in &m.artifacts {
-        let optional = if a.optional { ", optional" } else { "" };
-        let format = format!("{:?}", a.format).to_lowercase();
-        out.push(format!(
-            "artifact {} ({format}{optional}): written during backup, read during restore",
-            a.path
-        ));
-    }
-    out
-}
-
-pub fn hooks(m: &Manifest) -> String {
-    let all = [Hook::Backup, Hook::Quiesce, Hook::Restore, Hook::Resume];
-    all.iter()
-        .filter(|h| m.has_hook(**h))
-        .map(|h| h.name())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,15 +154,15 @@ mod tests {
 
     #[test]
     fn contract_versions_are_checked() {
-        let ok = ["host:plugin/cluster@1.0.0".to_string()];
+        let ok = ["host:plugin/pods@2.0.0".to_string()];
         let all: Vec<String> = ["describe", "backup", "quiesce", "restore", "resume"]
             .map(String::from)
             .to_vec();
         assert!(check_contract(&ok, &all).is_ok());
-        let v2 = ["host:plugin/cluster@2.0.0".to_string()];
-        let m = check_contract(&v2, &all).unwrap_err();
+        let v1 = ["host:plugin/cluster@1.0.0".to_string()];
+        let m = check_contract(&v1, &all).unwrap_err();
         assert!(
-            m.contains("host:plugin@2.0.0") && m.contains("host:plugin@1.0.0"),
+            m.contains("host:plugin@1.0.0") && m.contains("host:plugin@2.0.0"),
             "{m}"
         );
         let partial = vec!["describe".to_string(), "backup".to_string()];

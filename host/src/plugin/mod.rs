@@ -2,19 +2,22 @@
 //! and linked, ready to instantiate for each hook call.
 
 pub mod inspect;
-pub mod manifest;
+mod runtime;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use contract::Manifest;
+use contract::order::{self, Missing};
+use contract::paths::overlap;
+
+use crate::capabilities::HostState;
+use crate::capabilities::bindings::PluginPre;
 use crate::error::{Error, Result};
-use crate::iface::HostState;
-use crate::runtime::Runtime;
-use crate::runtime::bindings::PluginPre;
-use crate::runtime::cache::Source;
-use manifest::Manifest;
+use crate::sandbox::cache::Source;
+pub use runtime::Runtime;
 
 pub struct LoadedPlugin {
     pub path: PathBuf,
@@ -47,9 +50,10 @@ pub fn load(runtime: &Runtime, path: &Path) -> Result<LoadedPlugin> {
     let bytes = read(path)?;
     let examined = inspect::examine(path, &bytes)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let (component, source) = runtime
+    let sandbox = runtime.sandbox();
+    let (component, source) = sandbox
         .cache()
-        .load(runtime.engine(), &bytes, &sha256, path)?;
+        .load(sandbox.engine(), &bytes, &sha256, path)?;
     let pre = runtime
         .link(&component)
         .map_err(|m| Error::bad_plugin(path, m))?;
@@ -68,7 +72,8 @@ pub fn load(runtime: &Runtime, path: &Path) -> Result<LoadedPlugin> {
     })
 }
 
-/// Every `*.wasm` in a directory, sorted by the manifest's restore order.
+/// Every `*.wasm` in a directory, in restore order: the waves of the manifests' `after`
+/// lists, by name within a wave.
 pub fn load_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<LoadedPlugin>> {
     let entries = std::fs::read_dir(dir).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::bad_plugin(dir, "no such plugin directory"),
@@ -82,38 +87,61 @@ pub fn load_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<LoadedPlugin>> {
     if paths.is_empty() {
         return Err(Error::bad_plugin(dir, "holds no .wasm plugins"));
     }
-    let mut plugins = paths
+    let plugins = paths
         .iter()
         .map(|p| load(runtime, p))
         .collect::<Result<Vec<_>>>()?;
-    plugins.sort_by(|a, b| {
-        (a.manifest.order, &a.manifest.name).cmp(&(b.manifest.order, &b.manifest.name))
-    });
-    for pair in plugins.windows(2) {
-        if pair[0].manifest.name == pair[1].manifest.name {
-            return Err(Error::bad_plugin(
-                dir,
-                format!(
-                    "two plugins are named `{}`: {} and {}",
-                    pair[0].manifest.name, pair[0].file_name, pair[1].file_name
-                ),
-            ));
-        }
-    }
+    check_set(dir, &plugins)?;
+    in_order(dir, plugins, Missing::Refuse)
+}
+
+/// Plugins sorted by their `after` lists.
+pub fn in_order(dir: &Path, plugins: Vec<LoadedPlugin>, missing: Missing) -> Result<Vec<LoadedPlugin>> {
+    let manifests: Vec<&Manifest> = plugins.iter().map(|p| &p.manifest).collect();
+    let sequence = order::sequence(&manifests, missing).map_err(|source| Error::BadPluginSet {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    let mut slots: Vec<Option<LoadedPlugin>> = plugins.into_iter().map(Some).collect();
+    Ok(sequence
+        .into_iter()
+        .filter_map(|i| slots[i].take())
+        .collect())
+}
+
+/// Plugins that cannot be loaded together: one name twice, or artifacts that are the
+/// same or nest (one plugin's file inside another's directory).
+fn check_set(dir: &Path, plugins: &[LoadedPlugin]) -> Result<()> {
     for (i, a) in plugins.iter().enumerate() {
         for b in &plugins[i + 1..] {
+            if a.manifest.name == b.manifest.name {
+                return Err(Error::bad_plugin(
+                    dir,
+                    format!(
+                        "two plugins are named `{}`: {} and {}",
+                        a.manifest.name, a.file_name, b.file_name
+                    ),
+                ));
+            }
             for x in &a.manifest.artifacts {
-                if b.manifest.artifacts.iter().any(|y| x.path == y.path) {
+                if let Some(y) = b.manifest.artifacts.iter().find(|y| overlap(&x.path, &y.path)) {
                     return Err(Error::bad_plugin(
                         dir,
-                        format!(
-                            "`{}` and `{}` both declare the artifact `{}`",
-                            a.manifest.name, b.manifest.name, x.path
-                        ),
+                        if x.path == y.path {
+                            format!(
+                                "`{}` and `{}` both declare the artifact `{}`",
+                                a.manifest.name, b.manifest.name, x.path
+                            )
+                        } else {
+                            format!(
+                                "`{}` declares the artifact `{}` and `{}` declares `{}`: one lies inside the other",
+                                a.manifest.name, x.path, b.manifest.name, y.path
+                            )
+                        },
                     ));
                 }
             }
         }
     }
-    Ok(plugins)
+    Ok(())
 }

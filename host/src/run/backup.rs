@@ -12,7 +12,7 @@ use super::Session;
 use crate::backup_set::manifest::{self, Component, PluginRecord, SetManifest};
 use crate::error::{Error, Result};
 use crate::plugin::LoadedPlugin;
-use crate::plugin::manifest::Hook;
+use contract::Hook;
 
 #[derive(Debug)]
 pub struct ComponentOutcome {
@@ -59,13 +59,14 @@ pub async fn run(session: Arc<Session>) -> Result<BackupReport> {
         results = work => results,
         signal = interrupted => {
             session.set.discard_staging(&session.run_id);
-            return Err(Error::Runtime(format!("interrupted by {signal}: the set keeps only the components finished before (see manifest.json)")));
+            session.progress().line("the set keeps only the components finished before (see manifest.json)");
+            return Err(Error::Interrupted(signal));
         }
     };
     session.set.discard_staging(&session.run_id);
     let mut components = Vec::new();
     for r in results {
-        components.push(r.map_err(|e| Error::Runtime(format!("a backup task panicked: {e}")))?);
+        components.push(r.map_err(|e| Error::task("a backup task", e))?);
     }
     components.sort_by_key(|c| {
         session

@@ -15,16 +15,16 @@ use std::time::{Duration, Instant};
 use crate::audit::Audit;
 use crate::backup_set::BackupSet;
 use crate::backup_set::artifacts::ArtifactStore;
-use crate::capability::Grant;
+use contract::Hook;
+
+use crate::capabilities::{Grant, HostState, RunContext};
 use crate::cluster::{Cluster, ClusterOptions, Timeouts};
 use crate::error::{Error, Result};
-use crate::iface::{HostState, InstanceLimits, RunContext};
 use crate::journal::Journal;
-use crate::plugin::manifest::Hook;
-use crate::plugin::{self, LoadedPlugin};
+use crate::plugin::{self, LoadedPlugin, Runtime};
 use crate::progress::Progress;
-use crate::runtime::Runtime;
-use crate::runtime::cache::Cache;
+use crate::sandbox::cache::Cache;
+use crate::sandbox::{InstanceLimits, Sandbox};
 
 /// Which plugins a run uses.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ impl Session {
     /// connection, versions.
     pub async fn open(settings: Settings, kind: Kind) -> Result<Session> {
         let progress = Progress::new(settings.quiet);
-        let runtime = Runtime::new(Cache::new(settings.cache_dir.clone()))?;
+        let runtime = Runtime::new(Sandbox::new(Cache::new(settings.cache_dir.clone()))?)?;
         let started = Instant::now();
         let plugins = match &settings.plugins {
             PluginSource::File(path) => vec![plugin::load(&runtime, path)?],
@@ -144,7 +144,7 @@ impl Session {
         let compiled = session
             .plugins
             .iter()
-            .filter(|p| p.source == crate::runtime::cache::Source::Compiled)
+            .filter(|p| p.source == crate::sandbox::cache::Source::Compiled)
             .count();
         session.progress().line(&format!(
             "loaded {n} plugin{} in {:.0} ms ({}); start {:.2} ms each (instantiate and describe)",
@@ -205,7 +205,7 @@ impl Session {
     /// plugin's code believes it asked for; a difference means the file was tampered with
     /// or built wrongly, and either way its grant cannot be trusted.
     async fn check_describe(&self, p: &LoadedPlugin) -> Result<()> {
-        let state = self.state(p, Hook::Backup, self.set.reader()?)?;
+        let state = self.state(p, Hook::Describe, self.set.reader()?)?;
         let described = self.runtime.describe(p, state).await?;
         if described.trim() != p.manifest_text.trim() {
             return Err(Error::bad_plugin(
@@ -251,11 +251,10 @@ impl Session {
         hook: Hook,
         artifacts: Arc<ArtifactStore>,
     ) -> Result<HostState> {
-        let grant = Grant::new(&p.manifest, self.namespace())?;
+        let grant = Grant::new(&p.manifest, self.namespace(), hook)?;
         Ok(HostState::new(
             self.ctx.clone(),
             grant,
-            hook,
             artifacts,
             self.journal(&p.manifest.name)?,
             self.settings.limits,

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::backup::BackupReport;
 use super::restore::{RestoreReport, StepResult};
-use crate::plugin::manifest::Hook;
+use contract::Hook;
 use crate::progress::human;
 
 pub fn backup(r: &BackupReport) -> String {

@@ -11,7 +11,7 @@ use super::Session;
 use crate::backup_set::BackupSet;
 use crate::backup_set::verify::{self, Verified};
 use crate::error::{Error, Result};
-use crate::plugin::manifest::{Hook, Manifest};
+use contract::{Hook, Manifest};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepResult {
@@ -69,7 +69,7 @@ pub async fn verify_set(session: &Session) -> Result<Verified> {
         verify::verify(&set, &manifests)
     })
     .await
-    .map_err(|e| Error::Runtime(format!("verification panicked: {e}")))?
+    .map_err(|e| Error::task("verifying the set", e))?
     // Whatever stops verification (a planted symlink, an unreadable file) refuses the set.
     .map_err(|e| match e {
         Error::BadSet { .. } => e,
@@ -141,7 +141,7 @@ async fn phases(session: &Arc<Session>, hooks: &[Hook]) -> Result<RestoreReport>
             let started = std::time::Instant::now();
             let outcome = tokio::select! {
                 r = session.call(p, hook, session.set.reader()?) => r.map(|_| ()),
-                signal = &mut interrupted => Err(Error::Runtime(format!("interrupted by {signal}"))),
+                signal = &mut interrupted => Err(Error::Interrupted(signal)),
             };
             let result = match outcome {
                 Ok(()) => StepResult::Ok,

@@ -1,7 +1,6 @@
 //! Which 3scale runs in the namespace: the operator stamps it on the APIManager.
 
-use crate::capability::Permit;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ObjectPermit};
 use crate::error::{Error, Result};
 
 pub const ANNOTATION: &str = "apps.3scale.net/apimanager-threescale-version";
@@ -9,7 +8,7 @@ const API_VERSION: &str = "apps.3scale.net/v1alpha1";
 
 pub async fn read(cluster: &Cluster) -> Result<Option<String>> {
     let list = match cluster
-        .list(&Permit::host_read(), API_VERSION, "APIManager", "")
+        .list(&ObjectPermit::issue(API_VERSION, "APIManager", None), "")
         .await
     {
         Ok(list) => list,

@@ -14,14 +14,14 @@ impl Plugin for Hostile {
         match what {
             // Run a command in a pod outside the grant, by name.
             "exec-outside" => {
-                cluster::exec(arg, &["sh", "-c", "echo pwned > /tmp/pwned"], None)?;
+                pods::exec(arg, &["sh", "-c", "echo pwned > /tmp/pwned"], None)?;
             }
             // Look for a pod outside the grant.
             "find-outside" => {
-                cluster::find_pod(arg)?;
+                pods::find_pod(arg)?;
             }
             "read-secret" => {
-                cluster::get("v1", "Secret", arg)?;
+                objects::get("v1", "Secret", arg)?;
             }
             // Read through a path that leaves the backup set.
             "open" => {
@@ -32,8 +32,8 @@ impl Plugin for Hostile {
             }
             // Send a tree artifact (a symlink planted in the set) into the pod.
             "copy-tree" => {
-                let pod = cluster::find_pod("deployment=zync-database")?;
-                cluster::copy_to_pod("files", &pod, "/tmp/stolen")?;
+                let pod = pods::find_pod("deployment=zync-database")?;
+                pods::copy_to_pod("files", &pod, "/tmp/stolen")?;
             }
             "loop" => {
                 let mut n: u64 = 0;

@@ -1,9 +1,9 @@
-//! A plugin built against a future contract, host:plugin@2.0.0: the host must refuse it
+//! A plugin built against a future contract, host:plugin@3.0.0: the host must refuse it
 //! by reading its imports, before running anything.
 
 wit_bindgen::generate!({
     inline: r#"
-        package host:plugin@2.0.0;
+        package host:plugin@3.0.0;
         interface log {
             info: func(message: string);
         }

@@ -1,0 +1,454 @@
+//! The `read`, `write` and `patch` capabilities and `host:plugin/objects`: Kubernetes
+//! objects by kind and name, patches only under granted JSON-pointer paths.
+
+use std::time::Duration;
+
+use contract::Manifest;
+use contract::manifest::{KindGrant, PatchGrant};
+use contract::patch_paths::{is_under, json_patch_paths, merge_patch_paths};
+use serde_json::Value;
+
+use super::bindings::host::plugin::objects::{self, PatchType};
+use super::bindings::host::plugin::types::ResourceRef;
+use super::{Call, Grant as FullGrant, HostError, HostState, list_or_none};
+use crate::cluster::wait::Condition;
+use crate::cluster::{ObjectPermit, PatchKind, PodFacts};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct Grant {
+    namespace: String,
+    read: Vec<KindGrant>,
+    write: Vec<KindGrant>,
+    patch: Vec<PatchGrant>,
+}
+
+impl Grant {
+    pub fn new(manifest: &Manifest, namespace: &str) -> Grant {
+        let c = &manifest.capabilities;
+        Grant {
+            namespace: namespace.to_string(),
+            read: c.read.clone(),
+            write: c.write.clone(),
+            patch: c.patch.clone(),
+        }
+    }
+}
+
+fn names(n: &Option<Vec<String>>) -> String {
+    match n {
+        Some(n) => n.join(", "),
+        None => "any name".to_string(),
+    }
+}
+
+/// `host inspect`'s words for the object grants.
+pub fn describe(manifest: &Manifest) -> Vec<String> {
+    let c = &manifest.capabilities;
+    let mut out = Vec::new();
+    for g in &c.read {
+        out.push(format!(
+            "read {} ({}): {}",
+            g.kind,
+            g.api_version,
+            names(&g.names)
+        ));
+    }
+    for g in &c.write {
+        out.push(format!(
+            "create or replace {} ({}): {}",
+            g.kind,
+            g.api_version,
+            names(&g.names)
+        ));
+    }
+    for g in &c.patch {
+        out.push(format!(
+            "patch {} ({}): {}, at {}",
+            g.kind,
+            g.api_version,
+            names(&g.names),
+            g.paths.join(", ")
+        ));
+    }
+    out
+}
+
+fn names_allow(names: &Option<Vec<String>>, name: Option<&str>) -> bool {
+    match (names, name) {
+        (None, _) => true,
+        (Some(names), Some(name)) => names.iter().any(|n| n == name),
+        // Listing a kind reveals every name; only a grant for any name allows it.
+        (Some(_), None) => false,
+    }
+}
+
+fn check_kind(
+    grants: &[KindGrant],
+    what: &str,
+    api_version: &str,
+    kind: &str,
+    name: Option<&str>,
+) -> Result<ObjectPermit> {
+    if grants
+        .iter()
+        .any(|g| g.api_version == api_version && g.kind == kind && names_allow(&g.names, name))
+    {
+        return Ok(ObjectPermit::issue(api_version, kind, name));
+    }
+    let target = match name {
+        Some(n) => format!("{kind} ({api_version}) `{n}`"),
+        None => format!("listing {kind} ({api_version})"),
+    };
+    let granted: Vec<String> = grants
+        .iter()
+        .map(|g| match &g.names {
+            Some(n) => format!("{} {}", g.kind, n.join("/")),
+            None => format!("{} (any)", g.kind),
+        })
+        .collect();
+    Err(Error::Denied(format!(
+        "{target} needs a {what} capability for it; granted {what}: {}",
+        list_or_none(&granted)
+    )))
+}
+
+pub struct Get {
+    api_version: String,
+    kind: String,
+    name: String,
+}
+
+impl Get {
+    pub fn new(api_version: &str, kind: &str, name: &str) -> Get {
+        Get {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl Call for Get {
+    type Permit = ObjectPermit;
+    fn audit(&self) -> (&'static str, String) {
+        ("get", format!("{}.{}/{}", self.kind, self.api_version, self.name))
+    }
+    fn check(&self, g: &FullGrant, _: Option<&PodFacts>) -> Result<ObjectPermit> {
+        check_kind(&g.objects.read, "read", &self.api_version, &self.kind, Some(&self.name))
+    }
+}
+
+pub struct List {
+    api_version: String,
+    kind: String,
+}
+
+impl Call for List {
+    type Permit = ObjectPermit;
+    fn audit(&self) -> (&'static str, String) {
+        ("list", format!("{}.{}", self.kind, self.api_version))
+    }
+    fn check(&self, g: &FullGrant, _: Option<&PodFacts>) -> Result<ObjectPermit> {
+        check_kind(&g.objects.read, "read", &self.api_version, &self.kind, None)
+    }
+}
+
+pub struct Apply {
+    object: std::result::Result<Value, String>,
+}
+
+impl Call for Apply {
+    type Permit = ObjectPermit;
+    fn audit(&self) -> (&'static str, String) {
+        let o = self.object.as_ref().unwrap_or(&Value::Null);
+        (
+            "apply",
+            format!(
+                "{}.{}/{}",
+                o["kind"].as_str().unwrap_or("?"),
+                o["apiVersion"].as_str().unwrap_or("?"),
+                o["metadata"]["name"].as_str().unwrap_or("?")
+            ),
+        )
+    }
+    fn check(&self, g: &FullGrant, _: Option<&PodFacts>) -> Result<ObjectPermit> {
+        let object = self
+            .object
+            .as_ref()
+            .map_err(|e| Error::Invalid(format!("not JSON: {e}")))?;
+        let field = |v: &Value, what: &str| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| Error::Invalid(format!("the object has no {what}")))
+        };
+        let api_version = field(&object["apiVersion"], "apiVersion")?;
+        let kind = field(&object["kind"], "kind")?;
+        let name = field(&object["metadata"]["name"], "metadata.name")?;
+        if let Some(ns) = object["metadata"]["namespace"].as_str()
+            && !ns.is_empty()
+            && ns != g.objects.namespace
+        {
+            return Err(Error::Denied(format!(
+                "apply into namespace `{ns}`: this run targets namespace `{}` only",
+                g.objects.namespace
+            )));
+        }
+        check_kind(&g.objects.write, "write", &api_version, &kind, Some(&name))
+    }
+}
+
+pub struct Patch {
+    target: ResourceRef,
+    kind: PatchKind,
+    body: std::result::Result<Value, String>,
+}
+
+impl Call for Patch {
+    type Permit = ObjectPermit;
+    fn audit(&self) -> (&'static str, String) {
+        let t = &self.target;
+        let body = self
+            .body
+            .as_ref()
+            .map(|b| b.to_string())
+            .unwrap_or_else(|e| format!("(not JSON: {e})"));
+        (
+            "patch",
+            format!("{}.{}/{} ({:?}) {body}", t.kind, t.api_version, t.name, self.kind),
+        )
+    }
+    fn check(&self, g: &FullGrant, _: Option<&PodFacts>) -> Result<ObjectPermit> {
+        let body = self
+            .body
+            .as_ref()
+            .map_err(|e| Error::Invalid(format!("not JSON: {e}")))?;
+        let t = &self.target;
+        let paths = match self.kind {
+            PatchKind::Json => json_patch_paths(body).map_err(|e| Error::Invalid(e.to_string()))?,
+            PatchKind::Merge | PatchKind::Strategic => merge_patch_paths(body),
+        };
+        let grants: Vec<&PatchGrant> = g
+            .objects
+            .patch
+            .iter()
+            .filter(|p| {
+                p.api_version == t.api_version && p.kind == t.kind && names_allow(&p.names, Some(&t.name))
+            })
+            .collect();
+        if grants.is_empty() {
+            return Err(Error::Denied(format!(
+                "patch of {} ({}) `{}` needs a patch capability for it; the plugin has none",
+                t.kind, t.api_version, t.name
+            )));
+        }
+        for path in &paths {
+            if !grants.iter().any(|p| p.paths.iter().any(|q| is_under(path, q))) {
+                let allowed: Vec<&str> = grants
+                    .iter()
+                    .flat_map(|p| p.paths.iter().map(String::as_str))
+                    .collect();
+                return Err(Error::Denied(format!(
+                    "patch of {} `{}` touches {path}, outside the granted paths {}",
+                    t.kind,
+                    t.name,
+                    allowed.join(", ")
+                )));
+            }
+        }
+        Ok(ObjectPermit::issue(&t.api_version, &t.kind, Some(&t.name)))
+    }
+}
+
+/// `wait-for`: it shows the object's state, so it needs `read` on it.
+pub struct WaitFor {
+    target: ResourceRef,
+    condition: String,
+}
+
+impl Call for WaitFor {
+    type Permit = (ObjectPermit, Condition);
+    fn audit(&self) -> (&'static str, String) {
+        let t = &self.target;
+        ("wait-for", format!("{}.{}/{} {}", t.kind, t.api_version, t.name, self.condition))
+    }
+    fn check(&self, g: &FullGrant, _: Option<&PodFacts>) -> Result<Self::Permit> {
+        let condition = Condition::parse(&self.condition)?;
+        let t = &self.target;
+        let permit = check_kind(&g.objects.read, "read", &t.api_version, &t.kind, Some(&t.name))?;
+        Ok((permit, condition))
+    }
+}
+
+impl objects::Host for HostState {
+    async fn get(&mut self, target: ResourceRef) -> std::result::Result<String, HostError> {
+        let call = Get::new(&target.api_version, &target.kind, &target.name);
+        self.guarded(call, async |permit, ctx| {
+            ctx.run.cluster.get(&permit).await.map(|v| v.to_string())
+        })
+        .await
+    }
+
+    async fn list(
+        &mut self,
+        api_version: String,
+        kind: String,
+        label_selector: String,
+    ) -> std::result::Result<String, HostError> {
+        self.guarded(List { api_version, kind }, async move |permit, ctx| {
+            ctx.run
+                .cluster
+                .list(&permit, &label_selector)
+                .await
+                .map(|v| v.to_string())
+        })
+        .await
+    }
+
+    async fn apply(&mut self, manifest: String) -> std::result::Result<String, HostError> {
+        let object = serde_json::from_str::<Value>(&manifest).map_err(|e| e.to_string());
+        let body = object.clone().unwrap_or(Value::Null);
+        self.guarded(Apply { object }, async move |permit, ctx| {
+            ctx.run.cluster.apply(&permit, &body).await.map(|v| v.to_string())
+        })
+        .await
+    }
+
+    async fn patch(
+        &mut self,
+        target: ResourceRef,
+        patch_type: PatchType,
+        body: String,
+    ) -> std::result::Result<String, HostError> {
+        let kind = match patch_type {
+            PatchType::Merge => PatchKind::Merge,
+            PatchType::Json => PatchKind::Json,
+            PatchType::Strategic => PatchKind::Strategic,
+        };
+        let body = serde_json::from_str::<Value>(&body).map_err(|e| e.to_string());
+        let value = body.clone().unwrap_or(Value::Null);
+        self.guarded(Patch { target, kind, body }, async move |permit, ctx| {
+            ctx.run
+                .cluster
+                .patch(&permit, kind, &value)
+                .await
+                .map(|v| v.to_string())
+        })
+        .await
+    }
+
+    async fn wait_for(
+        &mut self,
+        target: ResourceRef,
+        condition: String,
+        timeout_seconds: u32,
+    ) -> std::result::Result<String, HostError> {
+        let timeout = Duration::from_secs(timeout_seconds.max(1) as u64);
+        self.guarded(WaitFor { target, condition }, async move |(permit, condition), ctx| {
+            ctx.run
+                .cluster
+                .wait_for(&permit, &condition, timeout)
+                .await
+                .map(|v| v.to_string())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use contract::Hook;
+    use serde_json::json;
+
+    use super::super::testing::{denial, grant};
+    use super::*;
+
+    fn target(api_version: &str, kind: &str, name: &str) -> ResourceRef {
+        ResourceRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            name: name.into(),
+        }
+    }
+
+    fn patch(api: &str, kind: &str, name: &str, k: PatchKind, body: Value) -> Patch {
+        Patch {
+            target: target(api, kind, name),
+            kind: k,
+            body: Ok(body),
+        }
+    }
+
+    #[test]
+    fn reads_need_a_read_grant() {
+        let g = grant(Hook::Restore);
+        Get::new("apps.3scale.net/v1alpha1", "APIManager", "3scale").check(&g, None).unwrap();
+        let list = List {
+            api_version: "apps.3scale.net/v1alpha1".into(),
+            kind: "APIManager".into(),
+        };
+        list.check(&g, None).unwrap();
+        denial(Get::new("v1", "Secret", "system-database").check(&g, None));
+        let secrets = List {
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+        };
+        denial(secrets.check(&g, None));
+        let jobs = List {
+            api_version: "batch/v1".into(),
+            kind: "Job".into(),
+        };
+        denial(jobs.check(&g, None));
+    }
+
+    #[test]
+    fn waits_need_a_read_grant_and_a_condition_kubectl_would_take() {
+        let g = grant(Hook::Restore);
+        let wait = |kind: &str, name: &str, c: &str| WaitFor {
+            target: target(if kind == "Job" { "batch/v1" } else { "apps/v1" }, kind, name),
+            condition: c.into(),
+        };
+        wait("Job", "system-app-pre", "condition=Complete").check(&g, None).unwrap();
+        denial(wait("Job", "other", "condition=Complete").check(&g, None));
+        denial(wait("Deployment", "system-app", "jsonpath={.spec.replicas}=0").check(&g, None));
+        assert!(matches!(
+            wait("Job", "system-app-pre", "forever").check(&g, None),
+            Err(Error::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn writes_need_a_write_grant_for_that_name_and_namespace() {
+        let g = grant(Hook::Restore);
+        let apply = |v: Value| Apply { object: Ok(v) }.check(&g, None);
+        apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "system-environment"}})).unwrap();
+        denial(apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "redis-config"}})));
+        let m = denial(apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "system-environment", "namespace": "kube-system"}})));
+        assert!(m.contains("kube-system"), "{m}");
+        assert!(matches!(
+            Apply { object: Err("eof".into()) }.check(&g, None),
+            Err(Error::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn patches_only_under_granted_paths() {
+        let g = grant(Hook::Restore);
+        let (api, kind) = ("apps.3scale.net/v1alpha1", "APIManager");
+        let scale = json!({"spec": {"zync": {"appSpec": {"replicas": 0}, "queSpec": {"replicas": 0}}}});
+        patch(api, kind, "3scale", PatchKind::Merge, scale).check(&g, None).unwrap();
+        let back = json!([{"op": "replace", "path": "/spec/zync", "value": {}}]);
+        patch(api, kind, "3scale", PatchKind::Json, back).check(&g, None).unwrap();
+        let system = json!({"spec": {"system": {"appSpec": {"replicas": 0}}}});
+        let m = denial(patch(api, kind, "3scale", PatchKind::Merge, system).check(&g, None));
+        assert!(m.contains("/spec/system/appSpec/replicas"), "{m}");
+        denial(patch(api, kind, "3scale", PatchKind::Merge, json!({"spec": null})).check(&g, None));
+        let sneaky = json!([{"op": "move", "from": "/spec/system", "path": "/spec/zync/x"}]);
+        denial(patch(api, kind, "3scale", PatchKind::Json, sneaky).check(&g, None));
+        let replicas = json!({"spec": {"replicas": 1}});
+        patch("apps/v1", "Deployment", "zync", PatchKind::Strategic, replicas.clone())
+            .check(&g, None)
+            .unwrap();
+        denial(patch("apps/v1", "Deployment", "system-app", PatchKind::Merge, replicas).check(&g, None));
+    }
+}

@@ -1,0 +1,106 @@
+//! What the sandbox keeps per instance, apart from the capabilities: WASI with nothing
+//! ambient, the resource table, the memory limiter, the guest clock, the log budget and
+//! the guest's stderr. Host code reaches it through [`SandboxView`], as wasmtime-wasi's
+//! `WasiView` does, so the sandbox does not depend on what the capabilities keep.
+
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
+
+use super::clock::GuestClock;
+use super::limits::{InstanceLimits, Limiter, LogFlood};
+
+pub struct SandboxState {
+    pub(super) wasi: WasiCtx,
+    pub(super) table: ResourceTable,
+    pub(super) limiter: Limiter,
+    pub(super) clock: GuestClock,
+    pub(super) limits: InstanceLimits,
+    stderr: MemoryOutputPipe,
+    log_messages: u64,
+    log_bytes: u64,
+}
+
+/// Access to an instance's sandbox state from the store's data.
+pub trait SandboxView: Send {
+    fn sandbox(&mut self) -> &mut SandboxState;
+    fn sandbox_ref(&self) -> &SandboxState;
+}
+
+/// What a log message may do once counted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LogVerdict {
+    Show,
+    /// Counted, not shown; `first` is true for the first message past the shown ones.
+    Hide { first: bool },
+}
+
+/// Messages shown and audited per hook call; past it they are counted, not shown, until
+/// the budget that stops the plugin.
+const SHOWN_MESSAGES: u64 = 200;
+
+impl SandboxState {
+    pub fn new(limits: InstanceLimits) -> SandboxState {
+        // No preopened directories, no environment, no arguments, no network, no stdin:
+        // everything a plugin reaches goes through the checked interfaces. Its stderr is
+        // kept (bounded) so a panic message can be shown.
+        let stderr = MemoryOutputPipe::new(64 * 1024);
+        let wasi = WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        SandboxState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter::new(limits.memory),
+            clock: GuestClock::default(),
+            limits,
+            stderr,
+            log_messages: 0,
+            log_bytes: 0,
+        }
+    }
+
+    pub fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    pub fn wasi(&mut self) -> (&mut WasiCtx, &mut ResourceTable) {
+        (&mut self.wasi, &mut self.table)
+    }
+
+    /// A host call that began at `entered` is over: its time is not the guest's.
+    pub fn leave_host(&mut self, entered: Instant) {
+        self.clock.leave_host(entered);
+    }
+
+    pub fn stderr(&self) -> Vec<u8> {
+        self.stderr.contents().to_vec()
+    }
+
+    /// Counts one log message against the budget; past it, the plugin is stopped.
+    pub fn count_log(&mut self, bytes: usize) -> Result<LogVerdict, LogFlood> {
+        self.log_messages += 1;
+        self.log_bytes += bytes as u64;
+        if self.log_messages > self.limits.log_messages || self.log_bytes > self.limits.log_bytes {
+            return Err(LogFlood {
+                messages: self.log_messages,
+                bytes: self.log_bytes,
+            });
+        }
+        if self.log_messages > SHOWN_MESSAGES {
+            return Ok(LogVerdict::Hide {
+                first: self.log_messages == SHOWN_MESSAGES + 1,
+            });
+        }
+        Ok(LogVerdict::Show)
+    }
+
+    pub fn shown_messages() -> u64 {
+        SHOWN_MESSAGES
+    }
+}

@@ -1,0 +1,243 @@
+//! The APIManager and the components whose replicas it governs. Scaling goes through the
+//! APIManager, as the manual does (9.5, 9.5.4.1, 9.5.7); the operator then changes the
+//! Deployment on its own schedule, so every change is followed by a wait until the
+//! Deployment says what was asked (`spec.replicas`) and its controller has rolled it out
+//! (`observedGeneration`, replicas available): a restore must not start while system-app
+//! or zync still run.
+
+use guest_sdk::json::{Map, Value, json};
+use guest_sdk::prelude::*;
+
+/// `apps.3scale.net/v1alpha1` (apis/apps/v1alpha1/groupversion_info.go:29).
+pub const API: &str = "apps.3scale.net/v1alpha1";
+pub const KIND: &str = "APIManager";
+
+/// How long the operator may take to act on a change, system-app-pre Job included.
+pub const WAIT: u32 = 900;
+
+/// The namespace's APIManager (the manual's `${DEPLOYMENT_NAME}`), if there is one.
+pub fn find() -> Result<Option<String>> {
+    let items = match objects::list(API, KIND, "") {
+        Ok(items) => items,
+        // No APIManager kind at all: the operator is not installed.
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let names: Vec<&str> = items
+        .iter()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
+    match names.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.to_string())),
+        many => Err(Error::invalid(format!(
+            "more than one APIManager in the namespace ({}); 3scale backup expects one",
+            many.join(", ")
+        ))),
+    }
+}
+
+/// The namespace's APIManager: there must be exactly one.
+pub fn name() -> Result<String> {
+    find()?.ok_or_else(|| Error::not_found("no APIManager in the namespace"))
+}
+
+/// A part of the APIManager's spec recorded and put back as one (the manual records
+/// `.spec.system.appSpec` in 9.5 and `.spec.zync` in 9.5.4.1), with the Deployments its
+/// sub-specs govern.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub pointer: &'static str,
+    /// Journal key of the recorded value.
+    pub journal_key: &'static str,
+    /// (member of the spec, or "" for the spec itself; Deployment it scales)
+    pub parts: &'static [(&'static str, &'static str)],
+}
+
+/// `.spec.system.appSpec`: system-app.
+pub const SYSTEM_APP: Spec = Spec {
+    pointer: "/spec/system/appSpec",
+    journal_key: "system-app-spec",
+    parts: &[("", "system-app")],
+};
+
+/// `.spec.zync`: zync (appSpec) and zync-que (queSpec).
+pub const ZYNC: Spec = Spec {
+    pointer: "/spec/zync",
+    journal_key: "zync-spec",
+    parts: &[("appSpec", "zync"), ("queSpec", "zync-que")],
+};
+
+impl Spec {
+    fn part<'a>(&self, recorded: &'a Value, member: &str) -> &'a Value {
+        if member.is_empty() {
+            recorded
+        } else {
+            &recorded[member]
+        }
+    }
+
+    /// The merge patch that sets every part's replicas to `n`.
+    pub fn replicas_patch(&self, n: i64) -> Value {
+        let mut spec = Map::new();
+        for (member, _) in self.parts {
+            if member.is_empty() {
+                spec.insert("replicas".into(), json!(n));
+            } else {
+                spec.insert((*member).into(), json!({"replicas": n}));
+            }
+        }
+        nest(self.pointer, Value::Object(spec))
+    }
+}
+
+/// `/a/b` and `v` -> `{"a": {"b": v}}`.
+fn nest(pointer: &str, value: Value) -> Value {
+    pointer
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .rev()
+        .fold(value, |inner, key| json!({ key: inner }))
+}
+
+/// A JSON patch that puts `recorded` back at `pointer` (`add` replaces an existing member
+/// and creates a missing one, so it also works if someone removed the key meanwhile).
+/// `None` means the key did not exist when recorded: remove it if it exists now.
+pub fn put_back_patch(pointer: &str, recorded: Option<&Value>, exists_now: bool) -> Value {
+    match (recorded, exists_now) {
+        (Some(value), _) => json!([{"op": "add", "path": pointer, "value": value}]),
+        (None, true) => json!([{"op": "remove", "path": pointer}]),
+        (None, false) => json!([]),
+    }
+}
+
+/// The replicas a recorded component spec sets, if any; without them the operator leaves
+/// the Deployment alone, so the manual scales it to 1 by hand.
+pub fn replicas(spec: &Value) -> Option<i64> {
+    spec.get("replicas").and_then(Value::as_i64)
+}
+
+/// Records `spec`, then scales its Deployments to 0 through the APIManager and waits
+/// until the operator and the Deployments have done it.
+pub fn scale_down(apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
+    let current = objects::get(API, KIND, apimanager)?
+        .pointer(spec.pointer)
+        .cloned()
+        .unwrap_or(Value::Null);
+    // Recorded before anything changes, so resume can put it back whatever happens next.
+    journal::record_json(spec.journal_key, &current)?;
+    info!(
+        "{section}: recorded {} = {current}; scaling {} to 0 through the APIManager",
+        dotted(spec.pointer),
+        deployments(spec)
+    );
+    objects::merge_patch(API, KIND, apimanager, &spec.replicas_patch(0))?;
+    for (_, deployment) in spec.parts {
+        settle(deployment, 0)?;
+    }
+    Ok(())
+}
+
+/// Puts the recorded spec back (9.5.7, 9.5.4.1's last steps), scales to 1 by hand each
+/// Deployment whose recorded spec names no replicas, and waits for all of them.
+pub fn put_back(apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
+    let Some(recorded) = journal::recall_json(spec.journal_key)? else {
+        return Ok(());
+    };
+    let now = objects::get(API, KIND, apimanager)?;
+    let exists = now.pointer(spec.pointer).is_some_and(|v| !v.is_null());
+    info!("{section}: putting {} back: {recorded}", dotted(spec.pointer));
+    let value = (!recorded.is_null()).then_some(&recorded);
+    objects::json_patch(
+        API,
+        KIND,
+        apimanager,
+        &put_back_patch(spec.pointer, value, exists),
+    )?;
+    for (member, deployment) in spec.parts {
+        match replicas(spec.part(&recorded, member)) {
+            Some(n) => settle(deployment, n)?,
+            None => {
+                info!(
+                    "{section}: the recorded spec sets no replicas for {deployment}, which the operator then leaves alone; scaling it to 1"
+                );
+                objects::merge_patch(
+                    "apps/v1",
+                    "Deployment",
+                    deployment,
+                    &json!({"spec": {"replicas": 1}}),
+                )?;
+                settle(deployment, 1)?;
+            }
+        }
+    }
+    journal::forget(spec.journal_key)
+}
+
+/// Waits until the Deployment asks for `replicas` (the operator has acted) and has rolled
+/// out to it (its controller has seen the change and the pods are there, or gone).
+pub fn settle(deployment: &str, replicas: i64) -> Result<()> {
+    objects::wait_for(
+        "apps/v1",
+        "Deployment",
+        deployment,
+        &format!("jsonpath={{.spec.replicas}}={replicas}"),
+        WAIT,
+    )
+    .map_err(|e| e.context(&format!("waiting for the operator to set {deployment} to {replicas} replicas")))?;
+    rollout::status(deployment, WAIT)
+}
+
+fn dotted(pointer: &str) -> String {
+    pointer.replace('/', ".")
+}
+
+fn deployments(spec: &Spec) -> String {
+    spec.parts
+        .iter()
+        .map(|(_, d)| *d)
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_back_patches() {
+        let spec = json!({"replicas": 2});
+        assert_eq!(
+            put_back_patch("/spec/zync", Some(&spec), true),
+            json!([{"op": "add", "path": "/spec/zync", "value": {"replicas": 2}}])
+        );
+        assert_eq!(
+            put_back_patch("/spec/zync", None, true),
+            json!([{"op": "remove", "path": "/spec/zync"}])
+        );
+        assert_eq!(put_back_patch("/spec/zync", None, false), json!([]));
+    }
+
+    #[test]
+    fn replicas_of_recorded_specs() {
+        assert_eq!(replicas(&json!({"replicas": 0})), Some(0));
+        assert_eq!(replicas(&json!({})), None, "the operator's default spec");
+        assert_eq!(replicas(&json!({"replicas": null})), None);
+        assert_eq!(replicas(&Value::Null), None);
+    }
+
+    #[test]
+    fn scale_patches_name_every_governed_deployment() {
+        assert_eq!(
+            SYSTEM_APP.replicas_patch(0),
+            json!({"spec": {"system": {"appSpec": {"replicas": 0}}}})
+        );
+        assert_eq!(
+            ZYNC.replicas_patch(0),
+            json!({"spec": {"zync": {"appSpec": {"replicas": 0}, "queSpec": {"replicas": 0}}}})
+        );
+        let recorded = json!({"appSpec": {}, "queSpec": {"replicas": 2}});
+        assert_eq!(replicas(ZYNC.part(&recorded, "appSpec")), None);
+        assert_eq!(replicas(ZYNC.part(&recorded, "queSpec")), Some(2));
+    }
+}
