@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -69,6 +69,8 @@ pub async fn handle(
 
 struct ExecRequest {
     handle: PodHandle,
+    /// The process whose namespaces are the container's.
+    target: i32,
     argv: Vec<String>,
     stdin: bool,
     stdout: bool,
@@ -81,35 +83,64 @@ fn prepare(app: &App, namespace: &str, pod: &str, q: &Query) -> Result<ExecReque
         .store
         .get(&PODS, namespace, pod)
         .ok_or_else(|| ApiError::not_found("pods", pod))?;
+    let container = validate_container(&object, q.get("container"))?;
     let argv = q.all("command");
     if argv.is_empty() {
         return Err(ApiError::bad_request("you must specify at least 1 command"));
     }
-    if let Some(container) = q.get("container") {
-        let known = object["spec"]["containers"]
-            .as_array()
-            .is_some_and(|cs| cs.iter().any(|c| c["name"] == container));
-        if !known {
-            return Err(ApiError::bad_request(format!(
-                "container {container} is not valid for pod {pod}"
-            )));
-        }
-    }
-    let handle = app.cluster.pod_handle(pod).ok_or_else(|| {
+    let not_running = || {
         ApiError::bad_request(format!(
-            "unable to upgrade connection: container not found (\"{}\")",
-            object["spec"]["containers"][0]["name"]
-                .as_str()
-                .unwrap_or(pod)
+            "unable to upgrade connection: container not found (\"{container}\")"
         ))
-    })?;
+    };
+    let handle = app.cluster.pod_handle(pod).ok_or_else(not_running)?;
+    let target = handle.container_pid(&container).ok_or_else(not_running)?;
     Ok(ExecRequest {
         handle,
+        target,
         argv,
         stdin: q.flag("stdin"),
         stdout: q.flag("stdout"),
         stderr: q.flag("stderr"),
     })
+}
+
+/// The container an exec or attach goes to, as the API server picks it before it
+/// contacts the kubelet (kubernetes/kubernetes pkg/registry/core/pod/strategy.go,
+/// `validateContainer`, called by `streamLocation`): without a name, a pod's only container;
+/// with several, a 400 listing init containers then containers; a name the pod does not
+/// have (init containers count), a 400 too.
+pub(super) fn validate_container(pod: &Value, container: Option<&str>) -> Result<String, ApiError> {
+    let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let names = |key: &str| -> Vec<String> {
+        pod["spec"][key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str().map(String::from))
+            .collect()
+    };
+    let containers = names("containers");
+    let mut all = names("initContainers");
+    all.extend(containers.iter().cloned());
+    all.extend(names("ephemeralContainers"));
+    match container.filter(|c| !c.is_empty()) {
+        Some(name) if all.iter().any(|c| c == name) => Ok(name.to_string()),
+        Some(name) => Err(ApiError::bad_request(format!(
+            "container {name} is not valid for pod {pod_name}"
+        ))),
+        None => match containers.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {pod_name}"
+            ))),
+            // Go's %s of a []string: "[a b c]".
+            _ => Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {pod_name}, choose one of: [{}]",
+                all.join(" ")
+            ))),
+        },
+    }
 }
 
 enum Out {
@@ -127,12 +158,7 @@ struct Drops {
 
 async fn run(app: Arc<App>, socket: WebSocket, req: ExecRequest, v5: bool, drops: Drops) {
     let (mut sink, mut source) = socket.split();
-    let mut cmd = exec_command(
-        req.handle.init_pid,
-        req.handle.template,
-        &req.handle.env,
-        &req.argv,
-    );
+    let mut cmd = exec_command(req.target, req.handle.template, &req.handle.env, &req.argv);
     cmd.stdin(if req.stdin {
         std::process::Stdio::piped()
     } else {
