@@ -37,21 +37,15 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     let mut list: Vec<Value> = resources
         .iter()
         .map(|r| {
-            // The short names kubectl users type (`kubectl get deploy`, `cm`, `po`).
-            let short: &[&str] = match r.plural {
-                "pods" => &["po"],
-                "configmaps" => &["cm"],
-                "deployments" => &["deploy"],
-                _ => &[],
-            };
             json!({
-                "name": r.plural, "singularName": r.singular, "namespaced": true,
-                "kind": r.kind, "verbs": r.verbs, "shortNames": short,
+                "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+                "kind": r.kind, "verbs": r.verbs, "shortNames": r.short_names,
             })
         })
         .collect();
     for r in &resources {
         if r.plural == "pods" {
+            list.push(json!({"name": "pods/attach", "singularName": "", "namespaced": true, "kind": "PodAttachOptions", "verbs": ["create", "get"]}));
             list.push(json!({"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": ["create", "get"]}));
         }
         if r.plural == "deployments" {
@@ -97,7 +91,11 @@ pub fn openapi_group(path: &str) -> Option<Value> {
         };
         let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
         paths.insert(
-            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural),
+            if r.namespaced {
+                format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
+            } else {
+                format!("{base}/{}/{{name}}", r.plural)
+            },
             json!({"patch": {"x-kubernetes-group-version-kind": gvk, "parameters": [{"name": "fieldValidation", "in": "query"}], "responses": {}}}),
         );
     }

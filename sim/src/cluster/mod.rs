@@ -2,9 +2,12 @@
 //! the APIManager on replicas, and the pods as real processes.
 
 pub mod bootstrap;
+mod claims;
 mod controller;
+mod namespaces;
 mod operator;
 mod pod_object;
+mod services;
 mod supervisor;
 
 use std::collections::HashMap;
@@ -133,6 +136,9 @@ impl Cluster {
         }
         let store = Arc::new(Store::open(Some(dirs.root.join("objects.json")))?);
         bootstrap::populate(&store, namespace)?;
+        namespaces::ensure(&store, namespace)?;
+        services::ensure(&store, namespace)?;
+        claims::ensure(&store, namespace)?;
         supervisor::prepare_machine(&dirs)?;
         let (queue, rx) = mpsc::unbounded_channel();
         let cluster = Arc::new(Cluster {
