@@ -33,7 +33,7 @@ enum Command {
     ///
     /// Writes DIR/kubeconfig (context `sim`, namespace `3scale`), prints one line
     /// `ready kubeconfig=DIR/kubeconfig server=URL` once every pod runs, and on SIGINT or
-    /// SIGTERM stops every pod cleanly. Volumes and API objects persist in DIR.
+    /// SIGTERM stops every pod cleanly. Claims' volumes and API objects persist in DIR.
     Serve {
         /// Data directory (volumes, API objects, kubeconfig).
         #[arg(long)]

@@ -475,6 +475,18 @@ fn exec_without_a_container_on_system_app_is_the_api_servers_400() {
         )),
         "{err}"
     );
+    // attach goes through the same check (strategy.go `AttachLocation` → `streamLocation`).
+    let attach = sim().kubectl(&[
+        "get",
+        "--raw",
+        &format!("/api/v1/namespaces/3scale/pods/{app}/attach?stdout=true"),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&attach.stderr).contains(&format!(
+            "a container name must be specified for pod {app}, choose one of: [system-master system-provider system-developer]"
+        )),
+        "{attach:?}"
+    );
     let wrong = sim().kubectl(&["exec", &app, "-c", "system-app", "--", "true"]);
     assert!(
         String::from_utf8_lossy(&wrong.stderr)
