@@ -10,6 +10,7 @@ mod error;
 pub mod faults;
 mod patch;
 pub mod pod;
+pub mod protocols;
 pub mod resources;
 mod selector;
 mod server;

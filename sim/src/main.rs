@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use sim::faults::FaultSettings;
+use sim::protocols::ExecProtocols;
 use sim::{SimConfig, Simulator, client};
 
 #[derive(Parser)]
@@ -32,7 +33,7 @@ enum Command {
     ///
     /// Writes DIR/kubeconfig (context `sim`, namespace `3scale`), prints one line
     /// `ready kubeconfig=DIR/kubeconfig server=URL` once every pod runs, and on SIGINT or
-    /// SIGTERM stops every pod cleanly. Volumes and API objects persist in DIR.
+    /// SIGTERM stops every pod cleanly. Claims' volumes and API objects persist in DIR.
     Serve {
         /// Data directory (volumes, API objects, kubeconfig).
         #[arg(long)]
@@ -48,6 +49,11 @@ enum Command {
         /// kill-pod-on-exec=TEXT (SIGKILL a pod's processes when an exec whose command contains TEXT starts, once).
         #[arg(long = "fault", value_name = "NAME=VALUE")]
         faults: Vec<String>,
+        /// Exec streaming protocols offered over WebSocket: `v5,v4` plays Kubernetes 1.32,
+        /// `v4` a release before 1.30 (/version says 1.29), where a WebSocket client cannot
+        /// close stdin alone. SPDY is served either way.
+        #[arg(long, value_name = "LIST", default_value = "v5,v4", value_parser = parse_protocols)]
+        exec_protocols: ExecProtocols,
     },
     /// Fill the namespace with 3scale-shaped data of about SIZE, deterministically.
     Seed {
@@ -113,7 +119,12 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve { dir, port, faults } => serve(dir, port, faults).await,
+        Command::Serve {
+            dir,
+            port,
+            faults,
+            exec_protocols,
+        } => serve(dir, port, faults, exec_protocols).await,
         Command::Seed { dir, size } => {
             let report =
                 client::call(&dir, "POST", "/sim/v1/seed", Some(&json!({"size": size}))).await?;
@@ -170,7 +181,16 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-async fn serve(dir: PathBuf, port: u16, faults: Vec<String>) -> Result<()> {
+fn parse_protocols(text: &str) -> std::result::Result<ExecProtocols, String> {
+    ExecProtocols::parse(text)
+}
+
+async fn serve(
+    dir: PathBuf,
+    port: u16,
+    faults: Vec<String>,
+    exec_protocols: ExecProtocols,
+) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         anyhow::bail!("sim serve runs pods in their own namespaces and needs root");
     }
@@ -181,6 +201,7 @@ async fn serve(dir: PathBuf, port: u16, faults: Vec<String>) -> Result<()> {
     let mut config = SimConfig::new(&dir);
     config.port = port;
     config.faults = settings;
+    config.exec_protocols = exec_protocols;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let started = tokio::select! {
         s = Simulator::start(config) => s.with_context(|| format!("starting the simulator in {}", dir.display()))?,

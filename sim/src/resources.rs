@@ -10,6 +10,10 @@ pub struct ResourceType {
     pub kind: &'static str,
     pub list_kind: &'static str,
     pub verbs: &'static [&'static str],
+    /// Namespaced, or cluster-scoped (namespaces).
+    pub namespaced: bool,
+    /// What `kubectl get` also accepts (`po`, `svc`, ...).
+    pub short_names: &'static [&'static str],
 }
 
 const CRUD: &[&str] = &[
@@ -25,6 +29,8 @@ pub const PODS: ResourceType = ResourceType {
     kind: "Pod",
     list_kind: "PodList",
     verbs: READ_ONLY_PODS,
+    namespaced: true,
+    short_names: &["po"],
 };
 pub const CONFIGMAPS: ResourceType = ResourceType {
     group: "",
@@ -34,6 +40,8 @@ pub const CONFIGMAPS: ResourceType = ResourceType {
     kind: "ConfigMap",
     list_kind: "ConfigMapList",
     verbs: CRUD,
+    namespaced: true,
+    short_names: &["cm"],
 };
 pub const SECRETS: ResourceType = ResourceType {
     group: "",
@@ -43,6 +51,8 @@ pub const SECRETS: ResourceType = ResourceType {
     kind: "Secret",
     list_kind: "SecretList",
     verbs: CRUD,
+    namespaced: true,
+    short_names: &[],
 };
 pub const DEPLOYMENTS: ResourceType = ResourceType {
     group: "apps",
@@ -52,6 +62,8 @@ pub const DEPLOYMENTS: ResourceType = ResourceType {
     kind: "Deployment",
     list_kind: "DeploymentList",
     verbs: CRUD,
+    namespaced: true,
+    short_names: &["deploy"],
 };
 pub const APIMANAGERS: ResourceType = ResourceType {
     group: "apps.3scale.net",
@@ -61,9 +73,54 @@ pub const APIMANAGERS: ResourceType = ResourceType {
     kind: "APIManager",
     list_kind: "APIManagerList",
     verbs: CRUD,
+    namespaced: true,
+    short_names: &[],
 };
 
-pub const ALL: &[ResourceType] = &[PODS, CONFIGMAPS, SECRETS, DEPLOYMENTS, APIMANAGERS];
+pub const SERVICES: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    plural: "services",
+    singular: "service",
+    kind: "Service",
+    list_kind: "ServiceList",
+    verbs: CRUD,
+    namespaced: true,
+    short_names: &["svc"],
+};
+pub const PERSISTENT_VOLUME_CLAIMS: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    plural: "persistentvolumeclaims",
+    singular: "persistentvolumeclaim",
+    kind: "PersistentVolumeClaim",
+    list_kind: "PersistentVolumeClaimList",
+    verbs: CRUD,
+    namespaced: true,
+    short_names: &["pvc"],
+};
+pub const NAMESPACES: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    plural: "namespaces",
+    singular: "namespace",
+    kind: "Namespace",
+    list_kind: "NamespaceList",
+    verbs: CRUD,
+    namespaced: false,
+    short_names: &["ns"],
+};
+
+pub const ALL: &[ResourceType] = &[
+    PODS,
+    CONFIGMAPS,
+    SECRETS,
+    SERVICES,
+    PERSISTENT_VOLUME_CLAIMS,
+    NAMESPACES,
+    DEPLOYMENTS,
+    APIMANAGERS,
+];
 
 impl ResourceType {
     pub fn api_version(&self) -> String {

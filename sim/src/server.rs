@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::api::{self, App};
 use crate::cluster::{Cluster, Dirs};
 use crate::faults::FaultSettings;
+use crate::protocols::ExecProtocols;
 use crate::{Result, SimError};
 
 pub const NAMESPACE: &str = "3scale";
@@ -19,6 +20,8 @@ pub struct SimConfig {
     /// 0 picks a free port.
     pub port: u16,
     pub faults: FaultSettings,
+    /// The exec streaming protocols offered, and so the Kubernetes release played.
+    pub exec_protocols: ExecProtocols,
     /// How long to wait for every pod to run before `start` gives up.
     pub ready_timeout: Duration,
 }
@@ -29,6 +32,7 @@ impl SimConfig {
             dir: dir.into(),
             port: 0,
             faults: FaultSettings::default(),
+            exec_protocols: ExecProtocols::default(),
             ready_timeout: Duration::from_secs(240),
         }
     }
@@ -58,6 +62,7 @@ impl Simulator {
         let app = Arc::new(App {
             cluster: cluster.clone(),
             token: token.clone(),
+            exec_protocols: config.exec_protocols,
         });
         let tls = crate::tls::load_or_create(&dir.join("tls"))?;
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();

@@ -325,8 +325,13 @@ fn normalise(rt: &ResourceType, ns: &str, object: &mut Value) {
     if !object["metadata"].is_object() {
         object["metadata"] = json!({});
     }
-    object["metadata"]["namespace"] = json!(ns);
     if let Some(meta) = object["metadata"].as_object_mut() {
+        // Cluster-scoped kinds (namespaces) live under "" and have no namespace field.
+        if ns.is_empty() {
+            meta.remove("namespace");
+        } else {
+            meta.insert("namespace".into(), json!(ns));
+        }
         meta.remove("managedFields");
         meta.remove("selfLink");
     }

@@ -1,6 +1,10 @@
 //! The real kubectl against the simulator: what the 3scale manual's commands need.
 
 mod common;
+#[path = "common/ws.rs"]
+mod ws;
+
+use std::time::Duration;
 
 use common::shared;
 use serde_json::Value;
@@ -407,4 +411,261 @@ fn walkdir(dir: &std::path::Path) -> usize {
         .map(|e| e.unwrap().path())
         .map(|p| if p.is_dir() { walkdir(&p) } else { 1 })
         .sum()
+}
+
+fn pod_json(deployment: &str) -> Value {
+    let name = sim().pod(deployment);
+    serde_json::from_str(&sim().ok(&["get", "pod", &name, "-o", "json"])).unwrap()
+}
+
+#[test]
+fn system_app_runs_the_operators_three_containers() {
+    let pod = pod_json("system-app");
+    let names: Vec<&str> = pod["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["system-master", "system-provider", "system-developer"]
+    );
+    // The operator sets no default-container annotation: kubectl picks the first and says so.
+    assert!(
+        pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"].is_null(),
+        "{}",
+        pod["metadata"]
+    );
+    let statuses = pod["status"]["containerStatuses"].as_array().unwrap();
+    assert_eq!(statuses.len(), 3);
+    for s in statuses {
+        for field in ["image", "imageID", "name", "ready", "restartCount"] {
+            assert!(!s[field].is_null(), "containerStatuses lacks {field}: {s}");
+        }
+        assert_eq!(s["ready"], true);
+        assert!(s["imageID"].as_str().unwrap().contains("@sha256:"), "{s}");
+    }
+    let name = pod["metadata"]["name"].as_str().unwrap();
+    let out = sim().kubectl(&["exec", name, "--", "hostname"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "Defaulted container \"system-master\" out of: system-master, system-provider, system-developer"
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn exec_without_a_container_on_system_app_is_the_api_servers_400() {
+    let app = sim().pod("system-app");
+    // kubectl sends no container with --raw; the API server checks the container before
+    // any upgrade, so a plain GET gets the same answer as a WebSocket or SPDY request.
+    let out = sim().kubectl(&[
+        "get",
+        "--raw",
+        &format!("/api/v1/namespaces/3scale/pods/{app}/exec?command=true&stdout=true"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "Error from server (BadRequest): a container name must be specified for pod {app}, choose one of: [system-master system-provider system-developer]"
+        )),
+        "{err}"
+    );
+    // attach goes through the same check (strategy.go `AttachLocation` → `streamLocation`).
+    let attach = sim().kubectl(&[
+        "get",
+        "--raw",
+        &format!("/api/v1/namespaces/3scale/pods/{app}/attach?stdout=true"),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&attach.stderr).contains(&format!(
+            "a container name must be specified for pod {app}, choose one of: [system-master system-provider system-developer]"
+        )),
+        "{attach:?}"
+    );
+    let wrong = sim().kubectl(&["exec", &app, "-c", "system-app", "--", "true"]);
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr)
+            .contains(&format!("container system-app is not valid for pod {app}")),
+        "{wrong:?}"
+    );
+    // A single-container pod still defaults: the container check passes and only the
+    // missing upgrade is left to refuse.
+    let redis = sim().pod("system-redis");
+    let plain = sim().kubectl(&[
+        "get",
+        "--raw",
+        &format!("/api/v1/namespaces/3scale/pods/{redis}/exec?command=true&stdout=true"),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&plain.stderr).contains("Upgrade request required"),
+        "{plain:?}"
+    );
+}
+
+#[tokio::test]
+async fn exec_without_a_container_over_websocket_is_refused_before_the_upgrade() {
+    let app = sim().pod("system-app");
+    let path = ws::exec_path(&app, None, &["true"], false);
+    let refused = ws::open(&sim().dir, &path, "v5.channel.k8s.io,v4.channel.k8s.io").await;
+    let (code, body) = refused.err().expect("refused");
+    assert_eq!(code, 400);
+    let status: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["reason"], "BadRequest");
+    assert_eq!(
+        status["message"],
+        format!(
+            "a container name must be specified for pod {app}, choose one of: [system-master system-provider system-developer]"
+        )
+    );
+}
+
+#[test]
+fn system_developer_sees_the_storage_read_only_master_and_provider_share_it() {
+    let app = sim().pod("system-app");
+    let file = "/opt/system/public/system/shared-by-containers.txt";
+    sim().ok(&[
+        "exec",
+        &app,
+        "-c",
+        "system-master",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo from master > {file}"),
+    ]);
+    assert_eq!(
+        sim().ok(&["exec", &app, "-c", "system-provider", "--", "cat", file]),
+        "from master\n"
+    );
+    assert_eq!(
+        sim().ok(&["exec", &app, "-c", "system-developer", "--", "cat", file]),
+        "from master\n"
+    );
+    let denied = sim().kubectl(&[
+        "exec",
+        &app,
+        "-c",
+        "system-developer",
+        "--",
+        "touch",
+        "/opt/system/public/system/x",
+    ]);
+    assert_eq!(denied.status.code(), Some(1), "{denied:?}");
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("Read-only file system"),
+        "{denied:?}"
+    );
+    sim().ok(&["exec", &app, "-c", "system-provider", "--", "rm", file]);
+}
+
+#[test]
+fn sidekiq_shows_its_completed_init_container() {
+    let pod = pod_json("system-sidekiq");
+    assert_eq!(pod["spec"]["initContainers"][0]["name"], "check-svc");
+    let init = &pod["status"]["initContainerStatuses"][0];
+    assert_eq!(init["name"], "check-svc");
+    assert_eq!(init["state"]["terminated"]["reason"], "Completed");
+    assert_eq!(init["state"]["terminated"]["exitCode"], 0);
+    assert_eq!(pod["spec"]["containers"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_namespace_has_the_operators_services_and_claims() {
+    let list: Value = serde_json::from_str(&sim().ok(&["get", "svc,pvc", "-o", "json"])).unwrap();
+    let names = |kind: &str| -> Vec<String> {
+        let mut n: Vec<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["kind"] == kind)
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names("Service"),
+        [
+            "apicast-production",
+            "apicast-staging",
+            "backend-listener",
+            "backend-redis",
+            "system-developer",
+            "system-master",
+            "system-memcache",
+            "system-mysql",
+            "system-provider",
+            "system-redis",
+            "system-searchd",
+            "zync",
+            "zync-database"
+        ]
+    );
+    assert_eq!(
+        names("PersistentVolumeClaim"),
+        [
+            "backend-redis-storage",
+            "mysql-storage",
+            "system-redis-storage",
+            "system-searchd-manticore",
+            "system-storage"
+        ]
+    );
+    let storage: Value =
+        serde_json::from_str(&sim().ok(&["get", "pvc", "system-storage", "-o", "json"])).unwrap();
+    assert_eq!(storage["spec"]["accessModes"][0], "ReadWriteMany");
+    assert_eq!(storage["status"]["phase"], "Bound");
+    let master: Value =
+        serde_json::from_str(&sim().ok(&["get", "svc", "system-master", "-o", "json"])).unwrap();
+    assert_eq!(master["spec"]["selector"]["deployment"], "system-app");
+    assert_eq!(master["spec"]["ports"][0]["targetPort"], "master");
+    let resources = sim().ok(&["api-resources", "--no-headers", "-o", "name"]);
+    for r in ["services", "persistentvolumeclaims", "namespaces"] {
+        assert!(resources.lines().any(|l| l == r), "{resources}");
+    }
+}
+
+#[tokio::test]
+async fn stdin_arrives_in_text_and_binary_frames_and_v5_closes_it() {
+    let pod = sim().pod("system-redis");
+    let path = ws::exec_path(&pod, None, &["cat"], true);
+    let mut exec = ws::open(&sim().dir, &path, "v5.channel.k8s.io,v4.channel.k8s.io")
+        .await
+        .unwrap();
+    assert_eq!(exec.protocol.as_deref(), Some("v5.channel.k8s.io"));
+    exec.stdin_text("a str from Python\n").await;
+    exec.stdin(b"then bytes\n").await;
+    exec.close_stdin().await;
+    let got = exec.receive(Duration::from_secs(10)).await;
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout),
+        "a str from Python\nthen bytes\n"
+    );
+    assert_eq!(got.status.expect("a status")["status"], "Success");
+    assert!(got.closed);
+}
+
+#[test]
+fn kubectl_execs_over_spdy_too() {
+    let pod = sim().pod("system-mysql");
+    let out = sim()
+        .kubectl_cmd(&["exec", "-i", &pod, "--", "bash", "-c", "tr a-z A-Z; exit 6"])
+        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"spdy\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SPDY\n");
 }

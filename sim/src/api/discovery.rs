@@ -3,13 +3,18 @@
 
 use serde_json::{Value, json};
 
+use crate::protocols::ExecProtocols;
 use crate::resources::{ALL, ResourceType};
 
-pub fn version() -> Value {
+/// The release the simulator plays follows the exec protocols it offers (see
+/// `protocols`); `/usr/bin/kubectl`, Google's dispatcher, runs the kubectl of that minor.
+pub fn version(protocols: ExecProtocols) -> Value {
+    let minor = protocols.kubernetes_minor();
+    let go = if minor >= 32 { "go1.23.4" } else { "go1.21.5" };
     json!({
-        "major": "1", "minor": "32", "gitVersion": "v1.32.0",
+        "major": "1", "minor": minor.to_string(), "gitVersion": format!("v1.{minor}.0"),
         "gitCommit": "sim", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
-        "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64"
+        "goVersion": go, "compiler": "gc", "platform": "linux/amd64"
     })
 }
 
@@ -37,21 +42,15 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     let mut list: Vec<Value> = resources
         .iter()
         .map(|r| {
-            // The short names kubectl users type (`kubectl get deploy`, `cm`, `po`).
-            let short: &[&str] = match r.plural {
-                "pods" => &["po"],
-                "configmaps" => &["cm"],
-                "deployments" => &["deploy"],
-                _ => &[],
-            };
             json!({
-                "name": r.plural, "singularName": r.singular, "namespaced": true,
-                "kind": r.kind, "verbs": r.verbs, "shortNames": short,
+                "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+                "kind": r.kind, "verbs": r.verbs, "shortNames": r.short_names,
             })
         })
         .collect();
     for r in &resources {
         if r.plural == "pods" {
+            list.push(json!({"name": "pods/attach", "singularName": "", "namespaced": true, "kind": "PodAttachOptions", "verbs": ["create", "get"]}));
             list.push(json!({"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": ["create", "get"]}));
         }
         if r.plural == "deployments" {
@@ -87,7 +86,7 @@ pub fn openapi_index() -> Value {
 
 /// One group-version's document: enough for kubectl to know the kinds exist and that the
 /// server validates fields itself.
-pub fn openapi_group(path: &str) -> Option<Value> {
+pub fn openapi_group(path: &str, protocols: ExecProtocols) -> Option<Value> {
     let mut paths = serde_json::Map::new();
     for r in ALL.iter().filter(|r| openapi_path(r) == path) {
         let base = if r.group.is_empty() {
@@ -97,7 +96,11 @@ pub fn openapi_group(path: &str) -> Option<Value> {
         };
         let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
         paths.insert(
-            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural),
+            if r.namespaced {
+                format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
+            } else {
+                format!("{base}/{}/{{name}}", r.plural)
+            },
             json!({"patch": {"x-kubernetes-group-version-kind": gvk, "parameters": [{"name": "fieldValidation", "in": "query"}], "responses": {}}}),
         );
     }
@@ -105,6 +108,6 @@ pub fn openapi_group(path: &str) -> Option<Value> {
         return None;
     }
     Some(
-        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths}),
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": format!("v1.{}.0", protocols.kubernetes_minor())}, "paths": paths}),
     )
 }

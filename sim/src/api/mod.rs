@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -19,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
 use crate::cluster::Cluster;
+use crate::protocols::ExecProtocols;
 use crate::status::ApiError;
 use objects::{Target, json_response};
 use query::Query;
@@ -26,11 +26,16 @@ use query::Query;
 pub struct App {
     pub cluster: Arc<Cluster>,
     pub token: String,
+    pub exec_protocols: ExecProtocols,
 }
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/api/v1/namespaces/{ns}/pods/{name}/exec", any(exec_route))
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            any(attach_route),
+        )
         .nest("/sim/v1", admin::router())
         .fallback(api_route)
         .layer(middleware::from_fn_with_state(app.clone(), faults))
@@ -91,9 +96,20 @@ async fn exec_route(
     State(app): State<Arc<App>>,
     Path((ns, name)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    request: Request,
 ) -> Response {
-    exec::handle(app, ns, name, Query::parse(raw.as_deref()), upgrade.ok()).await
+    let query = Query::parse(raw.as_deref());
+    exec::handle(app, exec::Verb::Exec, ns, name, query, request).await
+}
+
+async fn attach_route(
+    State(app): State<Arc<App>>,
+    Path((ns, name)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    request: Request,
+) -> Response {
+    let query = Query::parse(raw.as_deref());
+    exec::handle(app, exec::Verb::Attach, ns, name, query, request).await
 }
 
 async fn api_route(
@@ -120,7 +136,7 @@ async fn api_route(
         .into_response()
     };
     match segments.as_slice() {
-        ["version"] => ok(discovery::version()),
+        ["version"] => ok(discovery::version(app.exec_protocols)),
         ["healthz"] | ["readyz"] | ["livez"] => "ok".into_response(),
         ["api"] => ok(discovery::core_versions()),
         ["apis"] => ok(discovery::groups()),
@@ -131,9 +147,11 @@ async fn api_route(
             .map(ok)
             .unwrap_or_else(not_found),
         ["openapi", "v3"] => ok(discovery::openapi_index()),
-        ["openapi", "v3", rest @ ..] => discovery::openapi_group(&rest.join("/"))
-            .map(ok)
-            .unwrap_or_else(not_found),
+        ["openapi", "v3", rest @ ..] => {
+            discovery::openapi_group(&rest.join("/"), app.exec_protocols)
+                .map(ok)
+                .unwrap_or_else(not_found)
+        }
         ["api", "v1", rest @ ..] => match Target::parse("", "v1", rest) {
             Ok(t) => objects::serve(app, method, t, query, &headers, body).await,
             Err(e) => e.into_response(),

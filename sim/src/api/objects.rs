@@ -13,7 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::App;
 use super::query::Query;
 use crate::patch::{self, PatchKind};
-use crate::resources::{DEPLOYMENTS, PODS, ResourceType};
+use crate::resources::{DEPLOYMENTS, NAMESPACES, PODS, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::EventType;
@@ -42,13 +42,18 @@ impl Target {
         };
         let (plural, name, subresource) = match rest {
             [plural] => (*plural, None, None),
-            [plural, name] if namespace.is_some() => (*plural, Some(name.to_string()), None),
-            [plural, name, sub] if namespace.is_some() => {
-                (*plural, Some(name.to_string()), Some(sub.to_string()))
-            }
+            [plural, name] => (*plural, Some(name.to_string()), None),
+            [plural, name, sub] => (*plural, Some(name.to_string()), Some(sub.to_string())),
             _ => return Err(not_found()),
         };
         let rt = ResourceType::find(group, version, plural).ok_or_else(not_found)?;
+        // One object of a namespaced kind lives under its namespace; a cluster-scoped kind
+        // has none. (A namespaced kind without one is the all-namespaces list.)
+        if (rt.namespaced && namespace.is_none() && name.is_some())
+            || (!rt.namespaced && namespace.is_some())
+        {
+            return Err(not_found());
+        }
         Ok(Target {
             rt,
             namespace,
@@ -82,6 +87,13 @@ async fn dispatch(
 ) -> Result<Response, ApiError> {
     let store = &app.cluster.store;
     let rt = &t.rt;
+    if rt.plural == NAMESPACES.plural && method != Method::GET {
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the simulator serves a fixed set of namespaces: they cannot be created, changed or deleted",
+        ));
+    }
     match (&method, &t.name, t.subresource.as_deref()) {
         (&Method::GET, None, None) => {
             if q.flag("watch") {
@@ -226,7 +238,10 @@ async fn dispatch(
 }
 
 fn has_status(rt: &ResourceType) -> bool {
-    matches!(rt.plural, "pods" | "deployments")
+    matches!(
+        rt.plural,
+        "pods" | "deployments" | "services" | "persistentvolumeclaims" | "namespaces"
+    )
 }
 
 fn scale_of(deployment: &Value) -> Value {

@@ -135,10 +135,7 @@ fn deployment(t: &Template) -> Value {
             "strategy": {"type": "Recreate"},
             "template": {
                 "metadata": {"labels": labels(t)},
-                "spec": {"containers": [{
-                    "name": t.container,
-                    "image": format!("registry.redhat.io/3scale-amp2/{}:3scale2.15", t.container),
-                }]}
+                "spec": crate::pod::spec::pod_template_spec(t)
             }
         }
     })

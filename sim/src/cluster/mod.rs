@@ -2,9 +2,12 @@
 //! the APIManager on replicas, and the pods as real processes.
 
 pub mod bootstrap;
+mod claims;
 mod controller;
+mod namespaces;
 mod operator;
 mod pod_object;
+mod services;
 mod supervisor;
 
 use std::collections::HashMap;
@@ -30,6 +33,8 @@ pub struct Dirs {
     pub volumes: PathBuf,
     /// One folder per running pod (init script, log, generated config); removed with it.
     pub pods: PathBuf,
+    /// One folder per running pod holding its emptyDir volumes; removed with it.
+    pub empty_dirs: PathBuf,
     /// Stand-ins for 3scale's tools, mounted into system pods.
     pub tools: PathBuf,
     /// What the stand-ins record (e.g. each `rake zync:resync:domains`), in `events.log`.
@@ -43,6 +48,7 @@ impl Dirs {
             root: root.to_path_buf(),
             volumes: root.join("volumes"),
             pods: root.join("pods"),
+            empty_dirs: root.join("emptydirs"),
             tools: root.join("tools"),
             events: root.join("events"),
             events_log: root.join("events").join("events.log"),
@@ -62,8 +68,22 @@ pub enum PodState {
 pub struct PodHandle {
     pub name: String,
     pub template: &'static Template,
+    /// The pod's PID 1: its namespaces hold every volume read-write.
     pub init_pid: i32,
+    /// The process to enter for each running container (the pod's PID 1 when the pod has a
+    /// single container).
+    pub containers: Vec<(String, i32)>,
     pub env: Vec<(String, String)>,
+}
+
+impl PodHandle {
+    /// The process whose namespaces are `container`'s, if it runs.
+    pub fn container_pid(&self, container: &str) -> Option<i32> {
+        self.containers
+            .iter()
+            .find(|(name, _)| name == container)
+            .map(|(_, pid)| *pid)
+    }
 }
 
 struct PodSlot {
@@ -72,6 +92,7 @@ struct PodSlot {
     template: &'static Template,
     state: PodState,
     init_pid: Option<i32>,
+    containers: Vec<(String, i32)>,
     env: Vec<(String, String)>,
     stop: Arc<Notify>,
     kill: Arc<Notify>,
@@ -98,20 +119,26 @@ impl Cluster {
             &dirs.root,
             &dirs.volumes,
             &dirs.pods,
+            &dirs.empty_dirs,
             &dirs.tools,
             &dirs.events,
         ] {
             std::fs::create_dir_all(d).map_err(|e| SimError::io(d, e))?;
         }
         // Pods of an earlier run that died without cleaning up are gone with their
-        // namespaces; their folders are stale.
-        if let Ok(entries) = std::fs::read_dir(&dirs.pods) {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir_all(e.path());
+        // namespaces; their folders (and emptyDir volumes) are stale.
+        for stale in [&dirs.pods, &dirs.empty_dirs] {
+            if let Ok(entries) = std::fs::read_dir(stale) {
+                for e in entries.flatten() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
             }
         }
         let store = Arc::new(Store::open(Some(dirs.root.join("objects.json")))?);
         bootstrap::populate(&store, namespace)?;
+        namespaces::ensure(&store, namespace)?;
+        services::ensure(&store, namespace)?;
+        claims::ensure(&store, namespace)?;
         supervisor::prepare_machine(&dirs)?;
         let (queue, rx) = mpsc::unbounded_channel();
         let cluster = Arc::new(Cluster {
@@ -152,6 +179,7 @@ impl Cluster {
             name: name.to_string(),
             template: slot.template,
             init_pid: slot.init_pid?,
+            containers: slot.containers.clone(),
             env: slot.env.clone(),
         })
     }

@@ -1,8 +1,10 @@
-//! The Pod objects clients read: labels, containers, and a status that follows the real
-//! processes (Pending until the server answers, Running and Ready after, restart counts).
+//! The Pod objects clients read: labels, the Deployment's pod template spec, and a status
+//! that follows the real processes (Pending until the server answers, Running and Ready
+//! after, restart counts), one entry per container with the fields the API schema requires.
 
 use serde_json::{Value, json};
 
+use crate::pod::spec::{container_id, image_id, pod_template_spec};
 use crate::pod::templates::Template;
 
 pub fn new_pod(name: &str, template: &Template, hash: &str, deployment: &Value) -> Value {
@@ -12,63 +14,72 @@ pub fn new_pod(name: &str, template: &Template, hash: &str, deployment: &Value) 
     }
     labels["pod-template-hash"] = json!(hash);
     let annotations = deployment["spec"]["template"]["metadata"]["annotations"].clone();
-    let containers = deployment["spec"]["template"]["spec"]["containers"].clone();
-    let volumes: Vec<Value> = template
-        .volumes
-        .iter()
-        .map(|(claim, _)| json!({"name": claim, "persistentVolumeClaim": {"claimName": claim}}))
-        .collect();
-    let mounts: Vec<Value> = template
-        .volumes
-        .iter()
-        .map(|(claim, path)| json!({"name": claim, "mountPath": path}))
-        .collect();
-    let mut containers = if containers.is_array() {
-        containers
-    } else {
-        json!([{"name": template.container, "image": "registry.redhat.io/3scale-amp2/sim:2.15"}])
-    };
-    if let Some(first) = containers.get_mut(0) {
-        first["volumeMounts"] = json!(mounts);
+    // The pod is its Deployment's template, as a ReplicaSet stamps it out.
+    let mut spec = deployment["spec"]["template"]["spec"].clone();
+    if !spec["containers"].is_array() {
+        spec = pod_template_spec(template);
+    }
+    spec["nodeName"] = json!("sim-node");
+    for (key, default) in [
+        ("restartPolicy", json!("Always")),
+        ("terminationGracePeriodSeconds", json!(30)),
+    ] {
+        if spec[key].is_null() {
+            spec[key] = default;
+        }
     }
     json!({
         "metadata": {
             "name": name,
+            "generateName": format!("{}-{hash}-", template.deployment),
             "labels": labels,
             "annotations": if annotations.is_object() { annotations } else { json!({}) },
             "ownerReferences": [{
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "name": format!("{}-{hash}", template.deployment),
-                "uid": deployment["metadata"]["uid"], "controller": true
+                "uid": deployment["metadata"]["uid"], "controller": true,
+                "blockOwnerDeletion": true
             }]
         },
-        "spec": {
-            "containers": containers,
-            "volumes": volumes,
-            "restartPolicy": "Always",
-            "nodeName": "sim-node",
-            "terminationGracePeriodSeconds": 30
-        },
+        "spec": spec,
         "status": {
             "phase": "Pending",
             "conditions": [{"type": "PodScheduled", "status": "True"}],
             "hostIP": "127.0.0.1",
+            "hostIPs": [{"ip": "127.0.0.1"}],
+            "qosClass": "BestEffort",
         }
     })
 }
 
-pub fn set_waiting(pod: &mut Value, container: &str, reason: &str, message: &str, restarts: u32) {
+/// A container that cannot start yet (a Secret it needs is missing, or its server failed).
+pub fn set_waiting(
+    pod: &mut Value,
+    template: &Template,
+    reason: &str,
+    message: &str,
+    restarts: u32,
+) {
     pod["status"]["phase"] = json!("Pending");
     pod["status"]["conditions"] = conditions(false);
-    pod["status"]["containerStatuses"] = json!([{
-        "name": container, "ready": false, "started": false, "restartCount": restarts,
-        "state": {"waiting": {"reason": reason, "message": message}}
-    }]);
+    set_init_statuses(pod, template);
+    let state = json!({"waiting": {"reason": reason, "message": message}});
+    pod["status"]["containerStatuses"] = json!(
+        template
+            .containers
+            .iter()
+            .map(|c| json!({
+                "name": c.name, "image": template.image, "imageID": "",
+                "ready": false, "started": false, "restartCount": restarts,
+                "state": state, "lastState": {}
+            }))
+            .collect::<Vec<_>>()
+    );
 }
 
 pub fn set_running(
     pod: &mut Value,
-    container: &str,
+    template: &Template,
     ready: bool,
     restarts: u32,
     started_at: &str,
@@ -81,18 +92,64 @@ pub fn set_running(
     if pod["status"]["startTime"].is_null() {
         pod["status"]["startTime"] = json!(started_at);
     }
-    pod["status"]["containerStatuses"] = json!([{
-        "name": container, "ready": ready, "started": true, "restartCount": restarts,
-        "state": {"running": {"startedAt": started_at}}
-    }]);
+    set_init_statuses(pod, template);
+    let name = pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    pod["status"]["containerStatuses"] = json!(
+        template
+            .containers
+            .iter()
+            .map(|c| json!({
+                "name": c.name, "image": template.image, "imageID": image_id(template.image),
+                "containerID": container_id(&name, c.name, restarts),
+                "ready": ready, "started": true, "restartCount": restarts,
+                "state": {"running": {"startedAt": started_at}}, "lastState": {}
+            }))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Init containers have run to completion by the time the containers are created: the
+/// kubelet reports each as terminated with reason Completed.
+fn set_init_statuses(pod: &mut Value, template: &Template) {
+    if template.init_containers.is_empty() {
+        return;
+    }
+    let name = pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let since = pod["status"]["startTime"]
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(crate::store::now);
+    let statuses: Vec<Value> = template
+        .init_containers
+        .iter()
+        .map(|i| {
+            let id = container_id(&name, i.name, 0);
+            json!({
+                "name": i.name, "image": template.image, "imageID": image_id(template.image),
+                "containerID": id, "ready": true, "started": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                         "startedAt": since, "finishedAt": since,
+                                         "containerID": id}},
+                "lastState": {}
+            })
+        })
+        .collect();
+    pod["status"]["initContainerStatuses"] = json!(statuses);
 }
 
 fn conditions(ready: bool) -> Value {
     let s = if ready { "True" } else { "False" };
     json!([
-        {"type": "PodScheduled", "status": "True"},
+        {"type": "PodReadyToStartContainers", "status": "True"},
         {"type": "Initialized", "status": "True"},
+        {"type": "Ready", "status": s},
         {"type": "ContainersReady", "status": s},
-        {"type": "Ready", "status": s}
+        {"type": "PodScheduled", "status": "True"}
     ])
 }

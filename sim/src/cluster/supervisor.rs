@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 
 use super::pod_object;
 use super::{Cluster, Dirs, PodSlot, PodState};
-use crate::pod::process::{PodProcess, exec_command};
+use crate::pod::process::{PodProcess, container_pids, exec_command};
 use crate::pod::scripts::{self, ScriptInput};
-use crate::pod::templates::{EnvValue, SERVICE_NAMES, TEMPLATES, Template, Workload};
+use crate::pod::templates::{EnvValue, SERVICE_NAMES, TEMPLATES, Template, VolumeSource, Workload};
 use crate::resources::{CONFIGMAPS, PODS, SECRETS};
 use crate::{Result, SimError};
 
@@ -27,7 +27,7 @@ pub fn prepare_machine(dirs: &Dirs) -> Result<()> {
         for point in scripts::mount_points(t) {
             std::fs::create_dir_all(&point).map_err(|e| SimError::io(&point, e))?;
         }
-        for (claim, _) in t.volumes {
+        for claim in t.claims() {
             let dir = dirs.volumes.join(claim);
             std::fs::create_dir_all(&dir).map_err(|e| SimError::io(&dir, e))?;
         }
@@ -69,6 +69,7 @@ pub fn start_pod(
             template,
             state: PodState::Starting,
             init_pid: None,
+            containers: Vec::new(),
             env: Vec::new(),
             stop: stop.clone(),
             kill: kill.clone(),
@@ -102,7 +103,7 @@ async fn supervise(
                     update_pod(cluster, name, |p| {
                         pod_object::set_waiting(
                             p,
-                            template.container,
+                            template,
                             "CreateContainerConfigError",
                             &message,
                             restarts,
@@ -115,13 +116,23 @@ async fn supervise(
                 }
             }
         };
-        let mut process = match launch(cluster, name, template, &env).await {
-            Ok(p) => p,
+        let launched = match launch(cluster, name, template, &env).await {
+            Ok(mut p) => match containers_of(&mut p, cluster, name, template).await {
+                Ok(containers) => Ok((p, containers)),
+                Err(e) => {
+                    p.kill().await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(e),
+        };
+        let (mut process, containers) = match launched {
+            Ok(launched) => launched,
             Err(e) => {
                 update_pod(cluster, name, |p| {
                     pod_object::set_waiting(
                         p,
-                        template.container,
+                        template,
                         "CrashLoopBackOff",
                         &e.to_string(),
                         restarts,
@@ -136,11 +147,12 @@ async fn supervise(
         };
         set_slot(cluster, name, |s| {
             s.init_pid = Some(process.init_pid);
+            s.containers = containers;
             s.env = env.clone();
         });
         let started_at = crate::store::now();
         update_pod(cluster, name, |p| {
-            pod_object::set_running(p, template.container, false, restarts, &started_at, &ip)
+            pod_object::set_running(p, template, false, restarts, &started_at, &ip)
         });
         let ready = tokio::select! {
             _ = stop.notified() => {
@@ -154,13 +166,7 @@ async fn supervise(
             process.kill().await;
             restarts += 1;
             update_pod(cluster, name, |p| {
-                pod_object::set_waiting(
-                    p,
-                    template.container,
-                    "CrashLoopBackOff",
-                    &e.to_string(),
-                    restarts,
-                )
+                pod_object::set_waiting(p, template, "CrashLoopBackOff", &e.to_string(), restarts)
             });
             tokio::select! {
                 _ = stop.notified() => return,
@@ -168,7 +174,7 @@ async fn supervise(
             }
         }
         update_pod(cluster, name, |p| {
-            pod_object::set_running(p, template.container, true, restarts, &started_at, &ip)
+            pod_object::set_running(p, template, true, restarts, &started_at, &ip)
         });
         set_slot(cluster, name, |s| {
             if s.state == PodState::Starting {
@@ -194,19 +200,13 @@ async fn supervise(
         tracing::info!(pod = name, restarts, "container exited; restarting");
         set_slot(cluster, name, |s| {
             s.init_pid = None;
+            s.containers.clear();
             if s.state == PodState::Running {
                 s.state = PodState::Starting;
             }
         });
         update_pod(cluster, name, |p| {
-            pod_object::set_running(
-                p,
-                template.container,
-                false,
-                restarts,
-                &crate::store::now(),
-                &ip,
-            )
+            pod_object::set_running(p, template, false, restarts, &crate::store::now(), &ip)
         });
         cluster.enqueue(template.deployment);
         tokio::select! {
@@ -220,6 +220,7 @@ fn cleanup(cluster: &Cluster, name: &str, template: &Template) {
     cluster.pods.lock().unwrap().remove(name);
     let _ = cluster.store.delete(&PODS, &cluster.namespace, name);
     let _ = std::fs::remove_dir_all(cluster.dirs.pods.join(name));
+    let _ = std::fs::remove_dir_all(cluster.dirs.empty_dirs.join(name));
     cluster.enqueue(template.deployment);
     cluster.notify_changed();
 }
@@ -252,6 +253,11 @@ fn resolve_env(
         ("HOSTNAME".to_string(), pod.to_string()),
         ("LANG".to_string(), "C.UTF-8".to_string()),
     ];
+    // The PostgreSQL image's own ENV (sclorg postgresql-container Dockerfile: HOME and
+    // PGUSER), so psql run by exec connects as postgres through the default socket.
+    if template.workload == Workload::Postgres {
+        env.push(("PGUSER".to_string(), "postgres".to_string()));
+    }
     for (key, value) in template.env {
         let value = match value {
             EnvValue::Literal(v) => v.to_string(),
@@ -297,6 +303,30 @@ async fn launch(
             .map_err(|e| SimError::io(&path, e))
     };
     write("hosts", &scripts::hosts_file(name, SERVICE_NAMES), 0o644)?;
+    // emptyDir volumes outlive a container restart (this function runs again for one) but
+    // not the pod: `cleanup` removes them.
+    let empty_dirs = cluster.dirs.empty_dirs.join(name);
+    for v in template
+        .volumes
+        .iter()
+        .filter(|v| v.source == VolumeSource::EmptyDir)
+    {
+        let dir = empty_dirs.join(v.name);
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| SimError::io(&dir, e))?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+                .map_err(|e| SimError::io(&dir, e))?;
+        }
+    }
+    if template.containers.len() > 1 {
+        for c in template.containers {
+            write(
+                &scripts::container_script_file(c.name),
+                &scripts::container_script(name, template, c),
+                0o755,
+            )?;
+        }
+    }
     match template.workload {
         Workload::Redis => {
             let config = cluster
@@ -321,12 +351,60 @@ async fn launch(
         template,
         pod_dir: &pod_dir,
         volumes_dir: &cluster.dirs.volumes,
+        empty_dirs: &empty_dirs,
         tools_dir: &cluster.dirs.tools,
         events_dir: &cluster.dirs.events,
         postgres_bin: &cluster.postgres_bin,
     });
     write("init.sh", &script, 0o755)?;
     PodProcess::launch(name, &pod_dir.join("init.sh"), &pod_dir.join("log")).await
+}
+
+/// The process to enter for each container. A single container is the pod's PID 1; in a
+/// pod of several, each container's process has set up its own mounts once its ready file
+/// appears, and only then may exec enter it.
+async fn containers_of(
+    process: &mut PodProcess,
+    cluster: &Cluster,
+    name: &str,
+    template: &Template,
+) -> Result<Vec<(String, i32)>> {
+    if let [only] = template.containers {
+        return Ok(vec![(only.name.to_string(), process.init_pid)]);
+    }
+    let pod_dir = cluster.dirs.pods.join(name);
+    let scripts: Vec<(&str, String)> = template
+        .containers
+        .iter()
+        .map(|c| (c.name, scripts::container_script_file(c.name)))
+        .collect();
+    for _ in 0..500 {
+        let ready = template
+            .containers
+            .iter()
+            .all(|c| pod_dir.join(scripts::container_ready_file(c.name)).exists());
+        if ready {
+            let found = container_pids(process.init_pid, &scripts);
+            if found.len() == template.containers.len() {
+                return Ok(template
+                    .containers
+                    .iter()
+                    .filter_map(|c| found.iter().find(|(n, _)| n == c.name).cloned())
+                    .collect());
+            }
+        }
+        if !process.running() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(SimError::pod(
+        name,
+        format!(
+            "its containers did not start; see {}",
+            pod_dir.join("log").display()
+        ),
+    ))
 }
 
 /// Waits for the server to answer, then does what an image's entrypoint does on first

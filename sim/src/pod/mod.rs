@@ -2,4 +2,5 @@
 
 pub mod process;
 pub mod scripts;
+pub mod spec;
 pub mod templates;

@@ -114,17 +114,19 @@ impl PodProcess {
 }
 
 /// A command run inside a pod, as `kubectl exec` runs it in a container: the container's
-/// user, environment and home, the pod's namespaces. It gets its own process group so the
-/// whole command (a `bash -c` pipeline) can be killed when the client goes away.
+/// user, environment and home, and the namespaces of `target` (the pod's PID 1, or the
+/// process of one container of a multi-container pod, whose mount namespace is its own).
+/// It gets its own process group so the whole command (a `bash -c` pipeline) can be killed
+/// when the client goes away.
 pub fn exec_command(
-    init_pid: i32,
+    target: i32,
     template: &Template,
     env: &[(String, String)],
     argv: &[String],
 ) -> Command {
     let mut cmd = Command::new("nsenter");
     cmd.arg("--target")
-        .arg(init_pid.to_string())
+        .arg(target.to_string())
         .args(["--mount", "--uts", "--net", "--pid", "--"]);
     if let Some(user) = template.user {
         cmd.arg("setpriv")
@@ -139,6 +141,36 @@ pub fn exec_command(
     cmd.args(argv);
     cmd.process_group(0).kill_on_drop(true);
     cmd
+}
+
+/// The machine's PID of each container process of a multi-container pod: the children of
+/// the pod's PID 1 that run the container's script (see `scripts::container_script`).
+pub fn container_pids(init_pid: i32, scripts: &[(&str, String)]) -> Vec<(String, i32)> {
+    let children = std::fs::read_to_string(format!("/proc/{init_pid}/task/{init_pid}/children"))
+        .unwrap_or_default();
+    let mut found = Vec::new();
+    for pid in children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        // Until unshare has exec'd bash, the child still shows the pod script's command line.
+        if !cmdline.starts_with("/bin/bash\0") {
+            continue;
+        }
+        if let Some((name, _)) = scripts.iter().find(|(_, script)| {
+            cmdline
+                .split('\0')
+                .nth(1)
+                .is_some_and(|arg| arg.ends_with(&format!("/{script}")))
+        }) {
+            found.push((name.to_string(), pid));
+        }
+    }
+    found
 }
 
 /// Kills an exec'd command and everything it started.

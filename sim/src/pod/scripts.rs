@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::templates::{Template, Workload};
+use super::templates::{Container, Template, VolumeSource, Workload};
 
 pub struct ScriptInput<'a> {
     pub pod: &'a str,
@@ -13,6 +13,8 @@ pub struct ScriptInput<'a> {
     /// The pod's own folder (init script, hosts file, logs, generated configs).
     pub pod_dir: &'a Path,
     pub volumes_dir: &'a Path,
+    /// Where this pod's emptyDir volumes live on the machine (removed with the pod).
+    pub empty_dirs: &'a Path,
     pub tools_dir: &'a Path,
     pub events_dir: &'a Path,
     pub postgres_bin: &'a Path,
@@ -22,9 +24,9 @@ pub struct ScriptInput<'a> {
 /// host filesystem (a bind mount needs a directory to sit on); nothing else is touched.
 pub fn mount_points(template: &Template) -> Vec<String> {
     let mut points: Vec<String> = template
-        .volumes
+        .pod_mounts()
         .iter()
-        .map(|(_, m)| m.to_string())
+        .map(|(_, path)| path.to_string())
         .collect();
     if template.system_tools {
         points.push(TOOLS_MOUNT.into());
@@ -61,14 +63,27 @@ pub fn init_script(input: &ScriptInput) -> String {
         "mkdir -p {POD_MOUNT} && mount --bind {pod_dir} {POD_MOUNT}"
     );
     let _ = writeln!(s, "mount --bind {POD_MOUNT}/hosts /etc/hosts");
-    for (claim, mount) in t.volumes {
-        let _ = writeln!(
-            s,
-            "mount --bind {}/{} {}",
-            input.volumes_dir.display(),
-            claim,
-            mount
-        );
+    let mounts = t.pod_mounts();
+    for (volume, path) in &mounts {
+        match volume.source {
+            VolumeSource::Claim(claim) => {
+                let _ = writeln!(
+                    s,
+                    "mount --bind {}/{claim} {path}",
+                    input.volumes_dir.display()
+                );
+            }
+            VolumeSource::EmptyDir => {
+                let _ = writeln!(
+                    s,
+                    "mount --bind {}/{} {path}",
+                    input.empty_dirs.display(),
+                    volume.name
+                );
+            }
+            // After every bind from the machine: the data directory may be under /tmp.
+            VolumeSource::Memory => {}
+        }
     }
     if t.system_tools {
         let _ = writeln!(
@@ -83,7 +98,31 @@ pub fn init_script(input: &ScriptInput) -> String {
             input.events_dir.display()
         );
     }
-    s.push_str("mount -t tmpfs -o mode=1777 tmpfs /tmp\n");
+    for (volume, path) in &mounts {
+        if volume.source == VolumeSource::Memory {
+            let _ = writeln!(s, "mount -t tmpfs -o mode=1777 tmpfs {path}");
+        }
+    }
+    if !mounts.iter().any(|(_, path)| *path == "/tmp") {
+        s.push_str("mount -t tmpfs -o mode=1777 tmpfs /tmp\n");
+    }
+    if let [only] = t.containers {
+        s.push_str(&read_only_remounts(only));
+    }
+    // Several containers: each gets a mount namespace of its own (made from the pod's) in
+    // which its volume mounts are narrowed to what it declares, as a container runtime
+    // gives each container its own root; they share the pod's network, UTS and PIDs.
+    if t.containers.len() > 1 {
+        for c in t.containers {
+            let _ = writeln!(
+                s,
+                "rm -f {POD_MOUNT}/{ready}\n\
+                 unshare --mount --propagation private -- /bin/bash {POD_MOUNT}/{script} &",
+                ready = container_ready_file(c.name),
+                script = container_script_file(c.name),
+            );
+        }
+    }
     let (main, stop_signal) = match t.workload {
         Workload::MariaDb => {
             s.push_str(
@@ -152,6 +191,49 @@ pub fn init_script(input: &ScriptInput) -> String {
          done\n\
          exit $status"
     );
+    s
+}
+
+/// A container's script in the pod's folder.
+pub fn container_script_file(container: &str) -> String {
+    format!("container-{container}.sh")
+}
+
+/// Written by a container's script once its mounts are in place.
+pub fn container_ready_file(container: &str) -> String {
+    format!("container-{container}.ready")
+}
+
+/// The process of one container of a multi-container pod, started by the pod's PID 1 in a
+/// fresh mount namespace: it drops the pod's mounts it does not declare, remounts its
+/// read-only ones read-only (a write there fails with EROFS, as in a real container), says
+/// it is ready, and idles until the pod ends.
+pub fn container_script(pod: &str, t: &Template, c: &Container) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "#!/bin/bash\nset -eu\n# Container {} of pod {pod}.",
+        c.name
+    );
+    for (_, path) in t.pod_mounts() {
+        if !c.mounts.iter().any(|m| m.path == path) {
+            let _ = writeln!(s, "umount -l {path}");
+        }
+    }
+    s.push_str(&read_only_remounts(c));
+    let _ = writeln!(
+        s,
+        "touch {POD_MOUNT}/{}\ntrap 'exit 0' TERM INT\nsleep infinity &\nwait",
+        container_ready_file(c.name)
+    );
+    s
+}
+
+fn read_only_remounts(c: &Container) -> String {
+    let mut s = String::new();
+    for m in c.mounts.iter().filter(|m| m.read_only) {
+        let _ = writeln!(s, "mount -o remount,bind,ro {}", m.path);
+    }
     s
 }
 

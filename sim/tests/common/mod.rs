@@ -32,15 +32,32 @@ impl Sim {
         sim
     }
 
+    /// Starts `sim serve` on a fresh directory with more arguments (`--exec-protocols v4`).
+    pub fn start_with(args: &[&str]) -> Sim {
+        let temp = tempfile::Builder::new()
+            .prefix("sim-test-")
+            .tempdir()
+            .unwrap();
+        let mut sim = Sim::start_in_with(temp.path(), args);
+        sim._temp = Some(temp);
+        sim
+    }
+
     /// Starts `sim serve --dir DIR`. The child gets SIGTERM if the thread that started it
     /// ends, so a test binary that panics never leaves a cluster running.
     pub fn start_in(dir: &Path) -> Sim {
+        Sim::start_in_with(dir, &[])
+    }
+
+    fn start_in_with(dir: &Path, args: &[&str]) -> Sim {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let (tx, rx) = std::sync::mpsc::channel();
         let dir_owned = dir.to_path_buf();
         std::thread::spawn(move || {
             let mut cmd = Command::new(sim_bin());
             cmd.args(["serve", "--dir"])
                 .arg(&dir_owned)
+                .args(&args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             unsafe {
@@ -182,6 +199,26 @@ impl Drop for Sim {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Stops a simulator kept in `cell` and removes its directory when the test binary exits.
+pub fn stop_at_exit(cell: &'static OnceLock<Sim>) {
+    static CELLS: Mutex<Vec<&'static OnceLock<Sim>>> = Mutex::new(Vec::new());
+    extern "C" fn stop_all() {
+        for cell in CELLS.lock().unwrap().iter() {
+            if let Some(sim) = cell.get() {
+                sim.stop();
+                let _ = std::fs::remove_dir_all(&sim.dir);
+            }
+        }
+    }
+    let mut cells = CELLS.lock().unwrap();
+    if cells.is_empty() {
+        unsafe {
+            libc::atexit(stop_all);
+        }
+    }
+    cells.push(cell);
 }
 
 static SHARED: OnceLock<Sim> = OnceLock::new();
