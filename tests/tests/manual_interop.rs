@@ -76,8 +76,7 @@ fn a_backup_made_with_the_manuals_commands_restores_with_host() {
              kubectl exec {zync} -- bash -c 'pg_dump zync_production' | gzip > zync-database-backup.gz
              kubectl get configmaps system-environment -o json > system-environment.json
              kubectl get configmaps apicast-environment -o json > apicast-environment.json
-             mkdir secrets
-             for s in {}; do kubectl get secret $s -o json > secrets/$s.json; done",
+             for s in {}; do kubectl get secret $s -o json > $s.json; done",
             SECRETS.join(" ")
         ),
     );
@@ -98,13 +97,21 @@ fn a_backup_made_with_the_manuals_commands_restores_with_host() {
     assert_same(&before, &sim.fingerprint());
 }
 
-/// 9.5.5.1/9.5.5.2 with kubectl. One change to the manual: `save ""` is added where the
+/// 9.5.5.1/9.5.5.2 with kubectl. Two changes to the manual: `save ""` is added where the
 /// manual only comments the save lines out, because Redis 6.2 and later fall back to
-/// built-in save points and the old pod's shutdown overwrites the dump put in place.
-/// The `sleep 1` before a second restart is a person's pace: kubectl refuses a restart
-/// within the same second as the last one, and the simulator's pods restart in less.
+/// built-in save points and the old pod's shutdown overwrites the dump put in place; and
+/// after each edit of redis-config the person waits for the operator, which rolls both
+/// redis Deployments by itself (the `redisConfigMapResourceVersion` annotation) a while
+/// after the edit: copying the dump before that rollout would lose it with the old pod.
+/// The `sleep 1` before a restart is a person's pace: kubectl refuses a restart within
+/// the same second as the last one, and the simulator's pods restart in less.
 fn manual_redis_restore(sim: &Sim, dir: &std::path::Path, deployment: &str, file: &str) {
     let p = pod(deployment);
+    let wait_for_operator = r#"rv=$(kubectl get configmap redis-config -o jsonpath='{.metadata.resourceVersion}')
+            for d in backend-redis system-redis; do
+              kubectl wait --for=jsonpath='{.spec.template.metadata.annotations.redisConfigMapResourceVersion}'=$rv deployment/$d --timeout=300s
+              kubectl rollout status deployment/$d
+            done"#;
     sim.shell(
         dir,
         &format!(
@@ -112,8 +119,7 @@ fn manual_redis_restore(sim: &Sim, dir: &std::path::Path, deployment: &str, file
             sed -e 's/^save /#save /' -e 's/^appendonly .*/appendonly no/' redis.conf.orig > redis.conf.restore
             echo 'save ""' >> redis.conf.restore
             kubectl create configmap redis-config --from-file=redis.conf=redis.conf.restore --dry-run=client -o json | kubectl apply -f -
-            kubectl rollout restart deployment/{deployment}
-            kubectl rollout status deployment/{deployment}
+            {wait_for_operator}
             kubectl exec {p} -- bash -c 'mv ${{HOME}}/data/dump.rdb ${{HOME}}/data/dump.rdb-old'
             kubectl exec {p} -- bash -c 'cd ${{HOME}}/data; for f in appendonly.aof appendonlydir; do [ ! -e $f ] || mv $f $f-old; done'
             kubectl cp ./{file} {p}:/var/lib/redis/data/dump.rdb
@@ -123,9 +129,7 @@ fn manual_redis_restore(sim: &Sim, dir: &std::path::Path, deployment: &str, file
             kubectl exec {p} -- bash -c 'redis-cli BGREWRITEAOF'
             until kubectl exec {p} -- bash -c 'redis-cli info' | grep -q 'aof_rewrite_in_progress:0'; do sleep 0.5; done
             kubectl create configmap redis-config --from-file=redis.conf=redis.conf.orig --dry-run=client -o json | kubectl apply -f -
-            sleep 1
-            kubectl rollout restart deployment/{deployment}
-            kubectl rollout status deployment/{deployment}"#
+            {wait_for_operator}"#
         ),
     );
 }
@@ -153,7 +157,7 @@ fn a_backup_made_by_host_restores_with_the_manuals_commands() {
     sim.shell(
         dir,
         &format!(
-            "for f in secrets/*.json; do kubectl apply -f $f; done
+            "for s in {secrets}; do kubectl apply -f $s.json; done
              kubectl apply -f system-environment.json
              kubectl apply -f apicast-environment.json
              kubectl cp ./system-mysql-backup.gz {mysql}:/var/lib/mysql/system-mysql-backup.gz
@@ -162,7 +166,8 @@ fn a_backup_made_by_host_restores_with_the_manuals_commands() {
              kubectl cp ./system/. {sidekiq}:/opt/system/public/system
              kubectl cp ./zync-database-backup.gz {zync}:/var/lib/pgsql/zync-database-backup.gz
              kubectl exec {zync} -- bash -c 'gzip -d ${{HOME}}/zync-database-backup.gz'
-             kubectl exec {zync} -- bash -c 'psql -q zync_production -f ${{HOME}}/zync-database-backup'"
+             kubectl exec {zync} -- bash -c 'psql -q zync_production -f ${{HOME}}/zync-database-backup'",
+            secrets = SECRETS.join(" ")
         ),
     );
     manual_redis_restore(sim, dir, "backend-redis", "backend-redis-dump.rdb");

@@ -73,6 +73,8 @@ pub struct Session {
     pub run_id: String,
     pub ctx: Arc<RunContext>,
     pub threescale_version: Option<String>,
+    /// The namespace has no APIManager yet; the restore creates it from the set.
+    pub new_namespace: bool,
     pub settings: Settings,
     journals: Mutex<BTreeMap<String, Arc<Mutex<Journal>>>>,
 }
@@ -120,7 +122,21 @@ impl Session {
             audit: Arc::new(audit),
             progress,
         });
-        let threescale_version = version::read(&ctx.cluster).await?;
+        let mut threescale_version = version::read(&ctx.cluster).await?;
+        let mut new_namespace = false;
+        if threescale_version.is_none()
+            && kind == Kind::Restore
+            && let Some(made) = set.manifest()?.and_then(|m| m.threescale_version)
+        {
+            // A restore into a namespace with no 3scale yet (manual 9.5.1): the set's
+            // plugins deploy it, so the set's version is the one to check against.
+            ctx.progress.line(&format!(
+                "no APIManager in namespace {}: restoring into a new namespace (manual 9.5.1); the set was made from 3scale {made}",
+                ctx.cluster.namespace()
+            ));
+            threescale_version = Some(made);
+            new_namespace = true;
+        }
         let session = Session {
             runtime,
             plugins,
@@ -128,6 +144,7 @@ impl Session {
             run_id,
             ctx,
             threescale_version,
+            new_namespace,
             settings,
             journals: Mutex::new(BTreeMap::new()),
         };

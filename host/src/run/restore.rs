@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::Session;
 use crate::backup_set::BackupSet;
 use crate::backup_set::verify::{self, Verified};
+use crate::cluster::PodPermit;
 use crate::error::{Error, Result};
 use contract::{Hook, Manifest};
 
@@ -77,7 +78,7 @@ pub async fn verify_set(session: &Session) -> Result<Verified> {
     })?;
     if let (Some(m), Some(running)) = (session.set.manifest()?, &session.threescale_version)
         && let Some(made) = &m.threescale_version
-        && made != running
+        && !super::version::same_release(made, running)
     {
         let message = format!("the set was made from 3scale {made}, the cluster runs {running}");
         session.refuse_unless_forced(message)?;
@@ -95,9 +96,46 @@ pub async fn run(session: Arc<Session>) -> Result<RestoreReport> {
         verified.files,
         crate::progress::human(verified.bytes)
     ));
+    check_exec_protocol(&session).await?;
     let mut report = phases(&session, &[Hook::Quiesce, Hook::Restore]).await?;
     report.verified = Some(verified);
     Ok(report)
+}
+
+/// Before the first change: a restore streams data into the stdin of `mysql`, `psql` and
+/// `tar`, and an API server that offers only `v4.channel.k8s.io` cannot close it, so
+/// those commands would wait for more input forever. Asked once, with an exec of `true`
+/// in a pod a plugin of this restore may run commands in. With no such pod yet (a new
+/// namespace), the first load asks instead and fails before sending a byte.
+async fn check_exec_protocol(session: &Session) -> Result<()> {
+    let cluster = &session.ctx.cluster;
+    for p in session.plugins.iter().filter(|p| p.manifest.has_hook(Hook::Restore)) {
+        for grant in &p.manifest.capabilities.exec {
+            let Some((pod, facts)) = cluster.running_pods(grant.selector()).await?.into_iter().next()
+            else {
+                continue;
+            };
+            let container = grant.container().or(facts.kubectl_default());
+            let permit = PodPermit::issue(&pod, container);
+            let closes = cluster.stdin_closes(&permit).await?;
+            session.ctx.audit.note(
+                "host",
+                "restore",
+                &format!(
+                    "exec protocol probed with `true` in pod {pod}: stdin {}",
+                    if closes { "can be closed (v5.channel.k8s.io)" } else { "cannot be closed (v4.channel.k8s.io)" }
+                ),
+            );
+            if !closes {
+                return Err(Error::Refused(format!(
+                    "the API server at {} offers exec only over v4.channel.k8s.io (Kubernetes before 1.30, OpenShift before 4.17): it cannot close a command's stdin, so loading a dump into mysql, psql or tar would never end. Nothing was changed. Restores need v5.channel.k8s.io; backups work on this server",
+                    cluster.server()
+                )));
+            }
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// `host resume`: only the put-back, for a run that was cut off (the host killed, the

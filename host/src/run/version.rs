@@ -37,9 +37,23 @@ pub fn supports(declared: &[String], running: &str) -> bool {
     })
 }
 
+/// Two versions of one 3scale release: "2.15" and "2.15.5" are, "2.14" and "2.15" are not.
+pub fn same_release(a: &str, b: &str) -> bool {
+    let release = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+    release(a) == release(b)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::supports;
+    use super::{same_release, supports};
+
+    #[test]
+    fn releases_compare_by_major_and_minor() {
+        assert!(same_release("2.15", "2.15.5"));
+        assert!(same_release("2.15.1", "2.15.5"));
+        assert!(!same_release("2.14", "2.15.5"));
+    }
+
 
     #[test]
     fn versions_match_by_release_prefix() {

@@ -77,24 +77,32 @@ impl Run {
 impl Sim {
     /// Starts `sim serve` on a fresh directory.
     pub fn start() -> Sim {
+        Sim::start_with(&[])
+    }
+
+    /// Starts `sim serve` on a fresh directory with more flags (`--empty`,
+    /// `--exec-protocols v4`, ...).
+    pub fn start_with(flags: &[&str]) -> Sim {
         let temp = tempfile::Builder::new()
             .prefix("sim-test-")
             .tempdir()
             .unwrap();
-        let mut sim = Sim::start_in(temp.path());
+        let mut sim = Sim::start_in(temp.path(), flags);
         sim._temp = Some(temp);
         sim
     }
 
-    /// Starts `sim serve --dir DIR`. The child gets SIGTERM if the thread that started it
-    /// ends, so a test binary that panics never leaves a cluster running.
-    pub fn start_in(dir: &Path) -> Sim {
+    /// Starts `sim serve --dir DIR FLAGS`. The child gets SIGTERM if the thread that
+    /// started it ends, so a test binary that panics never leaves a cluster running.
+    pub fn start_in(dir: &Path, flags: &[&str]) -> Sim {
         let (tx, rx) = std::sync::mpsc::channel();
         let dir_owned = dir.to_path_buf();
+        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
         std::thread::spawn(move || {
             let mut cmd = Command::new(sim_bin());
             cmd.args(["serve", "--dir"])
                 .arg(&dir_owned)
+                .args(&flags)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             unsafe {
