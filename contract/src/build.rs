@@ -19,8 +19,7 @@ pub fn check_plugin_manifest() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo"));
     let path = dir.join("plugin.toml");
     println!("cargo:rerun-if-changed={}", path.display());
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     if let Err(e) = Manifest::parse(&text) {
         panic!("{}: {e}", path.display());
     }

@@ -215,7 +215,9 @@ impl Manifest {
         }
         for name in &self.after {
             if !is_plugin_name(name) {
-                return rule(format!("`after` names `{name}`, which is not a plugin name"));
+                return rule(format!(
+                    "`after` names `{name}`, which is not a plugin name"
+                ));
             }
             if *name == self.name {
                 return rule("a plugin cannot come after itself".into());
@@ -234,8 +236,9 @@ impl Manifest {
             }
         }
         for g in &self.capabilities.exec {
-            Selector::parse(g.selector())
-                .map_err(|e| ManifestError::Rule(format!("exec selector `{}`: {e}", g.selector())))?;
+            Selector::parse(g.selector()).map_err(|e| {
+                ManifestError::Rule(format!("exec selector `{}`: {e}", g.selector()))
+            })?;
             if let Some(c) = g.container()
                 && !is_dns_label(c)
             {
@@ -256,7 +259,9 @@ impl Manifest {
         }
         for d in &self.capabilities.rollout {
             if !is_dns_label(d) {
-                return rule(format!("rollout names `{d}`, which is not a Deployment name"));
+                return rule(format!(
+                    "rollout names `{d}`, which is not a Deployment name"
+                ));
             }
         }
         Ok(())
@@ -334,8 +339,17 @@ patch = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager", paths 
         assert!(bad(hooks, "hooks = [\"backup\", \"describe\"]").contains("always exported"));
         assert!(bad(hooks, "hooks = [\"backup\", \"backup\"]").contains("twice"));
         assert!(bad("after = [\"apimanager\"]", "after = [\"zync-database\"]").contains("itself"));
-        assert!(bad("after = [\"apimanager\"]", "after = [\"Api Manager\"]").contains("not a plugin name"));
-        assert!(bad("container = \"system-master\"", "container = \"System_Master\"").contains("container"));
+        assert!(
+            bad("after = [\"apimanager\"]", "after = [\"Api Manager\"]")
+                .contains("not a plugin name")
+        );
+        assert!(
+            bad(
+                "container = \"system-master\"",
+                "container = \"System_Master\""
+            )
+            .contains("container")
+        );
         assert!(bad("after = [\"apimanager\"]", "after = []\norder = 60").contains("order"));
         assert!(
             bad("format = \"gzip\"", "format = \"gzip\"\n\n[[artifacts]]\npath = \"zync-database-backup.gz/x\"\nformat = \"raw\"")

@@ -123,7 +123,10 @@ mod tests {
         assert!(e.contains("cycle among a, b"), "{e}");
         let lonely = [m("zync-database", &["apimanager"])];
         let e = names(&lonely, Missing::Refuse).unwrap_err().to_string();
-        assert!(e.contains("`apimanager`, which is not in the plugin set"), "{e}");
+        assert!(
+            e.contains("`apimanager`, which is not in the plugin set"),
+            "{e}"
+        );
         assert_eq!(
             names(&lonely, Missing::Ignore).unwrap(),
             vec![vec!["zync-database"]]

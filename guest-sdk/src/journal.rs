@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-use crate::Result;
 use crate::__bindings::host::plugin::journal as wit;
+use crate::Result;
 
 pub fn record(key: &str, value: &str) -> Result<()> {
     Ok(wit::record(key, value)?)

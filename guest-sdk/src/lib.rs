@@ -149,7 +149,7 @@ macro_rules! export_plugin {
                 }
             }
 
-            $crate::__bindings::__export_world!(Exports with_types_in $crate::__bindings);
+    $crate::__bindings::__export_world!(Exports with_types_in $crate::__bindings);
         };
     };
 }

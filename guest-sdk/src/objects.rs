@@ -40,7 +40,11 @@ pub fn patch(
     patch_type: PatchType,
     body: &Value,
 ) -> Result<Value> {
-    let text = wit::patch(&target(api_version, kind, name), patch_type, &body.to_string())?;
+    let text = wit::patch(
+        &target(api_version, kind, name),
+        patch_type,
+        &body.to_string(),
+    )?;
     Ok(serde_json::from_str(&text)?)
 }
 

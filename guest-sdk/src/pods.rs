@@ -41,7 +41,12 @@ pub fn exec_to_artifact(
     artifact: &str,
     compression: Compression,
 ) -> Result<u64> {
-    Ok(wit::exec_to_artifact(pod, &owned(argv), artifact, compression)?)
+    Ok(wit::exec_to_artifact(
+        pod,
+        &owned(argv),
+        artifact,
+        compression,
+    )?)
 }
 
 /// Streams an artifact into a command's stdin. A non-zero exit is an error.
@@ -51,7 +56,12 @@ pub fn artifact_to_exec(
     argv: &[&str],
     decompression: Compression,
 ) -> Result<ExecOutput> {
-    Ok(wit::artifact_to_exec(artifact, pod, &owned(argv), decompression)?)
+    Ok(wit::artifact_to_exec(
+        artifact,
+        pod,
+        &owned(argv),
+        decompression,
+    )?)
 }
 
 /// `kubectl cp POD:PATH` into an artifact (a file, or a directory's contents).

@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use contract::Hook;
 use host::backup_set::BackupSet;
+use host::capabilities::Grant;
 use host::cluster::{ClusterOptions, Timeouts};
 use host::error::Error;
-use contract::Hook;
-use host::capabilities::Grant;
 use host::plugin::inspect;
-use host::sandbox::InstanceLimits;
 use host::run::{self, Kind, PluginSource, Session, Settings, report};
+use host::sandbox::InstanceLimits;
 
 mod cli;
 use cli::{Action, Cli, Command, Global, RunArgs};

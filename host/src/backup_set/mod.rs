@@ -15,8 +15,8 @@ use std::sync::Arc;
 use cap_std::fs::Dir;
 
 use crate::error::{Error, Result};
-use contract::manifest::{Format, Manifest};
 use artifacts::{ArtifactStore, FileDigest};
+use contract::manifest::{Format, Manifest};
 use manifest::{ArtifactRecord, SetManifest};
 
 pub struct BackupSet {

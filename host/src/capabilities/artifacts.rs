@@ -52,9 +52,10 @@ impl Grant {
                 "writing `{path}` during {during}: the backup set is read-only except during backup"
             )));
         }
-        let declared = self.artifacts.iter().any(|a| {
-            a.path == path || (a.format == Format::Tree && is_within(path, &a.path))
-        });
+        let declared = self
+            .artifacts
+            .iter()
+            .any(|a| a.path == path || (a.format == Format::Tree && is_within(path, &a.path)));
         if declared {
             Ok(())
         } else {
@@ -131,7 +132,8 @@ pub struct WriterHandle {
 impl store::Host for HostState {
     async fn exists(&mut self, path: String) -> std::result::Result<bool, HostError> {
         let call = StoreCall::read("store-exists", &path);
-        self.guarded(call, async |(), ctx| ctx.artifacts.exists(&path)).await
+        self.guarded(call, async |(), ctx| ctx.artifacts.exists(&path))
+            .await
     }
 
     async fn list(&mut self, path: String) -> std::result::Result<Vec<Entry>, HostError> {
@@ -151,15 +153,25 @@ impl store::Host for HostState {
         .await
     }
 
-    async fn open(&mut self, path: String) -> std::result::Result<Resource<ReaderHandle>, HostError> {
+    async fn open(
+        &mut self,
+        path: String,
+    ) -> std::result::Result<Resource<ReaderHandle>, HostError> {
         let call = StoreCall::read("store-read", &path);
-        let file = self.guarded(call, async |(), ctx| ctx.artifacts.open(&path)).await?;
+        let file = self
+            .guarded(call, async |(), ctx| ctx.artifacts.open(&path))
+            .await?;
         Ok(self.sandbox.table().push(ReaderHandle { file, path })?)
     }
 
-    async fn create(&mut self, path: String) -> std::result::Result<Resource<WriterHandle>, HostError> {
+    async fn create(
+        &mut self,
+        path: String,
+    ) -> std::result::Result<Resource<WriterHandle>, HostError> {
         let call = StoreCall::write("store-write", &path);
-        let writer = self.guarded(call, async |(), ctx| ctx.artifacts.create(&path)).await?;
+        let writer = self
+            .guarded(call, async |(), ctx| ctx.artifacts.create(&path))
+            .await?;
         Ok(self.sandbox.table().push(WriterHandle {
             writer: Some(writer),
             path,
@@ -217,7 +229,10 @@ impl store::HostWriter for HostState {
         Ok(result?)
     }
 
-    async fn finish(&mut self, writer: Resource<WriterHandle>) -> std::result::Result<u64, HostError> {
+    async fn finish(
+        &mut self,
+        writer: Resource<WriterHandle>,
+    ) -> std::result::Result<u64, HostError> {
         let handle = self.sandbox.table().get_mut(&writer)?;
         let path = handle.path.clone();
         let taken = handle.writer.take();
@@ -225,7 +240,9 @@ impl store::HostWriter for HostState {
         let call = StoreCall::write("store-write", &path);
         self.guarded(call, async move |(), _| match taken {
             Some(w) => w.finish().await.map(|d| d.size),
-            None => Err(Error::Invalid(format!("artifact `{path}` is already finished"))),
+            None => Err(Error::Invalid(format!(
+                "artifact `{path}` is already finished"
+            ))),
         })
         .await
     }
@@ -245,9 +262,13 @@ mod tests {
     #[test]
     fn artifacts_only_as_declared_and_writable_only_in_backup() {
         let backup = grant(Hook::Backup);
-        StoreCall::write("store-write", "zync-database-backup.gz").check(&backup, None).unwrap();
+        StoreCall::write("store-write", "zync-database-backup.gz")
+            .check(&backup, None)
+            .unwrap();
         let restore = grant(Hook::Restore);
-        StoreCall::read("store-read", "system/provider-1/a.css").check(&restore, None).unwrap();
+        StoreCall::read("store-read", "system/provider-1/a.css")
+            .check(&restore, None)
+            .unwrap();
         for path in [
             "../x",
             "/etc/passwd",
@@ -258,7 +279,9 @@ mod tests {
         ] {
             denial(StoreCall::read("store-read", path).check(&restore, None));
         }
-        let m = denial(StoreCall::write("store-write", "zync-database-backup.gz").check(&restore, None));
+        let m = denial(
+            StoreCall::write("store-write", "zync-database-backup.gz").check(&restore, None),
+        );
         assert!(m.contains("read-only"), "{m}");
     }
 }

@@ -96,7 +96,8 @@ impl Grant {
     }
 }
 
-const EMPTY: &str = "name = \"nothing\"\nversion = \"0\"\nthreescale = [\"-\"]\nhooks = [\"backup\"]\n";
+const EMPTY: &str =
+    "name = \"nothing\"\nversion = \"0\"\nthreescale = [\"-\"]\nhooks = [\"backup\"]\n";
 
 /// A host call as the chokepoint sees it.
 pub(crate) trait Call {
@@ -366,7 +367,12 @@ mod tests {
 
     #[test]
     fn describe_runs_with_nothing_granted() {
-        let g = Grant::new(&Manifest::parse(MANIFEST).unwrap(), "3scale", Hook::Describe).unwrap();
+        let g = Grant::new(
+            &Manifest::parse(MANIFEST).unwrap(),
+            "3scale",
+            Hook::Describe,
+        )
+        .unwrap();
         assert_eq!(g.hook, Hook::Describe);
         let find = pods::FindPod {
             selector: "deployment=zync-database".into(),

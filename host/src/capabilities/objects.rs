@@ -132,10 +132,19 @@ impl Get {
 impl Call for Get {
     type Permit = ObjectPermit;
     fn audit(&self) -> (&'static str, String) {
-        ("get", format!("{}.{}/{}", self.kind, self.api_version, self.name))
+        (
+            "get",
+            format!("{}.{}/{}", self.kind, self.api_version, self.name),
+        )
     }
     fn check(&self, g: &FullGrant, _: Option<&PodFacts>) -> Result<ObjectPermit> {
-        check_kind(&g.objects.read, "read", &self.api_version, &self.kind, Some(&self.name))
+        check_kind(
+            &g.objects.read,
+            "read",
+            &self.api_version,
+            &self.kind,
+            Some(&self.name),
+        )
     }
 }
 
@@ -215,7 +224,10 @@ impl Call for Patch {
             .unwrap_or_else(|e| format!("(not JSON: {e})"));
         (
             "patch",
-            format!("{}.{}/{} ({:?}) {body}", t.kind, t.api_version, t.name, self.kind),
+            format!(
+                "{}.{}/{} ({:?}) {body}",
+                t.kind, t.api_version, t.name, self.kind
+            ),
         )
     }
     fn check(&self, g: &FullGrant, _: Option<&PodFacts>) -> Result<ObjectPermit> {
@@ -233,7 +245,9 @@ impl Call for Patch {
             .patch
             .iter()
             .filter(|p| {
-                p.api_version == t.api_version && p.kind == t.kind && names_allow(&p.names, Some(&t.name))
+                p.api_version == t.api_version
+                    && p.kind == t.kind
+                    && names_allow(&p.names, Some(&t.name))
             })
             .collect();
         if grants.is_empty() {
@@ -243,7 +257,10 @@ impl Call for Patch {
             )));
         }
         for path in &paths {
-            if !grants.iter().any(|p| p.paths.iter().any(|q| is_under(path, q))) {
+            if !grants
+                .iter()
+                .any(|p| p.paths.iter().any(|q| is_under(path, q)))
+            {
                 let allowed: Vec<&str> = grants
                     .iter()
                     .flat_map(|p| p.paths.iter().map(String::as_str))
@@ -270,12 +287,21 @@ impl Call for WaitFor {
     type Permit = (ObjectPermit, Condition);
     fn audit(&self) -> (&'static str, String) {
         let t = &self.target;
-        ("wait-for", format!("{}.{}/{} {}", t.kind, t.api_version, t.name, self.condition))
+        (
+            "wait-for",
+            format!("{}.{}/{} {}", t.kind, t.api_version, t.name, self.condition),
+        )
     }
     fn check(&self, g: &FullGrant, _: Option<&PodFacts>) -> Result<Self::Permit> {
         let condition = Condition::parse(&self.condition)?;
         let t = &self.target;
-        let permit = check_kind(&g.objects.read, "read", &t.api_version, &t.kind, Some(&t.name))?;
+        let permit = check_kind(
+            &g.objects.read,
+            "read",
+            &t.api_version,
+            &t.kind,
+            Some(&t.name),
+        )?;
         Ok((permit, condition))
     }
 }
@@ -309,7 +335,11 @@ impl objects::Host for HostState {
         let object = serde_json::from_str::<Value>(&manifest).map_err(|e| e.to_string());
         let body = object.clone().unwrap_or(Value::Null);
         self.guarded(Apply { object }, async move |permit, ctx| {
-            ctx.run.cluster.apply(&permit, &body).await.map(|v| v.to_string())
+            ctx.run
+                .cluster
+                .apply(&permit, &body)
+                .await
+                .map(|v| v.to_string())
         })
         .await
     }
@@ -344,13 +374,16 @@ impl objects::Host for HostState {
         timeout_seconds: u32,
     ) -> std::result::Result<String, HostError> {
         let timeout = Duration::from_secs(timeout_seconds.max(1) as u64);
-        self.guarded(WaitFor { target, condition }, async move |(permit, condition), ctx| {
-            ctx.run
-                .cluster
-                .wait_for(&permit, &condition, timeout)
-                .await
-                .map(|v| v.to_string())
-        })
+        self.guarded(
+            WaitFor { target, condition },
+            async move |(permit, condition), ctx| {
+                ctx.run
+                    .cluster
+                    .wait_for(&permit, &condition, timeout)
+                    .await
+                    .map(|v| v.to_string())
+            },
+        )
         .await
     }
 }
@@ -382,7 +415,9 @@ mod tests {
     #[test]
     fn reads_need_a_read_grant() {
         let g = grant(Hook::Restore);
-        Get::new("apps.3scale.net/v1alpha1", "APIManager", "3scale").check(&g, None).unwrap();
+        Get::new("apps.3scale.net/v1alpha1", "APIManager", "3scale")
+            .check(&g, None)
+            .unwrap();
         let list = List {
             api_version: "apps.3scale.net/v1alpha1".into(),
             kind: "APIManager".into(),
@@ -405,10 +440,16 @@ mod tests {
     fn waits_need_a_read_grant_and_a_condition_kubectl_would_take() {
         let g = grant(Hook::Restore);
         let wait = |kind: &str, name: &str, c: &str| WaitFor {
-            target: target(if kind == "Job" { "batch/v1" } else { "apps/v1" }, kind, name),
+            target: target(
+                if kind == "Job" { "batch/v1" } else { "apps/v1" },
+                kind,
+                name,
+            ),
             condition: c.into(),
         };
-        wait("Job", "system-app-pre", "condition=Complete").check(&g, None).unwrap();
+        wait("Job", "system-app-pre", "condition=Complete")
+            .check(&g, None)
+            .unwrap();
         denial(wait("Job", "other", "condition=Complete").check(&g, None));
         denial(wait("Deployment", "system-app", "jsonpath={.spec.replicas}=0").check(&g, None));
         assert!(matches!(
@@ -422,11 +463,18 @@ mod tests {
         let g = grant(Hook::Restore);
         let apply = |v: Value| Apply { object: Ok(v) }.check(&g, None);
         apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "system-environment"}})).unwrap();
-        denial(apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "redis-config"}})));
-        let m = denial(apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "system-environment", "namespace": "kube-system"}})));
+        denial(apply(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "redis-config"}}),
+        ));
+        let m = denial(apply(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "system-environment", "namespace": "kube-system"}}),
+        ));
         assert!(m.contains("kube-system"), "{m}");
         assert!(matches!(
-            Apply { object: Err("eof".into()) }.check(&g, None),
+            Apply {
+                object: Err("eof".into())
+            }
+            .check(&g, None),
             Err(Error::Invalid(_))
         ));
     }
@@ -435,10 +483,15 @@ mod tests {
     fn patches_only_under_granted_paths() {
         let g = grant(Hook::Restore);
         let (api, kind) = ("apps.3scale.net/v1alpha1", "APIManager");
-        let scale = json!({"spec": {"zync": {"appSpec": {"replicas": 0}, "queSpec": {"replicas": 0}}}});
-        patch(api, kind, "3scale", PatchKind::Merge, scale).check(&g, None).unwrap();
+        let scale =
+            json!({"spec": {"zync": {"appSpec": {"replicas": 0}, "queSpec": {"replicas": 0}}}});
+        patch(api, kind, "3scale", PatchKind::Merge, scale)
+            .check(&g, None)
+            .unwrap();
         let back = json!([{"op": "replace", "path": "/spec/zync", "value": {}}]);
-        patch(api, kind, "3scale", PatchKind::Json, back).check(&g, None).unwrap();
+        patch(api, kind, "3scale", PatchKind::Json, back)
+            .check(&g, None)
+            .unwrap();
         let system = json!({"spec": {"system": {"appSpec": {"replicas": 0}}}});
         let m = denial(patch(api, kind, "3scale", PatchKind::Merge, system).check(&g, None));
         assert!(m.contains("/spec/system/appSpec/replicas"), "{m}");
@@ -446,9 +499,24 @@ mod tests {
         let sneaky = json!([{"op": "move", "from": "/spec/system", "path": "/spec/zync/x"}]);
         denial(patch(api, kind, "3scale", PatchKind::Json, sneaky).check(&g, None));
         let replicas = json!({"spec": {"replicas": 1}});
-        patch("apps/v1", "Deployment", "zync", PatchKind::Strategic, replicas.clone())
-            .check(&g, None)
-            .unwrap();
-        denial(patch("apps/v1", "Deployment", "system-app", PatchKind::Merge, replicas).check(&g, None));
+        patch(
+            "apps/v1",
+            "Deployment",
+            "zync",
+            PatchKind::Strategic,
+            replicas.clone(),
+        )
+        .check(&g, None)
+        .unwrap();
+        denial(
+            patch(
+                "apps/v1",
+                "Deployment",
+                "system-app",
+                PatchKind::Merge,
+                replicas,
+            )
+            .check(&g, None),
+        );
     }
 }

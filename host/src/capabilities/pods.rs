@@ -60,13 +60,20 @@ impl Grant {
             "the plugin may exec in no pod".to_string()
         } else {
             let s: Vec<String> = self.rules.iter().map(|r| r.selector.to_string()).collect();
-            format!("the plugin may exec only in pods matching {}", s.join(" or "))
+            format!(
+                "the plugin may exec only in pods matching {}",
+                s.join(" or ")
+            )
         }
     }
 
     /// The container a command runs in, if the pod's labels match a rule.
     fn resolve(&self, call: &str, pod: &str, facts: &PodFacts) -> Result<PodPermit> {
-        let Some(rule) = self.rules.iter().find(|r| r.selector.matches(&facts.labels)) else {
+        let Some(rule) = self
+            .rules
+            .iter()
+            .find(|r| r.selector.matches(&facts.labels))
+        else {
             let shown: Vec<String> = facts
                 .labels
                 .iter()
@@ -175,9 +182,8 @@ impl Call for InPod {
     }
 
     fn check(&self, grant: &FullGrant, facts: Option<&PodFacts>) -> Result<PodPermit> {
-        let facts = facts.ok_or_else(|| {
-            Error::Denied(format!("pod `{}`: its labels are unknown", self.pod))
-        })?;
+        let facts = facts
+            .ok_or_else(|| Error::Denied(format!("pod `{}`: its labels are unknown", self.pod)))?;
         let permit = grant.pods.resolve(self.call, &self.pod, facts)?;
         if let Some((path, access)) = &self.artifact {
             grant.artifacts.check(path, *access)?;
@@ -219,7 +225,11 @@ impl pods::Host for HostState {
     ) -> std::result::Result<ExecOutput, HostError> {
         let call = InPod::new("exec", &pod, command(&argv));
         self.guarded(call, async move |permit, ctx| {
-            ctx.run.cluster.exec(&permit, &argv, stdin).await.map(output)
+            ctx.run
+                .cluster
+                .exec(&permit, &argv, stdin)
+                .await
+                .map(output)
         })
         .await
     }
@@ -231,8 +241,12 @@ impl pods::Host for HostState {
         artifact: String,
         compression: Compression,
     ) -> std::result::Result<u64, HostError> {
-        let call = InPod::new("exec-to-artifact", &pod, format!("{} > {artifact}", command(&argv)))
-            .with_artifact(&artifact, Access::Write);
+        let call = InPod::new(
+            "exec-to-artifact",
+            &pod,
+            format!("{} > {artifact}", command(&argv)),
+        )
+        .with_artifact(&artifact, Access::Write);
         self.guarded(call, async move |permit, ctx| {
             stream_out(ctx, &permit, &argv, &artifact, compression).await
         })
@@ -246,8 +260,12 @@ impl pods::Host for HostState {
         argv: Vec<String>,
         decompression: Compression,
     ) -> std::result::Result<ExecOutput, HostError> {
-        let call = InPod::new("artifact-to-exec", &pod, format!("{} < {artifact}", command(&argv)))
-            .with_artifact(&artifact, Access::Read);
+        let call = InPod::new(
+            "artifact-to-exec",
+            &pod,
+            format!("{} < {artifact}", command(&argv)),
+        )
+        .with_artifact(&artifact, Access::Read);
         self.guarded(call, async move |permit, ctx| {
             stream_in(ctx, &permit, &artifact, &argv, decompression)
                 .await
@@ -276,7 +294,14 @@ impl pods::Host for HostState {
             ctx.run
                 .cluster
                 .tar_from_pod(&permit, &dir, &base, move |reader| {
-                    let r = tar_stream::extract(reader, &base_owned, &store, &artifact, &pod, &mut transfer);
+                    let r = tar_stream::extract(
+                        reader,
+                        &base_owned,
+                        &store,
+                        &artifact,
+                        &pod,
+                        &mut transfer,
+                    );
                     transfer.finish(r.is_ok());
                     r
                 })
@@ -424,7 +449,10 @@ mod tests {
         find("deployment=zync-database").unwrap();
         find("deployment = zync-database").unwrap();
         let m = denial(find("deployment=system-mysql"));
-        assert!(m.contains("deployment=zync-database"), "names what is granted: {m}");
+        assert!(
+            m.contains("deployment=zync-database"),
+            "names what is granted: {m}"
+        );
         denial(find("app=3scale-api-management"));
     }
 
@@ -432,11 +460,19 @@ mod tests {
     fn exec_only_in_pods_whose_labels_match() {
         let g = grant(Hook::Restore);
         let exec = InPod::new("exec", "zync-database-1", "psql".into());
-        let permit = exec.check(&g, Some(&pod("zync-database", &["postgresql"]))).unwrap();
-        assert_eq!(permit, PodPermit::issue("zync-database-1", Some("postgresql")));
+        let permit = exec
+            .check(&g, Some(&pod("zync-database", &["postgresql"])))
+            .unwrap();
+        assert_eq!(
+            permit,
+            PodPermit::issue("zync-database-1", Some("postgresql"))
+        );
         let other = InPod::new("exec", "system-mysql-1", "mysql".into());
         let m = denial(other.check(&g, Some(&pod("system-mysql", &["system-mysql"]))));
-        assert!(m.contains("system-mysql-1") && m.contains("exec capability"), "{m}");
+        assert!(
+            m.contains("system-mysql-1") && m.contains("exec capability"),
+            "{m}"
+        );
         let copy = InPod::new("copy-to-pod", "p", "x".into())
             .with_artifact("zync-database-backup.gz", Access::Read);
         denial(copy.check(&g, Some(&pod("system-mysql", &["system-mysql"]))));
@@ -449,13 +485,22 @@ mod tests {
         let three = ["system-developer", "system-master", "system-provider"];
         let exec = InPod::new("exec", "system-app-1", "ls".into());
         let permit = exec.check(&g, Some(&pod("system-app", &three))).unwrap();
-        assert_eq!(permit.container(), Some("system-master"), "named by the grant, not the first");
-        assert_eq!(InPod::note(&permit).as_deref(), Some("container system-master"));
+        assert_eq!(
+            permit.container(),
+            Some("system-master"),
+            "named by the grant, not the first"
+        );
+        assert_eq!(
+            InPod::note(&permit).as_deref(),
+            Some("container system-master")
+        );
         let m = denial(exec.check(&g, Some(&pod("system-app", &["system-developer"]))));
         assert!(m.contains("names container `system-master`"), "{m}");
         let mut annotated = pod("zync-database", &["sidecar", "postgresql"]);
         annotated.default_container = Some("postgresql".into());
-        let permit = InPod::new("exec", "z", "psql".into()).check(&g, Some(&annotated)).unwrap();
+        let permit = InPod::new("exec", "z", "psql".into())
+            .check(&g, Some(&annotated))
+            .unwrap();
         assert_eq!(permit.container(), Some("postgresql"));
     }
 

@@ -103,9 +103,18 @@ mod tests {
     #[test]
     fn rollouts_only_of_granted_deployments() {
         let g = grant(Hook::Restore);
-        let ok = Status { deployment: "zync".into() }.check(&g, None).unwrap();
+        let ok = Status {
+            deployment: "zync".into(),
+        }
+        .check(&g, None)
+        .unwrap();
         assert_eq!(ok, DeploymentPermit::issue("zync"));
-        let m = denial(Restart { deployment: "backend-redis".into() }.check(&g, None));
+        let m = denial(
+            Restart {
+                deployment: "backend-redis".into(),
+            }
+            .check(&g, None),
+        );
         assert!(m.contains("granted: zync"), "{m}");
     }
 }

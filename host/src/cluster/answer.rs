@@ -22,7 +22,9 @@ pub fn in_words(e: &kube::Error) -> String {
         }
         kube::Error::HyperError(e) => format!("the connection to the API server failed: {e}"),
         kube::Error::Service(e) => format!("the request to the API server failed: {e}"),
-        kube::Error::SerdeError(e) => format!("the API server's answer is not what was expected: {e}"),
+        kube::Error::SerdeError(e) => {
+            format!("the API server's answer is not what was expected: {e}")
+        }
         other => other.to_string(),
     }
 }

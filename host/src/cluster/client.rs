@@ -31,8 +31,9 @@ pub async fn connect(options: &ClusterOptions) -> Result<(Client, String, String
     };
     let mut config = match &options.kubeconfig {
         Some(path) => {
-            let file = Kubeconfig::read_from(path)
-                .map_err(|e| connect_error(format!("cannot read kubeconfig {}", path.display()), e))?;
+            let file = Kubeconfig::read_from(path).map_err(|e| {
+                connect_error(format!("cannot read kubeconfig {}", path.display()), e)
+            })?;
             Config::from_custom_kubeconfig(file, &kube_options)
                 .await
                 .map_err(|e| connect_error(format!("kubeconfig {}", path.display()), e))?
@@ -43,7 +44,10 @@ pub async fn connect(options: &ClusterOptions) -> Result<(Client, String, String
                 .map_err(|e| connect_error("kubeconfig".into(), e))?,
             Err(file_error) => {
                 if options.context.is_some() {
-                    return Err(connect_error("--context needs a kubeconfig".into(), file_error));
+                    return Err(connect_error(
+                        "--context needs a kubeconfig".into(),
+                        file_error,
+                    ));
                 }
                 Config::incluster().map_err(|e| {
                     connect_error(

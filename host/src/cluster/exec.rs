@@ -71,7 +71,12 @@ impl Cluster {
         retry::idempotent(|| api.exec(pod, argv.to_vec(), &params))
             .await
             .map(Attached::new)
-            .map_err(|e| Error::api(format!("exec of `{}` in pod {}", argv.join(" "), shown(target)), e))
+            .map_err(|e| {
+                Error::api(
+                    format!("exec of `{}` in pod {}", argv.join(" "), shown(target)),
+                    e,
+                )
+            })
     }
 
     /// Whether the API server can close a command's stdin, asked once per run by opening
@@ -93,7 +98,7 @@ impl Cluster {
                     self.client.connect(request).await
                 })
                 .await
-                    .map_err(|e| Error::api(format!("exec of `true` in pod {}", shown(target)), e))?;
+                .map_err(|e| Error::api(format!("exec of `true` in pod {}", shown(target)), e))?;
                 Ok(connection.supports_stream_close())
             })
             .await

@@ -118,14 +118,22 @@ mod tests {
     #[test]
     fn the_default_container_is_chosen_as_kubectl_does() {
         let mut f = PodFacts {
-            containers: vec!["system-master".into(), "system-provider".into(), "system-developer".into()],
+            containers: vec![
+                "system-master".into(),
+                "system-provider".into(),
+                "system-developer".into(),
+            ],
             ..PodFacts::default()
         };
         assert_eq!(f.kubectl_default(), Some("system-master"));
         f.default_container = Some("system-provider".into());
         assert_eq!(f.kubectl_default(), Some("system-provider"));
         f.default_container = Some("gone".into());
-        assert_eq!(f.kubectl_default(), Some("system-master"), "an annotation naming no container is ignored");
+        assert_eq!(
+            f.kubectl_default(),
+            Some("system-master"),
+            "an annotation naming no container is ignored"
+        );
         assert_eq!(PodFacts::default().kubectl_default(), None);
     }
 }

@@ -91,8 +91,7 @@ impl Cluster {
                 .map_err(|e| Error::api(what.clone(), e))?;
             let mut replacement = typed.clone();
             replacement.metadata.resource_version = current.metadata.resource_version.clone();
-            match retry::idempotent(|| api.replace(&name, &post, &replacement)).await
-            {
+            match retry::idempotent(|| api.replace(&name, &post, &replacement)).await {
                 Ok(replaced) => return Ok(value(replaced)),
                 Err(kube::Error::Api(status)) if status.code == 409 => continue,
                 Err(e) => return Err(Error::api(what, e)),
@@ -103,7 +102,12 @@ impl Cluster {
         )))
     }
 
-    pub async fn patch(&self, p: &ObjectPermit, patch_kind: PatchKind, body: &Value) -> Result<Value> {
+    pub async fn patch(
+        &self,
+        p: &ObjectPermit,
+        patch_kind: PatchKind,
+        body: &Value,
+    ) -> Result<Value> {
         let api = self.api_of(p);
         let params = PatchParams::default();
         let name = p.name();

@@ -90,6 +90,10 @@ mod tests {
         })
         .await
         .unwrap_err();
-        assert_eq!(tries.load(Ordering::SeqCst), 9, "bounded: one try and 8 more");
+        assert_eq!(
+            tries.load(Ordering::SeqCst),
+            9,
+            "bounded: one try and 8 more"
+        );
     }
 }

@@ -54,7 +54,10 @@ impl Cluster {
         if done {
             return Ok(());
         }
-        let state = last.as_ref().map(describe).unwrap_or_else(|| "it is gone".into());
+        let state = last
+            .as_ref()
+            .map(describe)
+            .unwrap_or_else(|| "it is gone".into());
         Err(Error::Timeout(format!(
             "deployment {name} did not finish rolling out within {}s ({state})",
             timeout.as_secs()
@@ -108,7 +111,10 @@ mod tests {
             "spec": {"replicas": 0, "selector": {}, "template": {}},
             "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
         });
-        assert!(!rolled_out(Some(&deployment(d.clone()))), "the controller has not caught up");
+        assert!(
+            !rolled_out(Some(&deployment(d.clone()))),
+            "the controller has not caught up"
+        );
         d["status"] = json!({"observedGeneration": 3, "replicas": 0});
         assert!(rolled_out(Some(&deployment(d.clone()))));
         d["spec"]["replicas"] = json!(1);

@@ -16,9 +16,15 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
     /// `condition=NAME` or `condition=NAME=VALUE` (VALUE defaults to True).
-    Status { name: String, value: String },
+    Status {
+        name: String,
+        value: String,
+    },
     /// `jsonpath={.a.b}=VALUE`.
-    Field { path: Vec<String>, value: String },
+    Field {
+        path: Vec<String>,
+        value: String,
+    },
     Create,
     Delete,
 }
@@ -43,7 +49,9 @@ impl Condition {
             });
         }
         if let Some(rest) = text.strip_prefix("jsonpath=") {
-            let close = rest.find('}').ok_or_else(|| bad("expected jsonpath={.path}=VALUE"))?;
+            let close = rest
+                .find('}')
+                .ok_or_else(|| bad("expected jsonpath={.path}=VALUE"))?;
             let (expr, tail) = rest.split_at(close + 1);
             let value = tail
                 .strip_prefix('=')
@@ -82,7 +90,8 @@ impl Condition {
                 match at {
                     Value::String(s) => s == value,
                     Value::Null => false,
-                    other => other.to_string() == *value,
+                    // A number or a boolean: compared as JSON, as kubectl prints it.
+                    other => serde_json::from_str::<Value>(value).is_ok_and(|v| v == *other),
                 }
             }
         }
@@ -204,20 +213,36 @@ mod tests {
     fn conditions_parse_like_kubectl_wait() {
         assert_eq!(
             Condition::parse("condition=Complete").unwrap(),
-            Condition::Status { name: "Complete".into(), value: "True".into() }
+            Condition::Status {
+                name: "Complete".into(),
+                value: "True".into()
+            }
         );
         assert_eq!(
             Condition::parse("condition=Available=False").unwrap(),
-            Condition::Status { name: "Available".into(), value: "False".into() }
+            Condition::Status {
+                name: "Available".into(),
+                value: "False".into()
+            }
         );
         assert_eq!(
             Condition::parse("jsonpath={.metadata.annotations.apps\\.3scale\\.net/x}=2").unwrap(),
             Condition::Field {
-                path: vec!["metadata".into(), "annotations".into(), "apps.3scale.net/x".into()],
+                path: vec![
+                    "metadata".into(),
+                    "annotations".into(),
+                    "apps.3scale.net/x".into()
+                ],
                 value: "2".into()
             }
         );
-        for bad in ["", "condition=", "jsonpath=.spec", "jsonpath={.spec..a}=1", "for=ever"] {
+        for bad in [
+            "",
+            "condition=",
+            "jsonpath=.spec",
+            "jsonpath={.spec..a}=1",
+            "for=ever",
+        ] {
             assert!(Condition::parse(bad).is_err(), "{bad}");
         }
     }
@@ -225,12 +250,28 @@ mod tests {
     #[test]
     fn conditions_hold_on_objects() {
         let job = json!({"kind": "Job", "status": {"conditions": [{"type": "Complete", "status": "True"}]}});
-        assert!(Condition::parse("condition=Complete").unwrap().holds(Some(&job)));
+        assert!(
+            Condition::parse("condition=Complete")
+                .unwrap()
+                .holds(Some(&job))
+        );
         assert!(!Condition::parse("condition=Complete").unwrap().holds(None));
         let d = json!({"spec": {"replicas": 0}, "metadata": {"annotations": {"redisConfigMapResourceVersion": "42"}}});
-        assert!(Condition::parse("jsonpath={.spec.replicas}=0").unwrap().holds(Some(&d)));
-        assert!(!Condition::parse("jsonpath={.spec.replicas}=1").unwrap().holds(Some(&d)));
-        assert!(Condition::parse("jsonpath={.metadata.annotations.redisConfigMapResourceVersion}=42").unwrap().holds(Some(&d)));
+        assert!(
+            Condition::parse("jsonpath={.spec.replicas}=0")
+                .unwrap()
+                .holds(Some(&d))
+        );
+        assert!(
+            !Condition::parse("jsonpath={.spec.replicas}=1")
+                .unwrap()
+                .holds(Some(&d))
+        );
+        assert!(
+            Condition::parse("jsonpath={.metadata.annotations.redisConfigMapResourceVersion}=42")
+                .unwrap()
+                .holds(Some(&d))
+        );
         assert!(Condition::Delete.holds(None) && !Condition::Delete.holds(Some(&d)));
         assert!(Condition::Create.holds(Some(&d)));
         let failed = json!({"kind": "Job", "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}});

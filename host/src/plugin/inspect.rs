@@ -37,12 +37,13 @@ pub fn examine(path: &Path, bytes: &[u8]) -> Result<Examined> {
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| bad(format!("is not valid WebAssembly: {e}")))?;
         match payload {
-            Payload::Version { encoding, .. } if depth == 0 => {
-                if encoding == Encoding::Module {
-                    return Err(bad(
-                        "is a core WebAssembly module, not a component: build the plugin with guest-sdk for --target wasm32-wasip2".into(),
-                    ));
-                }
+            Payload::Version {
+                encoding: Encoding::Module,
+                ..
+            } if depth == 0 => {
+                return Err(bad(
+                    "is a core WebAssembly module, not a component: build the plugin with guest-sdk for --target wasm32-wasip2".into(),
+                ));
             }
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth -= 1,

@@ -96,7 +96,11 @@ pub fn load_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<LoadedPlugin>> {
 }
 
 /// Plugins sorted by their `after` lists.
-pub fn in_order(dir: &Path, plugins: Vec<LoadedPlugin>, missing: Missing) -> Result<Vec<LoadedPlugin>> {
+pub fn in_order(
+    dir: &Path,
+    plugins: Vec<LoadedPlugin>,
+    missing: Missing,
+) -> Result<Vec<LoadedPlugin>> {
     let manifests: Vec<&Manifest> = plugins.iter().map(|p| &p.manifest).collect();
     let sequence = order::sequence(&manifests, missing).map_err(|source| Error::BadPluginSet {
         dir: dir.to_path_buf(),
@@ -124,7 +128,12 @@ fn check_set(dir: &Path, plugins: &[LoadedPlugin]) -> Result<()> {
                 ));
             }
             for x in &a.manifest.artifacts {
-                if let Some(y) = b.manifest.artifacts.iter().find(|y| overlap(&x.path, &y.path)) {
+                if let Some(y) = b
+                    .manifest
+                    .artifacts
+                    .iter()
+                    .find(|y| overlap(&x.path, &y.path))
+                {
                     return Err(Error::bad_plugin(
                         dir,
                         if x.path == y.path {

@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use super::backup::BackupReport;
 use super::restore::{RestoreReport, StepResult};
-use contract::Hook;
 use crate::progress::human;
+use contract::Hook;
 
 pub fn backup(r: &BackupReport) -> String {
     let mut out = String::new();

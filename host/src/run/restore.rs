@@ -109,9 +109,17 @@ pub async fn run(session: Arc<Session>) -> Result<RestoreReport> {
 /// namespace), the first load asks instead and fails before sending a byte.
 async fn check_exec_protocol(session: &Session) -> Result<()> {
     let cluster = &session.ctx.cluster;
-    for p in session.plugins.iter().filter(|p| p.manifest.has_hook(Hook::Restore)) {
+    for p in session
+        .plugins
+        .iter()
+        .filter(|p| p.manifest.has_hook(Hook::Restore))
+    {
         for grant in &p.manifest.capabilities.exec {
-            let Some((pod, facts)) = cluster.running_pods(grant.selector()).await?.into_iter().next()
+            let Some((pod, facts)) = cluster
+                .running_pods(grant.selector())
+                .await?
+                .into_iter()
+                .next()
             else {
                 continue;
             };
@@ -123,7 +131,11 @@ async fn check_exec_protocol(session: &Session) -> Result<()> {
                 "restore",
                 &format!(
                     "exec protocol probed with `true` in pod {pod}: stdin {}",
-                    if closes { "can be closed (v5.channel.k8s.io)" } else { "cannot be closed (v4.channel.k8s.io)" }
+                    if closes {
+                        "can be closed (v5.channel.k8s.io)"
+                    } else {
+                        "cannot be closed (v4.channel.k8s.io)"
+                    }
                 ),
             );
             if !closes {

@@ -54,7 +54,6 @@ mod tests {
         assert!(!same_release("2.14", "2.15.5"));
     }
 
-
     #[test]
     fn versions_match_by_release_prefix() {
         let declared = vec!["2.15".to_string()];

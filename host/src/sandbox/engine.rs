@@ -15,8 +15,7 @@ pub fn new() -> Result<Engine> {
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(OptLevel::Speed);
-    let engine =
-        Engine::new(&config).map_err(|e| Error::wasm("cannot start wasmtime", e))?;
+    let engine = Engine::new(&config).map_err(|e| Error::wasm("cannot start wasmtime", e))?;
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("epoch-ticker".into())

@@ -135,7 +135,10 @@ mod tests {
     fn memory_is_counted_across_memories() {
         let mut l = Limiter::new(4 << 20);
         assert!(l.memory_growing(0, 2 << 20, None).unwrap());
-        assert!(l.memory_growing(0, 2 << 20, None).unwrap(), "a second memory");
+        assert!(
+            l.memory_growing(0, 2 << 20, None).unwrap(),
+            "a second memory"
+        );
         let e = l.memory_growing(2 << 20, 3 << 20, None).unwrap_err();
         assert!(e.downcast_ref::<MemoryLimit>().is_some());
         assert_eq!(

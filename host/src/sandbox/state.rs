@@ -34,7 +34,9 @@ pub trait SandboxView: Send {
 pub enum LogVerdict {
     Show,
     /// Counted, not shown; `first` is true for the first message past the shown ones.
-    Hide { first: bool },
+    Hide {
+        first: bool,
+    },
 }
 
 /// Messages shown and audited per hook call; past it they are counted, not shown, until

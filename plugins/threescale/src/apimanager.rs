@@ -146,7 +146,10 @@ pub fn put_back(apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
     };
     let now = objects::get(API, KIND, apimanager)?;
     let exists = now.pointer(spec.pointer).is_some_and(|v| !v.is_null());
-    info!("{section}: putting {} back: {recorded}", dotted(spec.pointer));
+    info!(
+        "{section}: putting {} back: {recorded}",
+        dotted(spec.pointer)
+    );
     let value = (!recorded.is_null()).then_some(&recorded);
     objects::json_patch(
         API,
@@ -184,7 +187,11 @@ pub fn settle(deployment: &str, replicas: i64) -> Result<()> {
         &format!("jsonpath={{.spec.replicas}}={replicas}"),
         WAIT,
     )
-    .map_err(|e| e.context(&format!("waiting for the operator to set {deployment} to {replicas} replicas")))?;
+    .map_err(|e| {
+        e.context(&format!(
+            "waiting for the operator to set {deployment} to {replicas} replicas"
+        ))
+    })?;
     rollout::status(deployment, WAIT)
 }
 

@@ -88,7 +88,11 @@ fn find_pod(deployment: &str) -> Result<String> {
 }
 
 fn other(deployment: &str) -> &'static str {
-    if deployment == REDIS[0] { REDIS[1] } else { REDIS[0] }
+    if deployment == REDIS[0] {
+        REDIS[1]
+    } else {
+        REDIS[0]
+    }
 }
 
 pub fn backup(deployment: &str, artifact: &str, section: &str) -> Result<()> {
@@ -129,7 +133,9 @@ fn set_conf(conf: &str, deployment: &str) -> Result<()> {
         // The operator may rewrite the ConfigMap itself (it re-adds its rename-command
         // lines, configmap.go:23-47): then the version to wait for is the newer one.
         let condition = |v: &str| {
-            format!("jsonpath={{.spec.template.metadata.annotations.{REDIS_CONFIG_ANNOTATION}}}={v}")
+            format!(
+                "jsonpath={{.spec.template.metadata.annotations.{REDIS_CONFIG_ANNOTATION}}}={v}"
+            )
         };
         if let Err(e) = objects::wait_for("apps/v1", "Deployment", d, &condition(&version), WAIT) {
             let now = objects::get("v1", "ConfigMap", CONFIGMAP)?;
@@ -304,13 +310,11 @@ mod tests {
         assert_eq!(orig_aof.as_deref(), Some("yes"));
     }
 
-
     #[test]
     fn restore_config_adds_appendonly_when_missing() {
         let edited = redis_conf_for_restore("port 6379\n");
         assert_eq!(redis_persistence(&edited).1.as_deref(), Some("no"));
     }
-
 
     #[test]
     fn info_fields() {

@@ -51,8 +51,14 @@ impl Plugin for ApiManager {
             }
         })?;
         for deployment in DEPLOYMENTS {
-            objects::wait_for("apps/v1", "Deployment", deployment, "condition=Available", WAIT)
-                .map_err(|e| e.context(&format!("waiting for the operator to deploy {deployment}")))?;
+            objects::wait_for(
+                "apps/v1",
+                "Deployment",
+                deployment,
+                "condition=Available",
+                WAIT,
+            )
+            .map_err(|e| e.context(&format!("waiting for the operator to deploy {deployment}")))?;
         }
         info!("9.5.1: 3scale is deployed");
         apimanager::scale_down(&name, &SYSTEM_APP, "9.5")

@@ -25,7 +25,9 @@ fn wait_for_system_app_pre() -> Result<()> {
     for _ in 0..5 {
         let app = objects::get("apps/v1", "Deployment", "system-app")?;
         let generation = app["metadata"]["generation"].as_i64().unwrap_or(1);
-        info!("9.5.2: waiting for the operator's {SYSTEM_APP_PRE_JOB} Job of system-app generation {generation}");
+        info!(
+            "9.5.2: waiting for the operator's {SYSTEM_APP_PRE_JOB} Job of system-app generation {generation}"
+        );
         objects::wait_for(
             "batch/v1",
             "Job",
@@ -33,7 +35,13 @@ fn wait_for_system_app_pre() -> Result<()> {
             &format!("jsonpath={{.metadata.annotations.{JOB_GENERATION_ANNOTATION}}}={generation}"),
             WAIT,
         )?;
-        objects::wait_for("batch/v1", "Job", SYSTEM_APP_PRE_JOB, "condition=Complete", WAIT)?;
+        objects::wait_for(
+            "batch/v1",
+            "Job",
+            SYSTEM_APP_PRE_JOB,
+            "condition=Complete",
+            WAIT,
+        )?;
         let now = objects::get("apps/v1", "Deployment", "system-app")?;
         if now["metadata"]["generation"].as_i64().unwrap_or(1) == generation {
             return Ok(());

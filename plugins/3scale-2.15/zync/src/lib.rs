@@ -66,7 +66,9 @@ impl Plugin for ZyncDatabase {
         let name = apimanager::name()?;
         apimanager::scale_down(&name, &ZYNC, "9.5.4.1")?;
         let pod = pods::find_pod(POD)?;
-        info!("9.5.4.1: loading {ARTIFACT} into zync_production in {pod}, keeping the zync role's rights on schema public");
+        info!(
+            "9.5.4.1: loading {ARTIFACT} into zync_production in {pod}, keeping the zync role's rights on schema public"
+        );
         pods::artifact_to_exec(ARTIFACT, &pod, &["bash", "-c", LOAD], Compression::Gzip)?;
         apimanager::put_back(&name, &ZYNC, "9.5.4.1")
     }
