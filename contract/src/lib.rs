@@ -28,7 +28,7 @@ pub use manifest::Manifest;
 /// The WIT package plugins are built against, and its version: the contract version. A
 /// host runs components built for the same major version.
 pub const CONTRACT: &str = "host:plugin";
-pub const CONTRACT_VERSION: &str = "2.0.0";
+pub const CONTRACT_VERSION: &str = "2.1.0";
 pub const CONTRACT_MAJOR: u64 = 2;
 
 /// The custom section of a component that holds its manifest (the text of `plugin.toml`).

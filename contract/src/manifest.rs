@@ -27,8 +27,9 @@
 //! write = [{ api-version = "v1", kind = "ConfigMap", names = ["system-environment"] }]
 //! # patch, only under these JSON-pointer prefixes.
 //! patch = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager", paths = ["/spec/zync"] }]
-//! # rollout restart and status of these Deployments.
-//! rollout = ["zync", "zync-que"]
+//! # rollout restart and status of these Deployments, and rollout latest and status of
+//! # these OpenShift DeploymentConfigs.
+//! rollout = ["zync", "zync-que", { deployment-config = "system-app" }]
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -102,9 +103,33 @@ pub struct Capabilities {
     pub write: Vec<KindGrant>,
     #[serde(default)]
     pub patch: Vec<PatchGrant>,
-    /// Deployments the plugin may restart and wait for.
+    /// Deployments (and DeploymentConfigs) the plugin may roll out and wait for.
     #[serde(default)]
-    pub rollout: Vec<String>,
+    pub rollout: Vec<RolloutGrant>,
+}
+
+/// A workload the plugin may roll out: a Deployment by name, or an OpenShift
+/// DeploymentConfig (`{ deployment-config = "NAME" }`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum RolloutGrant {
+    Deployment(String),
+    Config(ConfigTarget),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConfigTarget {
+    pub deployment_config: String,
+}
+
+impl RolloutGrant {
+    pub fn name(&self) -> &str {
+        match self {
+            RolloutGrant::Deployment(n) => n,
+            RolloutGrant::Config(c) => &c.deployment_config,
+        }
+    }
 }
 
 /// Pods a plugin may run commands in, and which of their containers.
@@ -257,10 +282,11 @@ impl Manifest {
                 }
             }
         }
-        for d in &self.capabilities.rollout {
-            if !is_dns_label(d) {
+        for r in &self.capabilities.rollout {
+            if !is_dns_label(r.name()) {
                 return rule(format!(
-                    "rollout names `{d}`, which is not a Deployment name"
+                    "rollout names `{}`, which is not a workload name",
+                    r.name()
                 ));
             }
         }
@@ -305,6 +331,7 @@ format = "gzip"
 exec = ["deployment=zync-database", { selector = "deployment=system-app", container = "system-master" }]
 read = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager" }]
 patch = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager", paths = ["/spec/zync"] }]
+rollout = ["zync", { deployment-config = "zync-que" }]
 "#;
 
     #[test]
@@ -319,6 +346,12 @@ patch = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager", paths 
         assert_eq!(m.capabilities.exec[1].container(), Some("system-master"));
         assert_eq!(m.capabilities.exec[1].selector(), "deployment=system-app");
         assert_eq!(m.hook_list(), "backup, restore, resume");
+        assert_eq!(
+            m.capabilities.rollout[0],
+            RolloutGrant::Deployment("zync".into())
+        );
+        assert_eq!(m.capabilities.rollout[1].name(), "zync-que");
+        assert!(matches!(m.capabilities.rollout[1], RolloutGrant::Config(_)));
     }
 
     #[test]
@@ -351,6 +384,20 @@ patch = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager", paths 
             .contains("container")
         );
         assert!(bad("after = [\"apimanager\"]", "after = []\norder = 60").contains("order"));
+        assert!(
+            bad(
+                "deployment-config = \"zync-que\"",
+                "deployment-config = \"zync que\""
+            )
+            .contains("workload")
+        );
+        assert!(
+            bad(
+                "{ deployment-config = \"zync-que\" }",
+                "{ deploymentconfig = \"zync-que\" }"
+            )
+            .contains("rollout")
+        );
         assert!(
             bad("format = \"gzip\"", "format = \"gzip\"\n\n[[artifacts]]\npath = \"zync-database-backup.gz/x\"\nformat = \"raw\"")
                 .contains("overlap")

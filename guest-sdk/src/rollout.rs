@@ -1,4 +1,5 @@
-//! Deployment rollouts, as far as the plugin's `rollout` grant reaches.
+//! Rollouts of Deployments and OpenShift DeploymentConfigs, as far as the plugin's
+//! `rollout` grant reaches.
 
 use crate::__bindings::host::plugin::rollout as wit;
 use crate::Result;
@@ -17,4 +18,20 @@ pub fn status(deployment: &str, timeout_seconds: u32) -> Result<()> {
 pub fn restart_and_wait(deployment: &str, timeout_seconds: u32) -> Result<()> {
     restart(deployment)?;
     status(deployment, timeout_seconds)
+}
+
+/// `oc rollout latest dc/NAME`: a new deployment of a DeploymentConfig (3scale 2.14).
+pub fn latest(deployment_config: &str) -> Result<()> {
+    Ok(wit::latest(deployment_config)?)
+}
+
+/// `oc rollout status dc/NAME --timeout=Ns`.
+pub fn config_status(deployment_config: &str, timeout_seconds: u32) -> Result<()> {
+    Ok(wit::config_status(deployment_config, timeout_seconds)?)
+}
+
+/// `oc rollout latest` followed by `oc rollout status`, on a DeploymentConfig.
+pub fn latest_and_wait(deployment_config: &str, timeout_seconds: u32) -> Result<()> {
+    latest(deployment_config)?;
+    config_status(deployment_config, timeout_seconds)
 }

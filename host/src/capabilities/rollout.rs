@@ -1,25 +1,33 @@
 //! The `rollout` capability and `host:plugin/rollout`: restarting named Deployments and
-//! waiting for their rollouts, as `oc rollout restart|status deployment/NAME`.
+//! waiting for their rollouts, as `oc rollout restart|status deployment/NAME`, and the
+//! same for OpenShift DeploymentConfigs, as `oc rollout latest|status dc/NAME`.
 
 use std::time::Duration;
 
 use contract::Manifest;
+use contract::manifest::RolloutGrant;
 
 use super::bindings::host::plugin::rollout;
 use super::{Call, Grant as FullGrant, HostError, HostState, list_or_none};
-use crate::cluster::{DeploymentPermit, PodFacts};
+use crate::cluster::{ConfigPermit, DeploymentPermit, PodFacts};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct Grant {
     deployments: Vec<String>,
+    configs: Vec<String>,
 }
 
 impl Grant {
     pub fn new(manifest: &Manifest) -> Grant {
-        Grant {
-            deployments: manifest.capabilities.rollout.clone(),
+        let mut grant = Grant::default();
+        for r in &manifest.capabilities.rollout {
+            match r {
+                RolloutGrant::Deployment(d) => grant.deployments.push(d.clone()),
+                RolloutGrant::Config(c) => grant.configs.push(c.deployment_config.clone()),
+            }
         }
+        grant
     }
 
     fn check(&self, deployment: &str) -> Result<DeploymentPermit> {
@@ -32,6 +40,17 @@ impl Grant {
             )))
         }
     }
+
+    fn check_config(&self, config: &str) -> Result<ConfigPermit> {
+        if self.configs.iter().any(|d| d == config) {
+            Ok(ConfigPermit::issue(config))
+        } else {
+            Err(Error::Denied(format!(
+                "rollout of deploymentconfig `{config}` needs a rollout capability for it ({{ deployment-config = \"{config}\" }}); granted: {}",
+                list_or_none(&self.configs)
+            )))
+        }
+    }
 }
 
 /// `host inspect`'s words for the rollout grant.
@@ -40,7 +59,15 @@ pub fn describe(manifest: &Manifest) -> Vec<String> {
         .capabilities
         .rollout
         .iter()
-        .map(|d| format!("restart deployment {d} and wait for its rollout"))
+        .map(|r| match r {
+            RolloutGrant::Deployment(d) => {
+                format!("restart deployment {d} and wait for its rollout")
+            }
+            RolloutGrant::Config(c) => format!(
+                "roll out deploymentconfig {} (oc rollout latest) and wait for it",
+                c.deployment_config
+            ),
+        })
         .collect()
 }
 
@@ -72,6 +99,34 @@ impl Call for Status {
     }
 }
 
+pub struct Latest {
+    pub config: String,
+}
+
+impl Call for Latest {
+    type Permit = ConfigPermit;
+    fn audit(&self) -> (&'static str, String) {
+        ("rollout-latest", format!("dc/{}", self.config))
+    }
+    fn check(&self, g: &FullGrant, _: Option<&PodFacts>) -> Result<ConfigPermit> {
+        g.rollout.check_config(&self.config)
+    }
+}
+
+pub struct ConfigStatus {
+    pub config: String,
+}
+
+impl Call for ConfigStatus {
+    type Permit = ConfigPermit;
+    fn audit(&self) -> (&'static str, String) {
+        ("rollout-status", format!("dc/{}", self.config))
+    }
+    fn check(&self, g: &FullGrant, _: Option<&PodFacts>) -> Result<ConfigPermit> {
+        g.rollout.check_config(&self.config)
+    }
+}
+
 impl rollout::Host for HostState {
     async fn restart(&mut self, deployment: String) -> std::result::Result<(), HostError> {
         self.guarded(Restart { deployment }, async |permit, ctx| {
@@ -88,6 +143,34 @@ impl rollout::Host for HostState {
         let timeout = Duration::from_secs(timeout_seconds.max(1) as u64);
         self.guarded(Status { deployment }, async move |permit, ctx| {
             ctx.run.cluster.rollout_status(&permit, timeout).await
+        })
+        .await
+    }
+
+    async fn latest(&mut self, deployment_config: String) -> std::result::Result<(), HostError> {
+        let call = Latest {
+            config: deployment_config,
+        };
+        self.guarded(call, async |permit, ctx| {
+            ctx.run.cluster.rollout_latest(&permit).await
+        })
+        .await
+    }
+
+    async fn config_status(
+        &mut self,
+        deployment_config: String,
+        timeout_seconds: u32,
+    ) -> std::result::Result<(), HostError> {
+        let timeout = Duration::from_secs(timeout_seconds.max(1) as u64);
+        let call = ConfigStatus {
+            config: deployment_config,
+        };
+        self.guarded(call, async move |permit, ctx| {
+            ctx.run
+                .cluster
+                .config_rollout_status(&permit, timeout)
+                .await
         })
         .await
     }

@@ -10,6 +10,7 @@ pub mod answer;
 mod attached;
 pub mod client;
 mod copy;
+mod deployment_config;
 mod exec;
 mod pods;
 mod resources;
@@ -24,6 +25,7 @@ use tokio::sync::OnceCell;
 
 pub use client::ClusterOptions;
 pub use copy::pod_path;
+pub use deployment_config::ConfigPermit;
 pub use exec::ExecResult;
 pub use pods::PodFacts;
 pub use resources::PatchKind;

@@ -154,6 +154,15 @@ mod tests {
     }
 
     #[test]
+    fn the_contract_version_is_the_wit_packages() {
+        let wit = include_str!("../../../wit/plugin.wit");
+        assert!(
+            wit.contains(&format!("package {CONTRACT}@{CONTRACT_VERSION};")),
+            "contract::CONTRACT_VERSION differs from wit/plugin.wit's package version"
+        );
+    }
+
+    #[test]
     fn contract_versions_are_checked() {
         let ok = ["host:plugin/pods@2.0.0".to_string()];
         let all: Vec<String> = ["describe", "backup", "quiesce", "restore", "resume"]
@@ -163,7 +172,8 @@ mod tests {
         let v1 = ["host:plugin/cluster@1.0.0".to_string()];
         let m = check_contract(&v1, &all).unwrap_err();
         assert!(
-            m.contains("host:plugin@1.0.0") && m.contains("host:plugin@2.0.0"),
+            m.contains("host:plugin@1.0.0")
+                && m.contains(&format!("host:plugin@{CONTRACT_VERSION}")),
             "{m}"
         );
         let partial = vec!["describe".to_string(), "backup".to_string()];
