@@ -6,6 +6,7 @@ pub mod api;
 pub mod client;
 pub mod cluster;
 pub mod data;
+mod defaulting;
 mod error;
 pub mod faults;
 mod patch;
@@ -18,4 +19,5 @@ mod store;
 mod tls;
 
 pub use error::{Result, SimError};
+pub use cluster::ClusterOptions;
 pub use server::{NAMESPACE, SimConfig, Simulator, endpoint};

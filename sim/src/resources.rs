@@ -63,7 +63,44 @@ pub const APIMANAGERS: ResourceType = ResourceType {
     verbs: CRUD,
 };
 
-pub const ALL: &[ResourceType] = &[PODS, CONFIGMAPS, SECRETS, DEPLOYMENTS, APIMANAGERS];
+pub const REPLICASETS: ResourceType = ResourceType {
+    group: "apps",
+    version: "v1",
+    plural: "replicasets",
+    singular: "replicaset",
+    kind: "ReplicaSet",
+    list_kind: "ReplicaSetList",
+    verbs: CRUD,
+};
+pub const JOBS: ResourceType = ResourceType {
+    group: "batch",
+    version: "v1",
+    plural: "jobs",
+    singular: "job",
+    kind: "Job",
+    list_kind: "JobList",
+    verbs: CRUD,
+};
+pub const EVENTS: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    plural: "events",
+    singular: "event",
+    kind: "Event",
+    list_kind: "EventList",
+    verbs: CRUD,
+};
+
+pub const ALL: &[ResourceType] = &[
+    PODS,
+    CONFIGMAPS,
+    SECRETS,
+    DEPLOYMENTS,
+    APIMANAGERS,
+    REPLICASETS,
+    JOBS,
+    EVENTS,
+];
 
 impl ResourceType {
     pub fn api_version(&self) -> String {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::{self, App};
-use crate::cluster::{Cluster, Dirs};
+use crate::cluster::{Cluster, ClusterOptions, Dirs};
 use crate::faults::FaultSettings;
 use crate::{Result, SimError};
 
@@ -19,6 +19,8 @@ pub struct SimConfig {
     /// 0 picks a free port.
     pub port: u16,
     pub faults: FaultSettings,
+    /// The operator's and controllers' timings, and `--empty`.
+    pub options: ClusterOptions,
     /// How long to wait for every pod to run before `start` gives up.
     pub ready_timeout: Duration,
 }
@@ -29,6 +31,7 @@ impl SimConfig {
             dir: dir.into(),
             port: 0,
             faults: FaultSettings::default(),
+            options: ClusterOptions::default(),
             ready_timeout: Duration::from_secs(240),
         }
     }
@@ -54,7 +57,13 @@ impl Simulator {
                 SimError::Other(format!("cannot listen on 127.0.0.1:{}: {e}", config.port))
             })?;
         let addr = listener.local_addr()?;
-        let cluster = Cluster::start(Dirs::new(&dir), NAMESPACE, config.faults.clone()).await?;
+        let cluster = Cluster::start(
+            Dirs::new(&dir),
+            NAMESPACE,
+            config.faults.clone(),
+            config.options.clone(),
+        )
+        .await?;
         let app = Arc::new(App {
             cluster: cluster.clone(),
             token: token.clone(),

@@ -42,17 +42,28 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 "pods" => &["po"],
                 "configmaps" => &["cm"],
                 "deployments" => &["deploy"],
+                "replicasets" => &["rs"],
+                "events" => &["ev"],
                 _ => &[],
             };
-            json!({
+            let mut resource = json!({
                 "name": r.plural, "singularName": r.singular, "namespaced": true,
                 "kind": r.kind, "verbs": r.verbs, "shortNames": short,
-            })
+            });
+            // `kubectl get all`
+            if matches!(r.plural, "pods" | "deployments" | "replicasets" | "jobs") {
+                resource["categories"] = json!(["all"]);
+            }
+            resource
         })
         .collect();
     for r in &resources {
         if r.plural == "pods" {
             list.push(json!({"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": ["create", "get"]}));
+            list.push(json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
+        }
+        if matches!(r.plural, "replicasets" | "jobs") {
+            list.push(json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": true, "kind": r.kind, "verbs": ["get", "patch", "update"]}));
         }
         if r.plural == "deployments" {
             list.push(json!({"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));

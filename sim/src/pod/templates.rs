@@ -20,6 +20,12 @@ pub enum EnvValue {
         name: &'static str,
         key: &'static str,
     },
+    /// The password part of a URL in a Secret: the operator puts system-mysql's root
+    /// password into its env from the `system-database` URL (system_mysql.go:197).
+    SecretUrlPassword {
+        name: &'static str,
+        key: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -55,9 +61,9 @@ pub const TEMPLATES: &[Template] = &[
         env: &[
             (
                 "MYSQL_ROOT_PASSWORD",
-                EnvValue::Secret {
+                EnvValue::SecretUrlPassword {
                     name: "system-database",
-                    key: "DB_PASSWORD",
+                    key: "URL",
                 },
             ),
             ("MYSQL_DATABASE", EnvValue::Literal("system")),
@@ -81,9 +87,19 @@ pub const TEMPLATES: &[Template] = &[
         user: Some("postgres"),
         home: "/var/lib/pgsql",
         volumes: &[("zync-database-data", "/var/lib/pgsql")],
+        // zync.go:399-431, and the image's own ENV (sclorg postgresql-10: the container
+        // user is postgres, PGUSER=postgres, so psql in the pod is the superuser).
         env: &[
+            ("POSTGRESQL_USER", EnvValue::Literal("zync")),
+            (
+                "POSTGRESQL_PASSWORD",
+                EnvValue::Secret {
+                    name: "zync",
+                    key: "ZYNC_DATABASE_PASSWORD",
+                },
+            ),
             ("POSTGRESQL_DATABASE", EnvValue::Literal("zync_production")),
-            ("PGHOST", EnvValue::Literal("/run/postgresql")),
+            ("PGUSER", EnvValue::Literal("postgres")),
         ],
         replicas: 1,
         system_tools: false,
