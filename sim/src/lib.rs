@@ -18,6 +18,6 @@ mod status;
 mod store;
 mod tls;
 
-pub use error::{Result, SimError};
 pub use cluster::ClusterOptions;
+pub use error::{Result, SimError};
 pub use server::{NAMESPACE, SimConfig, Simulator, endpoint};

@@ -290,7 +290,9 @@ fn accept_body_type(headers: &HeaderMap) -> Result<(), ApiError> {
         return Err(ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct:?})"
+            ),
         ));
     }
     Ok(())

@@ -103,4 +103,3 @@ pub fn deployment(t: &Template) -> Value {
         }
     })
 }
-

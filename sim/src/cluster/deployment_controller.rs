@@ -31,7 +31,9 @@ pub fn spawn(cluster: Arc<Cluster>) {
             }
         },
         |c, event| {
-            let name = event.object["metadata"]["name"].as_str().unwrap_or_default();
+            let name = event.object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default();
             match event.plural {
                 "deployments" => c.queues.deployments.add_after(name, LATENCY),
                 "replicasets" => {
@@ -78,7 +80,10 @@ fn sync(cluster: &Arc<Cluster>, name: &str) {
     let Some(d) = cluster.store.get(&DEPLOYMENTS, &ns, name) else {
         return;
     };
-    let uid = d["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let uid = d["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let hash = template_hash(&d);
     let desired = d["spec"]["replicas"].as_i64().unwrap_or(1);
     let replica_sets = owned(&cluster.store, &REPLICASETS, &ns, &uid);
@@ -211,7 +216,10 @@ fn create_replica_set(
 /// Old ReplicaSets beyond `revisionHistoryLimit` that have no pods left are deleted
 /// (sync.go cleanupDeployment).
 fn cleanup(cluster: &Cluster, d: &Value, old: &[&Value]) {
-    let limit = d["spec"]["revisionHistoryLimit"].as_i64().unwrap_or(10).max(0) as usize;
+    let limit = d["spec"]["revisionHistoryLimit"]
+        .as_i64()
+        .unwrap_or(10)
+        .max(0) as usize;
     let mut idle: Vec<&&Value> = old
         .iter()
         .filter(|rs| replicas(rs) == 0 && rs["status"]["replicas"].as_i64().unwrap_or(0) == 0)

@@ -34,7 +34,11 @@ impl Cluster {
         let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let event_name = format!("{name}.{nanos:x}");
         let now = crate::store::now();
-        let kind_str = if kind == Kind::Warning { "Warning" } else { "Normal" };
+        let kind_str = if kind == Kind::Warning {
+            "Warning"
+        } else {
+            "Normal"
+        };
         let mut source = json!({"component": component});
         if component == "kubelet" {
             source["host"] = json!(super::NODE_NAME);

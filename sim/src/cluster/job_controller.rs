@@ -27,14 +27,17 @@ pub fn spawn(cluster: Arc<Cluster>) {
         cluster.clone(),
         |c| {
             for job in c.store.list(&JOBS, Some(&c.namespace)).0 {
-                c.queues
-                    .jobs
-                    .add_after(job["metadata"]["name"].as_str().unwrap_or_default(), LATENCY);
+                c.queues.jobs.add_after(
+                    job["metadata"]["name"].as_str().unwrap_or_default(),
+                    LATENCY,
+                );
             }
         },
         |c, event| match event.plural {
             "jobs" => c.queues.jobs.add_after(
-                event.object["metadata"]["name"].as_str().unwrap_or_default(),
+                event.object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default(),
                 LATENCY,
             ),
             "pods" => {
@@ -49,9 +52,11 @@ pub fn spawn(cluster: Arc<Cluster>) {
     );
     // When each Job last lost a pod, for its back-off.
     let mut last_failure: HashMap<String, Instant> = HashMap::new();
-    watch::spawn_worker(cluster, |c| &c.queues.jobs, move |c, key| {
-        sync(c, key, &mut last_failure)
-    });
+    watch::spawn_worker(
+        cluster,
+        |c| &c.queues.jobs,
+        move |c, key| sync(c, key, &mut last_failure),
+    );
 }
 
 pub fn has_condition(job: &Value, kind: &str) -> bool {
@@ -61,7 +66,10 @@ pub fn has_condition(job: &Value, kind: &str) -> bool {
 }
 
 fn terminal(pod: &Value) -> bool {
-    matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+    matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    )
 }
 
 fn sync(cluster: &Arc<Cluster>, name: &str, last_failure: &mut HashMap<String, Instant>) {
@@ -72,7 +80,10 @@ fn sync(cluster: &Arc<Cluster>, name: &str, last_failure: &mut HashMap<String, I
     if has_condition(&job, "Complete") || has_condition(&job, "Failed") {
         return;
     }
-    let uid = job["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let uid = job["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let pods = owned(&cluster.store, &PODS, &ns, &uid);
     let (mut succeeded, mut failed) = (
         job["status"]["succeeded"].as_i64().unwrap_or(0),
@@ -111,9 +122,10 @@ fn sync(cluster: &Arc<Cluster>, name: &str, last_failure: &mut HashMap<String, I
     let ready = active
         .iter()
         .filter(|p| {
-            p["status"]["conditions"]
-                .as_array()
-                .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+            p["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
         })
         .count();
     let completions = job["spec"]["completions"].as_i64().unwrap_or(1);

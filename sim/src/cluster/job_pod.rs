@@ -54,7 +54,10 @@ pub fn start(cluster: &Arc<Cluster>, job: &Value) -> Option<String> {
             "hostIP": "127.0.0.1",
         },
     });
-    let created = cluster.store.create(&PODS, &cluster.namespace, object).ok()?;
+    let created = cluster
+        .store
+        .create(&PODS, &cluster.namespace, object)
+        .ok()?;
     cluster.event(
         &created,
         super::EventKind::Normal,
@@ -105,7 +108,8 @@ fn template_for(container: &str) -> &'static Template {
     if let Some(t) = cache.get(container) {
         return t;
     }
-    let base = crate::pod::templates::find("system-app").expect("system-app is a 3scale deployment");
+    let base =
+        crate::pod::templates::find("system-app").expect("system-app is a 3scale deployment");
     let name: &'static str = Box::leak(container.to_string().into_boxed_str());
     let template: &'static Template = Box::leak(Box::new(Template {
         deployment: name,
@@ -169,7 +173,11 @@ async fn run(
         container["image"].as_str().unwrap_or_default(),
     );
     let started_at = crate::store::now();
-    let ip = format!("10.128.{}.{}", rand::random_range(0..=254u8), rand::random_range(2..=254u8));
+    let ip = format!(
+        "10.128.{}.{}",
+        rand::random_range(0..=254u8),
+        rand::random_range(2..=254u8)
+    );
     update_pod(cluster, name, |p| {
         p["status"]["phase"] = json!("Running");
         p["status"]["startTime"] = json!(started_at);
@@ -274,7 +282,12 @@ fn resolve_env(
                 .ok_or_else(|| format!("configmap \"{map}\" not found"))?["data"][key]
                 .as_str()
                 .map(String::from)
-                .ok_or_else(|| format!("couldn't find key {key} in ConfigMap {}/{map}", cluster.namespace))?;
+                .ok_or_else(|| {
+                    format!(
+                        "couldn't find key {key} in ConfigMap {}/{map}",
+                        cluster.namespace
+                    )
+                })?;
             env.push((name, value));
             continue;
         }

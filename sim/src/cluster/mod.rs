@@ -314,13 +314,13 @@ impl Cluster {
             slot.stop.notify_one();
             let container = slot.template.container;
             drop(pods);
-            if let Ok(pod) = self
-                .store
-                .modify(&crate::resources::PODS, &self.namespace, name, |p| {
-                    p["metadata"]["deletionTimestamp"] = serde_json::json!(crate::store::now());
-                    p["metadata"]["deletionGracePeriodSeconds"] = serde_json::json!(30);
-                    Ok(())
-                })
+            if let Ok(pod) =
+                self.store
+                    .modify(&crate::resources::PODS, &self.namespace, name, |p| {
+                        p["metadata"]["deletionTimestamp"] = serde_json::json!(crate::store::now());
+                        p["metadata"]["deletionGracePeriodSeconds"] = serde_json::json!(30);
+                        Ok(())
+                    })
                 && !self.is_stopping()
             {
                 self.event(

@@ -27,7 +27,9 @@ pub fn spawn(cluster: Arc<Cluster>) {
         },
         |c, event| match event.plural {
             "replicasets" => c.queues.replicasets.add_after(
-                event.object["metadata"]["name"].as_str().unwrap_or_default(),
+                event.object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default(),
                 LATENCY,
             ),
             "pods" => {
@@ -45,13 +47,17 @@ pub fn spawn(cluster: Arc<Cluster>) {
 
 fn is_active(pod: &Value) -> bool {
     pod["metadata"]["deletionTimestamp"].is_null()
-        && !matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+        && !matches!(
+            pod["status"]["phase"].as_str(),
+            Some("Succeeded" | "Failed")
+        )
 }
 
 fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
 }
 
 fn sync(cluster: &Arc<Cluster>, name: &str) {
@@ -121,7 +127,10 @@ fn sync(cluster: &Arc<Cluster>, name: &str) {
             status.insert(field.into(), json!(value));
         }
     }
-    status.insert("observedGeneration".into(), rs["metadata"]["generation"].clone());
+    status.insert(
+        "observedGeneration".into(),
+        rs["metadata"]["generation"].clone(),
+    );
     let _ = cluster.store.modify(&REPLICASETS, &ns, name, |r| {
         r["status"] = Value::Object(status);
         Ok(())

@@ -56,7 +56,10 @@ pub fn start_pod(
         .collect();
     let name = format!("{deployment}-{hash}-{suffix}");
     let object = pod_object::new_pod(&name, template, hash, spec);
-    let created = cluster.store.create(&PODS, &cluster.namespace, object).ok()?;
+    let created = cluster
+        .store
+        .create(&PODS, &cluster.namespace, object)
+        .ok()?;
     cluster.event(
         &created,
         Kind::Normal,
@@ -169,7 +172,11 @@ async fn supervise(
         let image = cluster
             .store
             .get(&PODS, &cluster.namespace, name)
-            .and_then(|p| p["spec"]["containers"][0]["image"].as_str().map(String::from))
+            .and_then(|p| {
+                p["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .map(String::from)
+            })
             .unwrap_or_default();
         container_started(cluster, name, template.container, &image);
         let started_at = crate::store::now();

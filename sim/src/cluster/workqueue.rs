@@ -40,7 +40,10 @@ impl WorkQueue {
             let wait = {
                 let mut due = self.due.lock().unwrap();
                 let now = Instant::now();
-                let earliest = due.iter().min_by_key(|(_, at)| **at).map(|(k, at)| (k.clone(), *at));
+                let earliest = due
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(k, at)| (k.clone(), *at));
                 match earliest {
                     Some((key, at)) if at <= now => {
                         due.remove(&key);

@@ -87,7 +87,15 @@ SELECT format('table %s (owner %s) grants zync no SELECT', tablename, tableowner
 async fn zync_can_read(pod: &crate::cluster::PodHandle) -> Result<()> {
     let problems = pod_exec::output(
         pod,
-        &["psql", "-tA", "-v", "ON_ERROR_STOP=1", "-c", ZYNC_ACCESS_CHECK, "zync_production"],
+        &[
+            "psql",
+            "-tA",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            ZYNC_ACCESS_CHECK,
+            "zync_production",
+        ],
     )
     .await?;
     let problems: Vec<&str> = problems.lines().filter(|l| !l.trim().is_empty()).collect();

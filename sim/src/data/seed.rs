@@ -367,7 +367,15 @@ async fn seed_zync(cluster: &Cluster, bytes: u64) -> Result<Value> {
     });
     pod_exec::run_lines(
         &pod,
-        &["psql", "-q", "-v", "ON_ERROR_STOP=1", "-U", "zync", "zync_production"],
+        &[
+            "psql",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-U",
+            "zync",
+            "zync_production",
+        ],
         Some(input),
         |_| {},
     )

@@ -165,7 +165,11 @@ fn prelude(input: &ScriptInput) -> String {
 
 /// PID 1 of a Job's pod: the same view of the machine, then the container's command as
 /// the container's only process; the pod ends with it (restartPolicy Never).
-pub fn job_init_script(input: &ScriptInput, env: &[(String, String)], command: &[String]) -> String {
+pub fn job_init_script(
+    input: &ScriptInput,
+    env: &[(String, String)],
+    command: &[String],
+) -> String {
     let mut s = prelude(input);
     let mut line = format!("exec env -i -C {}", input.template.home);
     for (k, v) in env {

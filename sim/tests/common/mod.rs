@@ -23,11 +23,16 @@ pub fn sim_bin() -> &'static str {
 impl Sim {
     /// Starts `sim serve` on a fresh directory.
     pub fn start() -> Sim {
+        Sim::start_with(&[])
+    }
+
+    /// Starts `sim serve` on a fresh directory with more `serve` arguments.
+    pub fn start_with(args: &[&str]) -> Sim {
         let temp = tempfile::Builder::new()
             .prefix("sim-test-")
             .tempdir()
             .unwrap();
-        let mut sim = Sim::start_in(temp.path());
+        let mut sim = Sim::start_in_with(temp.path(), args);
         sim._temp = Some(temp);
         sim
     }
@@ -35,12 +40,18 @@ impl Sim {
     /// Starts `sim serve --dir DIR`. The child gets SIGTERM if the thread that started it
     /// ends, so a test binary that panics never leaves a cluster running.
     pub fn start_in(dir: &Path) -> Sim {
+        Sim::start_in_with(dir, &[])
+    }
+
+    pub fn start_in_with(dir: &Path, args: &[&str]) -> Sim {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let (tx, rx) = std::sync::mpsc::channel();
         let dir_owned = dir.to_path_buf();
         std::thread::spawn(move || {
             let mut cmd = Command::new(sim_bin());
             cmd.args(["serve", "--dir"])
                 .arg(&dir_owned)
+                .args(&args)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             unsafe {
@@ -173,6 +184,27 @@ impl Sim {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Polls `check` until it returns Some, for at most `secs` seconds.
+    pub fn wait_for<T>(&self, secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited {secs}s for {what}; sim events:\n{}",
+                self.sim(&["events"])
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `kubectl get KIND NAME -o json`.
+    pub fn json(&self, kind: &str, name: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["get", kind, name, "-o", "json"])).unwrap()
+    }
+
     pub fn fingerprint(&self) -> serde_json::Value {
         serde_json::from_str(&self.sim(&["fingerprint", "--json"])).unwrap()
     }
@@ -189,8 +221,13 @@ static SHARED: OnceLock<Sim> = OnceLock::new();
 /// One simulator shared by the tests of a file, seeded once, stopped and removed when the
 /// test binary exits.
 pub fn shared(seed_size: Option<&str>) -> &'static Sim {
+    shared_with(seed_size, &[])
+}
+
+/// The same with `serve` arguments (the first caller's count).
+pub fn shared_with(seed_size: Option<&str>, args: &[&str]) -> &'static Sim {
     SHARED.get_or_init(|| {
-        let sim = Sim::start();
+        let sim = Sim::start_with(args);
         if let Some(size) = seed_size {
             sim.sim(&["seed", "--size", size]);
         }

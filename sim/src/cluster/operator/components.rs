@@ -162,7 +162,10 @@ fn redis_config_mutator(existing: &mut Value, desired: &Value) -> bool {
         return true;
     };
     let mut text = current.clone();
-    for line in ["rename-command REPLICAOF \"\"", "rename-command SLAVEOF \"\""] {
+    for line in [
+        "rename-command REPLICAOF \"\"",
+        "rename-command SLAVEOF \"\"",
+    ] {
         if !text.contains(line) {
             text = format!("{text}\n{line}");
         }
@@ -227,10 +230,10 @@ fn memcached(ctx: &Ctx) -> Result<Step, String> {
 fn system_searchd(ctx: &Ctx) -> Result<Step, String> {
     super::extras::service(ctx, "system-searchd")?;
     ctx.reconcile_deployment(ctx.desired_deployment("system-searchd"), None)?;
-    let Some(searchd) = ctx
-        .cluster
-        .store
-        .get(&DEPLOYMENTS, &ctx.cluster.namespace, "system-searchd")
+    let Some(searchd) =
+        ctx.cluster
+            .store
+            .get(&DEPLOYMENTS, &ctx.cluster.namespace, "system-searchd")
     else {
         return Err("deployments.apps \"system-searchd\" not found".into());
     };
@@ -281,7 +284,11 @@ fn apicast(ctx: &Ctx) -> Result<Step, String> {
         ),
         |existing, desired| {
             let mut changed = false;
-            for key in ["APICAST_MANAGEMENT_API", "OPENSSL_VERIFY", "APICAST_RESPONSE_CODES"] {
+            for key in [
+                "APICAST_MANAGEMENT_API",
+                "OPENSSL_VERIFY",
+                "APICAST_RESPONSE_CODES",
+            ] {
                 if existing["data"][key] != desired["data"][key] {
                     existing["data"][key] = desired["data"][key].clone();
                     changed = true;

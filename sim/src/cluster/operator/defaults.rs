@@ -37,7 +37,11 @@ pub fn apply(apimanager: &Value) -> Option<Value> {
     default(apicast, "managementAPI", json!("status"));
     default(apicast, "openSSLVerify", json!(false));
     default(apicast, "responseCodes", json!(true));
-    default(apicast, "registryURL", json!("http://apicast-staging:8090/policies"));
+    default(
+        apicast,
+        "registryURL",
+        json!("http://apicast-staging:8090/policies"),
+    );
     default(apicast, "stagingSpec", json!({}));
     default(apicast, "productionSpec", json!({}));
     // setSystemSpecDefaults

@@ -55,7 +55,9 @@ impl Ctx<'_> {
     }
 
     pub fn name(&self) -> &str {
-        self.apimanager["metadata"]["name"].as_str().unwrap_or_default()
+        self.apimanager["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
     }
 
     pub fn log(&self, message: &str) {
@@ -92,7 +94,10 @@ impl Ctx<'_> {
         mut desired: Value,
         mutate: impl FnOnce(&mut Value, &Value) -> bool,
     ) -> Result<(), String> {
-        let name = desired["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = desired["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let ns = &self.cluster.namespace;
         match self.get(rt, &name) {
             None => {
@@ -137,7 +142,10 @@ impl Ctx<'_> {
         desired: Value,
         replicas: Option<i64>,
     ) -> Result<(), String> {
-        let name = desired["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = desired["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let before = self.get(&DEPLOYMENTS, &name);
         self.reconcile_object(&DEPLOYMENTS, desired, |existing, desired| {
             let mut changed = false;
@@ -183,7 +191,10 @@ impl Ctx<'_> {
     /// ReconcileJob with CreateOnlyMutator: a missing Job is created, an existing one only
     /// gets the labels and annotations merged in.
     pub fn reconcile_job(&self, desired: Value) -> Result<(), String> {
-        let name = desired["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = desired["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let existed = self.get(&JOBS, &name).is_some();
         self.reconcile_object(&JOBS, desired, |_, _| false)?;
         if !existed && self.install {
@@ -197,7 +208,10 @@ impl Ctx<'_> {
         self.install
             || deployment["status"]["conditions"]
                 .as_array()
-                .is_some_and(|c| c.iter().any(|c| c["type"] == "Available" && c["status"] == "True"))
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Available" && c["status"] == "True")
+                })
     }
 
     /// helper.IsDeploymentProgressing.
@@ -205,11 +219,16 @@ impl Ctx<'_> {
         if self.install {
             return false;
         }
-        deployment["status"]["unavailableReplicas"].as_i64().unwrap_or(0) > 0
-            || deployment["status"]["conditions"].as_array().is_some_and(|c| {
-                c.iter()
-                    .any(|c| c["type"] == "Progressing" && c["reason"] == "ReplicaSetUpdated")
-            })
+        deployment["status"]["unavailableReplicas"]
+            .as_i64()
+            .unwrap_or(0)
+            > 0
+            || deployment["status"]["conditions"]
+                .as_array()
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Progressing" && c["reason"] == "ReplicaSetUpdated")
+                })
     }
 }
 
@@ -277,37 +296,43 @@ pub fn spawn(cluster: Arc<Cluster>) {
         },
     );
     let mut failures: HashMap<String, u32> = HashMap::new();
-    watch::spawn_worker(cluster, |c| &c.queues.operator, move |c, name| {
-        let outcome = reconcile(c, name, false);
-        let requeue = match &outcome {
-            Ok(Step::Continue) => None,
-            Ok(Step::RequeueAfter(d)) => {
-                failures.remove(name);
-                c.queues.operator.add_after(name, *d);
-                return;
+    watch::spawn_worker(
+        cluster,
+        |c| &c.queues.operator,
+        move |c, name| {
+            let outcome = reconcile(c, name, false);
+            let requeue = match &outcome {
+                Ok(Step::Continue) => None,
+                Ok(Step::RequeueAfter(d)) => {
+                    failures.remove(name);
+                    c.queues.operator.add_after(name, *d);
+                    return;
+                }
+                Ok(Step::Requeue) => Some(()),
+                Err(e) => {
+                    c.note(&format!(
+                        "operator: apimanager/{name}: reconcile error: {e}"
+                    ));
+                    Some(())
+                }
+            };
+            match requeue {
+                // The default controller rate limiter: 5 ms doubled per failure, at most
+                // 1000 s (client-go workqueue.DefaultTypedControllerRateLimiter).
+                Some(()) => {
+                    let n = failures.entry(name.to_string()).or_insert(0);
+                    let backoff = Duration::from_millis(5)
+                        .saturating_mul(1 << (*n).min(20))
+                        .min(Duration::from_secs(1000));
+                    *n += 1;
+                    c.queues.operator.add_after(name, delay + backoff);
+                }
+                None => {
+                    failures.remove(name);
+                }
             }
-            Ok(Step::Requeue) => Some(()),
-            Err(e) => {
-                c.note(&format!("operator: apimanager/{name}: reconcile error: {e}"));
-                Some(())
-            }
-        };
-        match requeue {
-            // The default controller rate limiter: 5 ms doubled per failure, at most
-            // 1000 s (client-go workqueue.DefaultTypedControllerRateLimiter).
-            Some(()) => {
-                let n = failures.entry(name.to_string()).or_insert(0);
-                let backoff = Duration::from_millis(5)
-                    .saturating_mul(1 << (*n).min(20))
-                    .min(Duration::from_secs(1000));
-                *n += 1;
-                c.queues.operator.add_after(name, delay + backoff);
-            }
-            None => {
-                failures.remove(name);
-            }
-        }
-    });
+        },
+    );
 }
 
 /// SetupWithManager: For(APIManager), Owns(Deployment), Owns(ConfigMap) with the label
@@ -341,8 +366,8 @@ fn owners_to_enqueue(
             owners.extend(owner_of(&event.object));
         }
         "configmaps" => {
-            let labelled = event.object["metadata"]["labels"]["threescale_component_element"]
-                == "redis";
+            let labelled =
+                event.object["metadata"]["labels"]["threescale_component_element"] == "redis";
             if labelled {
                 owners.extend(old.as_ref().and_then(owner_of));
                 owners.extend(owner_of(&event.object));
@@ -363,7 +388,11 @@ fn reconcile(cluster: &Arc<Cluster>, name: &str, install: bool) -> Result<Step, 
     if apimanager["metadata"]["deletionTimestamp"].is_string() {
         return Ok(Step::Continue);
     }
-    if apimanager["spec"]["wildcardDomain"].as_str().unwrap_or_default().is_empty() {
+    if apimanager["spec"]["wildcardDomain"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty()
+    {
         return Err("spec.wildcardDomain: Required value".into());
     }
     // setAPIManagerDefaults: update and requeue.

@@ -43,7 +43,8 @@ impl Ctx<'_> {
     pub fn reconcile_secret(&self, desired: DesiredSecret) -> Result<(), String> {
         let ns = &self.cluster.namespace;
         let encode = |v: &str| json!(base64::engine::general_purpose::STANDARD.encode(v));
-        let mut labels = json!({"app": self.app_label(), "threescale_component": desired.component});
+        let mut labels =
+            json!({"app": self.app_label(), "threescale_component": desired.component});
         if let Some(element) = desired.element {
             labels["threescale_component_element"] = json!(element);
         }
@@ -63,7 +64,10 @@ impl Ctx<'_> {
                                "type": "Opaque", "data": data}),
                     )
                     .map_err(|e| e.message)?;
-                self.log(&format!("created secret {} (generated values)", desired.name));
+                self.log(&format!(
+                    "created secret {} (generated values)",
+                    desired.name
+                ));
             }
             Some(existing) => {
                 let missing: Vec<&(&str, String)> = desired
@@ -117,7 +121,10 @@ impl Ctx<'_> {
             element: Some("mysql"),
             data: vec![
                 ("DB_USER", self.field(s, "DB_USER", || "mysql".into())),
-                ("DB_PASSWORD", self.field(s, "DB_PASSWORD", || random_string(8))),
+                (
+                    "DB_PASSWORD",
+                    self.field(s, "DB_PASSWORD", || random_string(8)),
+                ),
                 ("URL", url),
             ],
         })
@@ -130,8 +137,14 @@ impl Ctx<'_> {
             component: "system",
             element: Some("redis"),
             data: vec![
-                ("URL", self.field(s, "URL", || "redis://system-redis:6379/1".into())),
-                ("SENTINEL_HOSTS", self.field(s, "SENTINEL_HOSTS", String::new)),
+                (
+                    "URL",
+                    self.field(s, "URL", || "redis://system-redis:6379/1".into()),
+                ),
+                (
+                    "SENTINEL_HOSTS",
+                    self.field(s, "SENTINEL_HOSTS", String::new),
+                ),
                 ("SENTINEL_ROLE", self.field(s, "SENTINEL_ROLE", String::new)),
             ],
         }
@@ -161,7 +174,9 @@ impl Ctx<'_> {
         let route = format!(
             "https://backend-{}.{}",
             self.tenant_name(),
-            self.apimanager["spec"]["wildcardDomain"].as_str().unwrap_or_default()
+            self.apimanager["spec"]["wildcardDomain"]
+                .as_str()
+                .unwrap_or_default()
         );
         vec![
             DesiredSecret {
@@ -169,8 +184,14 @@ impl Ctx<'_> {
                 component: "backend",
                 element: None,
                 data: vec![
-                    ("username", self.field(internal, "username", || "3scale_api_user".into())),
-                    ("password", self.field(internal, "password", || random_string(8))),
+                    (
+                        "username",
+                        self.field(internal, "username", || "3scale_api_user".into()),
+                    ),
+                    (
+                        "password",
+                        self.field(internal, "password", || random_string(8)),
+                    ),
                 ],
             },
             DesiredSecret {
@@ -184,7 +205,10 @@ impl Ctx<'_> {
                             "http://backend-listener:3000".into()
                         }),
                     ),
-                    ("route_endpoint", self.field(listener, "route_endpoint", || route)),
+                    (
+                        "route_endpoint",
+                        self.field(listener, "route_endpoint", || route),
+                    ),
                 ],
             },
         ]
@@ -196,15 +220,27 @@ impl Ctx<'_> {
             name: s,
             component: "system",
             element: None,
-            data: keys.iter().map(|k| (*k, self.field(s, k, String::new))).collect(),
+            data: keys
+                .iter()
+                .map(|k| (*k, self.field(s, k, String::new)))
+                .collect(),
         };
-        let apicast_token = self.field("system-master-apicast", "ACCESS_TOKEN", || random_string(8));
+        let apicast_token =
+            self.field("system-master-apicast", "ACCESS_TOKEN", || random_string(8));
         let seed = "system-seed";
         let tenant = self.tenant_name();
         vec![
             empty(
                 "system-smtp",
-                &["address", "authentication", "domain", "openssl.verify.mode", "password", "port", "username"],
+                &[
+                    "address",
+                    "authentication",
+                    "domain",
+                    "openssl.verify.mode",
+                    "password",
+                    "port",
+                    "username",
+                ],
             ),
             DesiredSecret {
                 name: "system-events-hook",
@@ -217,7 +253,10 @@ impl Ctx<'_> {
                             "http://system-master:3000/master/events/import".into()
                         }),
                     ),
-                    ("PASSWORD", self.field("system-events-hook", "PASSWORD", || random_string(8))),
+                    (
+                        "PASSWORD",
+                        self.field("system-events-hook", "PASSWORD", || random_string(8)),
+                    ),
                 ],
             },
             DesiredSecret {
@@ -228,7 +267,9 @@ impl Ctx<'_> {
                     (
                         "PROXY_CONFIGS_ENDPOINT",
                         self.field("system-master-apicast", "PROXY_CONFIGS_ENDPOINT", || {
-                            format!("http://{apicast_token}@system-master:3000/master/api/proxy/configs")
+                            format!(
+                                "http://{apicast_token}@system-master:3000/master/api/proxy/configs"
+                            )
                         }),
                     ),
                     ("ACCESS_TOKEN", apicast_token.clone()),
@@ -239,13 +280,34 @@ impl Ctx<'_> {
                 component: "system",
                 element: None,
                 data: vec![
-                    ("MASTER_DOMAIN", self.field(seed, "MASTER_DOMAIN", || "master".into())),
-                    ("MASTER_ACCESS_TOKEN", self.field(seed, "MASTER_ACCESS_TOKEN", || random_string(8))),
-                    ("MASTER_USER", self.field(seed, "MASTER_USER", || "master".into())),
-                    ("MASTER_PASSWORD", self.field(seed, "MASTER_PASSWORD", || random_string(8))),
-                    ("ADMIN_ACCESS_TOKEN", self.field(seed, "ADMIN_ACCESS_TOKEN", || random_string(16))),
-                    ("ADMIN_USER", self.field(seed, "ADMIN_USER", || "admin".into())),
-                    ("ADMIN_PASSWORD", self.field(seed, "ADMIN_PASSWORD", || random_string(8))),
+                    (
+                        "MASTER_DOMAIN",
+                        self.field(seed, "MASTER_DOMAIN", || "master".into()),
+                    ),
+                    (
+                        "MASTER_ACCESS_TOKEN",
+                        self.field(seed, "MASTER_ACCESS_TOKEN", || random_string(8)),
+                    ),
+                    (
+                        "MASTER_USER",
+                        self.field(seed, "MASTER_USER", || "master".into()),
+                    ),
+                    (
+                        "MASTER_PASSWORD",
+                        self.field(seed, "MASTER_PASSWORD", || random_string(8)),
+                    ),
+                    (
+                        "ADMIN_ACCESS_TOKEN",
+                        self.field(seed, "ADMIN_ACCESS_TOKEN", || random_string(16)),
+                    ),
+                    (
+                        "ADMIN_USER",
+                        self.field(seed, "ADMIN_USER", || "admin".into()),
+                    ),
+                    (
+                        "ADMIN_PASSWORD",
+                        self.field(seed, "ADMIN_PASSWORD", || random_string(8)),
+                    ),
                     ("ADMIN_EMAIL", self.field(seed, "ADMIN_EMAIL", String::new)),
                     ("TENANT_NAME", self.field(seed, "TENANT_NAME", || tenant)),
                 ],
@@ -256,8 +318,14 @@ impl Ctx<'_> {
                 component: "system",
                 element: Some("app"),
                 data: vec![
-                    ("SECRET_KEY_BASE", self.field("system-app", "SECRET_KEY_BASE", || random_string(128))),
-                    ("USER_SESSION_TTL", self.field("system-app", "USER_SESSION_TTL", String::new)),
+                    (
+                        "SECRET_KEY_BASE",
+                        self.field("system-app", "SECRET_KEY_BASE", || random_string(128)),
+                    ),
+                    (
+                        "USER_SESSION_TTL",
+                        self.field("system-app", "USER_SESSION_TTL", String::new),
+                    ),
                 ],
             },
             DesiredSecret {
@@ -266,7 +334,9 @@ impl Ctx<'_> {
                 element: None,
                 data: vec![(
                     "SERVERS",
-                    self.field("system-memcache", "SERVERS", || "system-memcache:11211".into()),
+                    self.field("system-memcache", "SERVERS", || {
+                        "system-memcache:11211".into()
+                    }),
                 )],
             },
         ]
@@ -297,10 +367,16 @@ impl Ctx<'_> {
             component: "zync",
             element: None,
             data: vec![
-                ("SECRET_KEY_BASE", self.field(s, "SECRET_KEY_BASE", || random_string(16))),
+                (
+                    "SECRET_KEY_BASE",
+                    self.field(s, "SECRET_KEY_BASE", || random_string(16)),
+                ),
                 ("DATABASE_URL", url),
                 ("ZYNC_DATABASE_PASSWORD", password),
-                ("ZYNC_AUTHENTICATION_TOKEN", self.field(s, "ZYNC_AUTHENTICATION_TOKEN", || random_string(16))),
+                (
+                    "ZYNC_AUTHENTICATION_TOKEN",
+                    self.field(s, "ZYNC_AUTHENTICATION_TOKEN", || random_string(16)),
+                ),
             ],
         })
     }
@@ -310,7 +386,10 @@ impl Ctx<'_> {
 fn valid_mysql_url(url: &str) -> Result<(), String> {
     let bad = |what: &str| Err(format!("{what} in 'URL' field of 'system-database' secret"));
     let Some(rest) = url.strip_prefix("mysql2://") else {
-        return Err("'URL' field of 'system-database' secret must contain 'mysql2' as the scheme part".into());
+        return Err(
+            "'URL' field of 'system-database' secret must contain 'mysql2' as the scheme part"
+                .into(),
+        );
     };
     let Some((userinfo, hostpath)) = rest.split_once('@') else {
         return bad("authentication information must be provided");

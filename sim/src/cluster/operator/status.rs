@@ -42,7 +42,10 @@ pub fn reconcile(ctx: &Ctx) -> Result<bool, String> {
     let Some(current) = ctx.cluster.store.get(&APIMANAGERS, ns, &name) else {
         return Ok(false);
     };
-    let uid = current["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let uid = current["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let was_available = is_true(&current["status"]["conditions"], "Available");
     let deployments: Vec<Value> = EXPECTED
         .iter()
@@ -102,7 +105,11 @@ pub fn reconcile(ctx: &Ctx) -> Result<bool, String> {
         Some("All requirements for the current version are met"),
     );
     let mut deployment_status = json!({});
-    for (key, list) in [("ready", ready), ("starting", starting), ("stopped", stopped)] {
+    for (key, list) in [
+        ("ready", ready),
+        ("starting", starting),
+        ("stopped", stopped),
+    ] {
         if !list.is_empty() {
             deployment_status[key] = json!(list);
         }

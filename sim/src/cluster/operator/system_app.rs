@@ -19,7 +19,12 @@ const GENERATION: &str = "system-app-deployment-generation";
 const SYSTEM_IMAGE: &str = "registry.redhat.io/3scale-amp2/system-rhel8:3scale2.15";
 
 pub fn reconcile(ctx: &Ctx) -> Result<Step, String> {
-    for service in ["system-provider", "system-master", "system-developer", "system-memcache"] {
+    for service in [
+        "system-provider",
+        "system-master",
+        "system-developer",
+        "system-memcache",
+    ] {
         super::extras::service(ctx, service)?;
     }
     system_config_maps(ctx)?;
@@ -146,9 +151,7 @@ fn delete_job(ctx: &Ctx, name: &str) -> Result<(), String> {
 /// A Job in the system image (system.go AppPreHookJob/AppPostHookJob:732-810,
 /// system_searchd.go ReindexingJob), with the environment its rake task reads.
 pub fn job(ctx: &Ctx, name: &str, task: &str, generation: Option<i64>) -> Value {
-    let secret = |var: &str, secret: &str, key: &str| {
-        json!({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
-    };
+    let secret = |var: &str, secret: &str, key: &str| json!({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}});
     let env = json!([
         {"name": "APICAST_REGISTRY_URL", "valueFrom": {"configMapKeyRef": {"name": "system-environment", "key": "APICAST_REGISTRY_URL"}}},
         secret("DATABASE_URL", "system-database", "URL"),
