@@ -267,7 +267,8 @@ abort() {
   exit 1
 }
 rails_error() {
-  sed -E -e 's/^ERROR [0-9]+ \([A-Z0-9]+\)( at line [0-9]+)?: //' -e '/^$/d' <<<"$1" | head -1
+  { grep -m1 '^ERROR' <<<"$1" || tail -n1 <<<"$1"; } |
+    sed -E 's/^ERROR [0-9]+ \([A-Z0-9]+\)( at line [0-9]+)?: //'
 }
 note "rake boot openshift:deploy started"
 [ -w /opt/system/public/system ] || abort "Writable paths check failed:

@@ -128,11 +128,7 @@ fn redis(ctx: &Ctx, name: &str, claim: &str) -> Result<Step, String> {
         ),
         redis_config_mutator,
     )?;
-    let Some(config) = ctx
-        .cluster
-        .store
-        .get(&CONFIGMAPS, &ctx.cluster.namespace, "redis-config")
-    else {
+    let Some(config) = ctx.get(&CONFIGMAPS, "redis-config") else {
         ctx.log("waiting for redis config map to be available");
         return Ok(Step::Requeue);
     };
@@ -180,19 +176,13 @@ fn redis_config_mutator(existing: &mut Value, desired: &Value) -> bool {
 /// The 2.14 -> 2.15 upgrade step every reconcile runs (redis_reconciler.go
 /// deleteSystemRedisSecretNamespaceKey).
 fn delete_namespace_key(ctx: &Ctx) -> Result<(), String> {
-    let ns = &ctx.cluster.namespace;
-    if let Some(secret) = ctx.cluster.store.get(&SECRETS, ns, "system-redis")
+    if let Some(mut secret) = ctx.get(&SECRETS, "system-redis")
         && secret["data"].get("NAMESPACE").is_some()
     {
-        ctx.cluster
-            .store
-            .modify(&SECRETS, ns, "system-redis", |s| {
-                if let Some(data) = s["data"].as_object_mut() {
-                    data.remove("NAMESPACE");
-                }
-                Ok(())
-            })
-            .map_err(|e| e.message)?;
+        if let Some(data) = secret["data"].as_object_mut() {
+            data.remove("NAMESPACE");
+        }
+        ctx.update(&SECRETS, secret)?;
         ctx.log("deleted key NAMESPACE from secret system-redis");
     }
     Ok(())
@@ -230,11 +220,7 @@ fn memcached(ctx: &Ctx) -> Result<Step, String> {
 fn system_searchd(ctx: &Ctx) -> Result<Step, String> {
     super::extras::service(ctx, "system-searchd")?;
     ctx.reconcile_deployment(ctx.desired_deployment("system-searchd"), None)?;
-    let Some(searchd) =
-        ctx.cluster
-            .store
-            .get(&DEPLOYMENTS, &ctx.cluster.namespace, "system-searchd")
-    else {
+    let Some(searchd) = ctx.get(&DEPLOYMENTS, "system-searchd") else {
         return Err("deployments.apps \"system-searchd\" not found".into());
     };
     if ctx.deployment_available(&searchd) && !ctx.deployment_progressing(&searchd) {

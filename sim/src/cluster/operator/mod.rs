@@ -4,6 +4,7 @@
 //! `--operator-delay`, and reconciles the whole APIManager from that queue, in the order
 //! of controllers/apps/apimanager_controller.go reconcileAPIManagerLogic.
 
+mod cache;
 mod components;
 pub mod defaults;
 mod extras;
@@ -20,7 +21,7 @@ use serde_json::{Value, json};
 use super::owners::{controller_of, ensure_controller_ref};
 use super::{Cluster, watch};
 use crate::resources::{APIMANAGERS, CONFIGMAPS, DEPLOYMENTS, JOBS, ResourceType};
-use crate::store::{EventType, WatchEvent};
+use crate::store::WatchEvent;
 
 /// What one step of the reconcile asks for (controller-runtime's reconcile.Result).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub enum Step {
 /// One reconcile of one APIManager.
 pub struct Ctx<'a> {
     pub cluster: &'a Arc<Cluster>,
+    /// What the operator reads: its lagging informer cache (the store itself at install).
+    cache: Option<&'a cache::Cache>,
     pub apimanager: Value,
     /// Building the namespace of a fresh simulator "as the operator leaves it after an
     /// install": Jobs are created already completed and deployments count as available.
@@ -67,8 +70,57 @@ impl Ctx<'_> {
         }
     }
 
-    fn get(&self, rt: &ResourceType, name: &str) -> Option<Value> {
-        self.cluster.store.get(rt, &self.cluster.namespace, name)
+    /// A read, from the informer cache.
+    pub fn get(&self, rt: &ResourceType, name: &str) -> Option<Value> {
+        match self.cache {
+            Some(c) => c.get(rt, name),
+            None => self.cluster.store.get(rt, &self.cluster.namespace, name),
+        }
+    }
+
+    pub fn create(&self, rt: &ResourceType, object: Value) -> Result<Value, String> {
+        let created = self
+            .cluster
+            .store
+            .create(rt, &self.cluster.namespace, object)
+            .map_err(|e| e.message)?;
+        if let Some(c) = self.cache {
+            c.put(rt, &created);
+        }
+        Ok(created)
+    }
+
+    /// An Update of the object as read: a Conflict if it changed since.
+    pub fn update(&self, rt: &ResourceType, object: Value) -> Result<Value, String> {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let updated = self
+            .cluster
+            .store
+            .modify(rt, &self.cluster.namespace, &name, |current| {
+                *current = object;
+                Ok(())
+            })
+            .map_err(|e| e.message)?;
+        if let Some(c) = self.cache {
+            c.put(rt, &updated);
+        }
+        Ok(updated)
+    }
+
+    pub fn delete(&self, rt: &ResourceType, name: &str) -> Result<(), String> {
+        match self.cluster.store.delete(rt, &self.cluster.namespace, name) {
+            Ok(deleted) => {
+                if let Some(c) = self.cache {
+                    c.remove(rt, &deleted);
+                }
+                Ok(())
+            }
+            Err(e) if e.code == 404 => Ok(()),
+            Err(e) => Err(e.message),
+        }
     }
 
     /// EnsureObjectMeta (labels and annotations merged in) and the APIManager's controller
@@ -98,14 +150,10 @@ impl Ctx<'_> {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let ns = &self.cluster.namespace;
         match self.get(rt, &name) {
             None => {
                 ensure_controller_ref(&mut desired, &self.apimanager);
-                self.cluster
-                    .store
-                    .create(rt, ns, desired)
-                    .map_err(|e| e.message)?;
+                self.create(rt, desired)?;
                 self.log(&format!("created {}/{name}", rt.singular));
                 Ok(())
             }
@@ -113,13 +161,7 @@ impl Ctx<'_> {
                 let meta = self.ensure_meta(&mut existing, &desired);
                 let changed = mutate(&mut existing, &desired);
                 if meta || changed {
-                    self.cluster
-                        .store
-                        .modify(rt, ns, &name, |o| {
-                            *o = existing;
-                            Ok(())
-                        })
-                        .map_err(|e| e.message)?;
+                    self.update(rt, existing)?;
                 }
                 Ok(())
             }
@@ -269,67 +311,57 @@ pub fn install(cluster: &Arc<Cluster>) -> crate::Result<()> {
         .create(&APIMANAGERS, &cluster.namespace, apimanager)
         .map_err(|e| crate::SimError::Other(e.message))?;
     for _ in 0..3 {
-        reconcile(cluster, APIMANAGER_NAME, true).map_err(crate::SimError::Other)?;
+        reconcile(cluster, None, APIMANAGER_NAME, true).map_err(crate::SimError::Other)?;
     }
     Ok(())
 }
 
-/// The controller: informer, queue and worker.
+/// The controller: its lagging informer cache feeds its queue; one worker reconciles.
 pub fn spawn(cluster: Arc<Cluster>) {
     let delay = cluster.options.operator_delay;
-    // The informer's cache: owners are taken from the old object as well as the new one,
-    // as handler.EnqueueRequestForOwner does on updates.
-    let mut cache: HashMap<(&'static str, String), Value> = HashMap::new();
-    watch::spawn_informer(
-        cluster.clone(),
-        move |c| {
-            for am in c.store.list(&APIMANAGERS, Some(&c.namespace)).0 {
-                c.queues
-                    .operator
-                    .add_after(am["metadata"]["name"].as_str().unwrap_or_default(), delay);
-            }
-        },
-        move |c, event| {
-            for owner in owners_to_enqueue(&mut cache, event) {
-                c.queues.operator.add_after(&owner, delay);
-            }
-        },
-    );
+    let cache = cache::spawn(cluster.clone(), delay, |c, old, event| {
+        for owner in owners_to_enqueue(old, event) {
+            c.queues.operator.add_after(&owner, Duration::ZERO);
+        }
+    });
+    // The manager's start: every APIManager is reconciled once.
+    for am in cache.list(&APIMANAGERS) {
+        cluster.queues.operator.add_after(
+            am["metadata"]["name"].as_str().unwrap_or_default(),
+            Duration::ZERO,
+        );
+    }
     let mut failures: HashMap<String, u32> = HashMap::new();
     watch::spawn_worker(
         cluster,
         |c| &c.queues.operator,
         move |c, name| {
-            let outcome = reconcile(c, name, false);
-            let requeue = match &outcome {
-                Ok(Step::Continue) => None,
+            let requeue = match reconcile(c, Some(&cache), name, false) {
+                Ok(Step::Continue) => false,
                 Ok(Step::RequeueAfter(d)) => {
                     failures.remove(name);
-                    c.queues.operator.add_after(name, *d);
+                    c.queues.operator.add_after(name, d);
                     return;
                 }
-                Ok(Step::Requeue) => Some(()),
+                Ok(Step::Requeue) => true,
                 Err(e) => {
                     c.note(&format!(
                         "operator: apimanager/{name}: reconcile error: {e}"
                     ));
-                    Some(())
+                    true
                 }
             };
-            match requeue {
+            if requeue {
                 // The default controller rate limiter: 5 ms doubled per failure, at most
                 // 1000 s (client-go workqueue.DefaultTypedControllerRateLimiter).
-                Some(()) => {
-                    let n = failures.entry(name.to_string()).or_insert(0);
-                    let backoff = Duration::from_millis(5)
-                        .saturating_mul(1 << (*n).min(20))
-                        .min(Duration::from_secs(1000));
-                    *n += 1;
-                    c.queues.operator.add_after(name, delay + backoff);
-                }
-                None => {
-                    failures.remove(name);
-                }
+                let n = failures.entry(name.to_string()).or_insert(0);
+                let backoff = Duration::from_millis(5)
+                    .saturating_mul(1 << (*n).min(20))
+                    .min(Duration::from_secs(1000));
+                *n += 1;
+                c.queues.operator.add_after(name, backoff);
+            } else {
+                failures.remove(name);
             }
         },
     );
@@ -337,22 +369,11 @@ pub fn spawn(cluster: Arc<Cluster>) {
 
 /// SetupWithManager: For(APIManager), Owns(Deployment), Owns(ConfigMap) with the label
 /// threescale_component_element=redis (apimanager_controller.go:355-384).
-fn owners_to_enqueue(
-    cache: &mut HashMap<(&'static str, String), Value>,
-    event: &WatchEvent,
-) -> Vec<String> {
+fn owners_to_enqueue(old: Option<&Value>, event: &WatchEvent) -> Vec<String> {
     let name = event.object["metadata"]["name"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let key = (event.plural, name.clone());
-    let old = if event.kind == EventType::Deleted {
-        cache.remove(&key)
-    } else if matches!(event.plural, "deployments" | "configmaps") {
-        cache.insert(key, event.object.clone())
-    } else {
-        None
-    };
     let owner_of = |o: &Value| {
         controller_of(o)
             .filter(|(kind, _, _)| kind == "APIManager")
@@ -362,14 +383,14 @@ fn owners_to_enqueue(
     match event.plural {
         "apimanagers" => owners.push(name),
         "deployments" => {
-            owners.extend(old.as_ref().and_then(owner_of));
+            owners.extend(old.and_then(owner_of));
             owners.extend(owner_of(&event.object));
         }
         "configmaps" => {
             let labelled =
                 event.object["metadata"]["labels"]["threescale_component_element"] == "redis";
             if labelled {
-                owners.extend(old.as_ref().and_then(owner_of));
+                owners.extend(old.and_then(owner_of));
                 owners.extend(owner_of(&event.object));
             }
         }
@@ -381,8 +402,19 @@ fn owners_to_enqueue(
 
 /// APIManagerReconciler.Reconcile, without the preflights (a fresh install with internal
 /// databases skips them) and without the OpenShift-only parts (routes count as ready).
-fn reconcile(cluster: &Arc<Cluster>, name: &str, install: bool) -> Result<Step, String> {
-    let Some(apimanager) = cluster.store.get(&APIMANAGERS, &cluster.namespace, name) else {
+fn reconcile(
+    cluster: &Arc<Cluster>,
+    cache: Option<&cache::Cache>,
+    name: &str,
+    install: bool,
+) -> Result<Step, String> {
+    let mut ctx = Ctx {
+        cluster,
+        cache,
+        apimanager: Value::Null,
+        install,
+    };
+    let Some(apimanager) = ctx.get(&APIMANAGERS, name) else {
         return Ok(Step::Continue);
     };
     if apimanager["metadata"]["deletionTimestamp"].is_string() {
@@ -397,21 +429,10 @@ fn reconcile(cluster: &Arc<Cluster>, name: &str, install: bool) -> Result<Step, 
     }
     // setAPIManagerDefaults: update and requeue.
     if let Some(defaulted) = defaults::apply(&apimanager) {
-        cluster
-            .store
-            .modify(&APIMANAGERS, &cluster.namespace, name, |am| {
-                am["metadata"]["annotations"] = defaulted["metadata"]["annotations"].clone();
-                am["spec"] = defaulted["spec"].clone();
-                Ok(())
-            })
-            .map_err(|e| e.message)?;
+        ctx.update(&APIMANAGERS, defaulted)?;
         return Ok(Step::Requeue);
     }
-    let ctx = Ctx {
-        cluster,
-        apimanager,
-        install,
-    };
+    ctx.apimanager = apimanager;
     // reconcileAPIManagerLogic: each sub-reconciler in turn; an error or a Requeue stops
     // the rest. A RequeueAfter does not, and is then lost (apimanager_controller.go
     // 435-497 returns ctrl.Result{} at the end), as is a spec Requeue that comes without

@@ -29,9 +29,7 @@ pub fn random_string(len: usize) -> String {
 impl Ctx<'_> {
     /// The value of `key` in Secret `secret` if it has one, else `default()`.
     fn field(&self, secret: &str, key: &str, default: impl FnOnce() -> String) -> String {
-        self.cluster
-            .store
-            .get(&SECRETS, &self.cluster.namespace, secret)
+        self.get(&SECRETS, secret)
             .and_then(|s| s["data"][key].as_str().map(String::from))
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
             .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -41,35 +39,30 @@ impl Ctx<'_> {
     /// ReconcileSecret with DefaultsOnlySecretMutator. Secrets get no owner reference:
     /// the operator leaves them to users (base_apimanager_logic_reconciler.go:243-253).
     pub fn reconcile_secret(&self, desired: DesiredSecret) -> Result<(), String> {
-        let ns = &self.cluster.namespace;
         let encode = |v: &str| json!(base64::engine::general_purpose::STANDARD.encode(v));
         let mut labels =
             json!({"app": self.app_label(), "threescale_component": desired.component});
         if let Some(element) = desired.element {
             labels["threescale_component_element"] = json!(element);
         }
-        match self.cluster.store.get(&SECRETS, ns, desired.name) {
+        match self.get(&SECRETS, desired.name) {
             None => {
                 let data: Map<String, Value> = desired
                     .data
                     .iter()
                     .map(|(k, v)| (k.to_string(), encode(v)))
                     .collect();
-                self.cluster
-                    .store
-                    .create(
-                        &SECRETS,
-                        ns,
-                        json!({"metadata": {"name": desired.name, "labels": labels},
-                               "type": "Opaque", "data": data}),
-                    )
-                    .map_err(|e| e.message)?;
+                self.create(
+                    &SECRETS,
+                    json!({"metadata": {"name": desired.name, "labels": labels},
+                           "type": "Opaque", "data": data}),
+                )?;
                 self.log(&format!(
                     "created secret {} (generated values)",
                     desired.name
                 ));
             }
-            Some(existing) => {
+            Some(mut existing) => {
                 let missing: Vec<&(&str, String)> = desired
                     .data
                     .iter()
@@ -82,18 +75,13 @@ impl Ctx<'_> {
                 if missing.is_empty() && !labels_missing {
                     return Ok(());
                 }
-                self.cluster
-                    .store
-                    .modify(&SECRETS, ns, desired.name, |s| {
-                        for (k, v) in labels.as_object().into_iter().flatten() {
-                            s["metadata"]["labels"][k] = v.clone();
-                        }
-                        for (k, v) in &missing {
-                            s["data"][*k] = encode(v);
-                        }
-                        Ok(())
-                    })
-                    .map_err(|e| e.message)?;
+                for (k, v) in labels.as_object().into_iter().flatten() {
+                    existing["metadata"]["labels"][k] = v.clone();
+                }
+                for (k, v) in &missing {
+                    existing["data"][*k] = encode(v);
+                }
+                self.update(&SECRETS, existing)?;
                 if !missing.is_empty() {
                     let keys: Vec<&str> = missing.iter().map(|(k, _)| *k).collect();
                     self.log(&format!(

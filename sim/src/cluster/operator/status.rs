@@ -37,9 +37,8 @@ fn is_true(conditions: &Value, kind: &str) -> bool {
 
 /// Returns whether the operator requeues (the APIManager was not available).
 pub fn reconcile(ctx: &Ctx) -> Result<bool, String> {
-    let ns = &ctx.cluster.namespace;
     let name = ctx.name().to_string();
-    let Some(current) = ctx.cluster.store.get(&APIMANAGERS, ns, &name) else {
+    let Some(mut current) = ctx.get(&APIMANAGERS, &name) else {
         return Ok(false);
     };
     let uid = current["metadata"]["uid"]
@@ -49,7 +48,7 @@ pub fn reconcile(ctx: &Ctx) -> Result<bool, String> {
     let was_available = is_true(&current["status"]["conditions"], "Available");
     let deployments: Vec<Value> = EXPECTED
         .iter()
-        .filter_map(|d| ctx.cluster.store.get(&DEPLOYMENTS, ns, d))
+        .filter_map(|d| ctx.get(&DEPLOYMENTS, d))
         .filter(|d| is_owned_by(d, &uid))
         .collect();
     let all_available = deployments.len() == EXPECTED.len()
@@ -118,12 +117,8 @@ pub fn reconcile(ctx: &Ctx) -> Result<bool, String> {
     if status == current["status"] && was_available {
         return Ok(false);
     }
-    ctx.cluster
-        .store
-        .modify(&APIMANAGERS, ns, &name, |am| {
-            am["status"] = status;
-            Ok(())
-        })
-        .map_err(|e| format!("Failed to update APIManager status: {}", e.message))?;
+    current["status"] = status;
+    ctx.update(&APIMANAGERS, current)
+        .map_err(|e| format!("Failed to update APIManager status: {e}"))?;
     Ok(!was_available && !ctx.install)
 }

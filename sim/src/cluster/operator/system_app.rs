@@ -51,10 +51,7 @@ pub fn reconcile(ctx: &Ctx) -> Result<Step, String> {
     if ready {
         ctx.deployment_step("system-app")?;
     }
-    let app = ctx
-        .cluster
-        .store
-        .get(&DEPLOYMENTS, &ctx.cluster.namespace, "system-app");
+    let app = ctx.get(&DEPLOYMENTS, "system-app");
     if app
         .as_ref()
         .is_none_or(|d| !ctx.deployment_available(d) || ctx.deployment_progressing(d))
@@ -80,11 +77,7 @@ pub fn reconcile(ctx: &Ctx) -> Result<Step, String> {
 
 /// What the operator would do to system-app if the pre Job let it: say so once.
 fn held(ctx: &Ctx, generation: i64) {
-    let Some(app) = ctx
-        .cluster
-        .store
-        .get(&DEPLOYMENTS, &ctx.cluster.namespace, "system-app")
-    else {
+    let Some(app) = ctx.get(&DEPLOYMENTS, "system-app") else {
         return;
     };
     if let Some(want) = ctx.spec_replicas("system-app")
@@ -98,11 +91,7 @@ fn held(ctx: &Ctx, generation: i64) {
 
 /// helper.HasAppGenerationChanged: false while the Job or the Deployment is missing.
 fn generation_changed(ctx: &Ctx, job: &str) -> bool {
-    let ns = &ctx.cluster.namespace;
-    let (Some(job), Some(app)) = (
-        ctx.cluster.store.get(&JOBS, ns, job),
-        ctx.cluster.store.get(&DEPLOYMENTS, ns, "system-app"),
-    ) else {
+    let (Some(job), Some(app)) = (ctx.get(&JOBS, job), ctx.get(&DEPLOYMENTS, "system-app")) else {
         return false;
     };
     let tracked = job["metadata"]["annotations"][GENERATION]
@@ -114,25 +103,20 @@ fn generation_changed(ctx: &Ctx, job: &str) -> bool {
 
 /// getSystemAppDeploymentGeneration: 1 while system-app does not exist.
 fn app_generation(ctx: &Ctx) -> i64 {
-    ctx.cluster
-        .store
-        .get(&DEPLOYMENTS, &ctx.cluster.namespace, "system-app")
+    ctx.get(&DEPLOYMENTS, "system-app")
         .and_then(|d| d["metadata"]["generation"].as_i64())
         .unwrap_or(1)
 }
 
 /// helper.HasJobCompleted.
 fn job_completed(ctx: &Ctx, name: &str) -> bool {
-    ctx.cluster
-        .store
-        .get(&JOBS, &ctx.cluster.namespace, name)
+    ctx.get(&JOBS, name)
         .is_some_and(|j| crate::cluster::job_controller::has_condition(&j, "Complete"))
 }
 
 /// helper.DeleteJob (grace period 0, foreground: its pods go with it).
 fn delete_job(ctx: &Ctx, name: &str) -> Result<(), String> {
-    let ns = &ctx.cluster.namespace;
-    if ctx.cluster.store.get(&JOBS, ns, name).is_none() {
+    if ctx.get(&JOBS, name).is_none() {
         return Ok(());
     }
     if !job_completed(ctx, name) {
@@ -140,7 +124,7 @@ fn delete_job(ctx: &Ctx, name: &str) -> Result<(), String> {
             "won't delete job {name} because it's still running"
         ));
     }
-    let _ = ctx.cluster.store.delete(&JOBS, ns, name);
+    ctx.delete(&JOBS, name)?;
     ctx.log(&format!(
         "deleted job/{name}: system-app's generation is now {}",
         app_generation(ctx)
