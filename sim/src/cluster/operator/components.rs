@@ -6,11 +6,12 @@
 use serde_json::{Value, json};
 
 use super::{Ctx, Step};
+use crate::SimError;
 use crate::cluster::bootstrap::{DEFAULT_REDIS_CONF, deployment};
 use crate::pod::templates;
 use crate::resources::{CONFIGMAPS, DEPLOYMENTS, SECRETS};
 
-type Reconciler = fn(&Ctx) -> Result<Step, String>;
+type Reconciler = fn(&Ctx) -> crate::Result<Step>;
 
 pub const STEPS: &[Reconciler] = &[
     system_mysql,
@@ -57,7 +58,7 @@ impl Ctx<'_> {
     }
 
     /// A deployment the APIManager's spec may scale.
-    pub fn deployment_step(&self, name: &str) -> Result<(), String> {
+    pub fn deployment_step(&self, name: &str) -> crate::Result<()> {
         self.reconcile_deployment(self.desired_deployment(name), self.spec_replicas(name))
     }
 
@@ -80,7 +81,7 @@ fn create_only(_: &mut Value, _: &Value) -> bool {
 }
 
 /// system_mysql_reconciler.go: deployment, service, the two ConfigMaps, PVC, secret.
-fn system_mysql(ctx: &Ctx) -> Result<Step, String> {
+fn system_mysql(ctx: &Ctx) -> crate::Result<Step> {
     ctx.reconcile_deployment(ctx.desired_deployment("system-mysql"), None)?;
     super::extras::service(ctx, "system-mysql")?;
     let labels = ctx.labels("system", Some("mysql"));
@@ -108,18 +109,18 @@ fn system_mysql(ctx: &Ctx) -> Result<Step, String> {
     Ok(Step::Continue)
 }
 
-fn system_redis(ctx: &Ctx) -> Result<Step, String> {
+fn system_redis(ctx: &Ctx) -> crate::Result<Step> {
     redis(ctx, "system-redis", "system-redis-storage")
 }
 
-fn backend_redis(ctx: &Ctx) -> Result<Step, String> {
+fn backend_redis(ctx: &Ctx) -> crate::Result<Step> {
     redis(ctx, "backend-redis", "backend-redis-storage")
 }
 
 /// redis_reconciler.go Reconcile: the shared redis-config first, then the deployment with
 /// the ConfigMap's resourceVersion in its pod template (redis_options_provider.go
 /// 268-307), so that any change of redis-config rolls both redis deployments.
-fn redis(ctx: &Ctx, name: &str, claim: &str) -> Result<Step, String> {
+fn redis(ctx: &Ctx, name: &str, claim: &str) -> crate::Result<Step> {
     ctx.reconcile_configmap(
         ctx.config_map(
             "redis-config",
@@ -175,7 +176,7 @@ fn redis_config_mutator(existing: &mut Value, desired: &Value) -> bool {
 
 /// The 2.14 -> 2.15 upgrade step every reconcile runs (redis_reconciler.go
 /// deleteSystemRedisSecretNamespaceKey).
-fn delete_namespace_key(ctx: &Ctx) -> Result<(), String> {
+fn delete_namespace_key(ctx: &Ctx) -> crate::Result<()> {
     if let Some(mut secret) = ctx.get(&SECRETS, "system-redis")
         && secret["data"].get("NAMESPACE").is_some()
     {
@@ -189,7 +190,7 @@ fn delete_namespace_key(ctx: &Ctx) -> Result<(), String> {
 }
 
 /// backend_reconciler.go.
-fn backend(ctx: &Ctx) -> Result<Step, String> {
+fn backend(ctx: &Ctx) -> crate::Result<Step> {
     ctx.deployment_step("backend-cron")?;
     ctx.deployment_step("backend-listener")?;
     super::extras::service(ctx, "backend-listener")?;
@@ -209,7 +210,7 @@ fn backend(ctx: &Ctx) -> Result<Step, String> {
 }
 
 /// memcached_reconciler.go.
-fn memcached(ctx: &Ctx) -> Result<Step, String> {
+fn memcached(ctx: &Ctx) -> crate::Result<Step> {
     ctx.reconcile_deployment(ctx.desired_deployment("system-memcache"), None)?;
     super::extras::service(ctx, "system-memcache")?;
     Ok(Step::Continue)
@@ -217,11 +218,13 @@ fn memcached(ctx: &Ctx) -> Result<Step, String> {
 
 /// system_searchd_reconciler.go: the Manticore re-index Job once searchd is available;
 /// until then the rest of the reconcile (system, zync, apicast) waits (Requeue).
-fn system_searchd(ctx: &Ctx) -> Result<Step, String> {
+fn system_searchd(ctx: &Ctx) -> crate::Result<Step> {
     super::extras::service(ctx, "system-searchd")?;
     ctx.reconcile_deployment(ctx.desired_deployment("system-searchd"), None)?;
     let Some(searchd) = ctx.get(&DEPLOYMENTS, "system-searchd") else {
-        return Err("deployments.apps \"system-searchd\" not found".into());
+        return Err(SimError::Other(
+            "deployments.apps \"system-searchd\" not found".into(),
+        ));
     };
     if ctx.deployment_available(&searchd) && !ctx.deployment_progressing(&searchd) {
         ctx.reconcile_job(super::system_app::job(
@@ -237,7 +240,7 @@ fn system_searchd(ctx: &Ctx) -> Result<Step, String> {
 }
 
 /// zync_reconciler.go.
-fn zync(ctx: &Ctx) -> Result<Step, String> {
+fn zync(ctx: &Ctx) -> crate::Result<Step> {
     ctx.deployment_step("zync")?;
     ctx.deployment_step("zync-que")?;
     super::extras::service(ctx, "zync")?;
@@ -249,7 +252,7 @@ fn zync(ctx: &Ctx) -> Result<Step, String> {
 
 /// apicast_reconciler.go, with ApicastEnvCMMutator (:25-50) keeping the three keys it
 /// owns at the spec's values.
-fn apicast(ctx: &Ctx) -> Result<Step, String> {
+fn apicast(ctx: &Ctx) -> crate::Result<Step> {
     ctx.deployment_step("apicast-staging")?;
     ctx.deployment_step("apicast-production")?;
     let spec = &ctx.apimanager["spec"]["apicast"];
@@ -287,7 +290,7 @@ fn apicast(ctx: &Ctx) -> Result<Step, String> {
 }
 
 /// The system ConfigMaps (system.go SystemConfigMap, EnvironmentConfigMap:331-360).
-pub fn system_config_maps(ctx: &Ctx) -> Result<(), String> {
+pub fn system_config_maps(ctx: &Ctx) -> crate::Result<()> {
     let labels = ctx.labels("system", None);
     ctx.reconcile_configmap(
         ctx.config_map(

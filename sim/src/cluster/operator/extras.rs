@@ -6,10 +6,10 @@
 
 use super::Ctx;
 
-pub fn service(_ctx: &Ctx, _name: &str) -> Result<(), String> {
+pub fn service(_ctx: &Ctx, _name: &str) -> crate::Result<()> {
     Ok(())
 }
 
-pub fn persistent_volume_claim(_ctx: &Ctx, _claim: &str) -> Result<(), String> {
+pub fn persistent_volume_claim(_ctx: &Ctx, _claim: &str) -> crate::Result<()> {
     Ok(())
 }

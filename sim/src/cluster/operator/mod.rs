@@ -20,7 +20,9 @@ use serde_json::{Value, json};
 
 use super::owners::{controller_of, ensure_controller_ref};
 use super::{Cluster, watch};
+use crate::SimError;
 use crate::resources::{APIMANAGERS, CONFIGMAPS, DEPLOYMENTS, JOBS, ResourceType};
+use crate::status::ApiError;
 use crate::store::WatchEvent;
 
 /// What one step of the reconcile asks for (controller-runtime's reconcile.Result).
@@ -78,12 +80,12 @@ impl Ctx<'_> {
         }
     }
 
-    pub fn create(&self, rt: &ResourceType, object: Value) -> Result<Value, String> {
+    pub fn create(&self, rt: &ResourceType, object: Value) -> crate::Result<Value> {
         let created = self
             .cluster
             .store
             .create(rt, &self.cluster.namespace, object)
-            .map_err(|e| e.message)?;
+            .map_err(api_error)?;
         if let Some(c) = self.cache {
             c.put(rt, &created);
         }
@@ -91,7 +93,7 @@ impl Ctx<'_> {
     }
 
     /// An Update of the object as read: a Conflict if it changed since.
-    pub fn update(&self, rt: &ResourceType, object: Value) -> Result<Value, String> {
+    pub fn update(&self, rt: &ResourceType, object: Value) -> crate::Result<Value> {
         let name = object["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -103,14 +105,14 @@ impl Ctx<'_> {
                 *current = object;
                 Ok(())
             })
-            .map_err(|e| e.message)?;
+            .map_err(api_error)?;
         if let Some(c) = self.cache {
             c.put(rt, &updated);
         }
         Ok(updated)
     }
 
-    pub fn delete(&self, rt: &ResourceType, name: &str) -> Result<(), String> {
+    pub fn delete(&self, rt: &ResourceType, name: &str) -> crate::Result<()> {
         match self.cluster.store.delete(rt, &self.cluster.namespace, name) {
             Ok(deleted) => {
                 if let Some(c) = self.cache {
@@ -119,7 +121,7 @@ impl Ctx<'_> {
                 Ok(())
             }
             Err(e) if e.code == 404 => Ok(()),
-            Err(e) => Err(e.message),
+            Err(e) => Err(api_error(e)),
         }
     }
 
@@ -145,7 +147,7 @@ impl Ctx<'_> {
         rt: &ResourceType,
         mut desired: Value,
         mutate: impl FnOnce(&mut Value, &Value) -> bool,
-    ) -> Result<(), String> {
+    ) -> crate::Result<()> {
         let name = desired["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -172,18 +174,14 @@ impl Ctx<'_> {
         &self,
         desired: Value,
         mutate: impl FnOnce(&mut Value, &Value) -> bool,
-    ) -> Result<(), String> {
+    ) -> crate::Result<()> {
         self.reconcile_object(&CONFIGMAPS, desired, mutate)
     }
 
     /// ReconcileDeployment with the mutators every 3scale deployment has (pod template
     /// labels and annotations merged in) and DeploymentReplicasMutator only when the
     /// APIManager spec sets replicas (e.g. system_reconciler.go:202).
-    pub fn reconcile_deployment(
-        &self,
-        desired: Value,
-        replicas: Option<i64>,
-    ) -> Result<(), String> {
+    pub fn reconcile_deployment(&self, desired: Value, replicas: Option<i64>) -> crate::Result<()> {
         let name = desired["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -232,7 +230,7 @@ impl Ctx<'_> {
 
     /// ReconcileJob with CreateOnlyMutator: a missing Job is created, an existing one only
     /// gets the labels and annotations merged in.
-    pub fn reconcile_job(&self, desired: Value) -> Result<(), String> {
+    pub fn reconcile_job(&self, desired: Value) -> crate::Result<()> {
         let name = desired["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -274,6 +272,10 @@ impl Ctx<'_> {
     }
 }
 
+fn api_error(e: ApiError) -> SimError {
+    SimError::Other(e.message)
+}
+
 /// A Job of the install, long finished.
 fn complete_at_install(cluster: &Cluster, name: &str) {
     let now = crate::store::now();
@@ -311,7 +313,7 @@ pub fn install(cluster: &Arc<Cluster>) -> crate::Result<()> {
         .create(&APIMANAGERS, &cluster.namespace, apimanager)
         .map_err(|e| crate::SimError::Other(e.message))?;
     for _ in 0..3 {
-        reconcile(cluster, None, APIMANAGER_NAME, true).map_err(crate::SimError::Other)?;
+        reconcile(cluster, None, APIMANAGER_NAME, true)?;
     }
     Ok(())
 }
@@ -407,7 +409,7 @@ fn reconcile(
     cache: Option<&cache::Cache>,
     name: &str,
     install: bool,
-) -> Result<Step, String> {
+) -> crate::Result<Step> {
     let mut ctx = Ctx {
         cluster,
         cache,
@@ -425,7 +427,9 @@ fn reconcile(
         .unwrap_or_default()
         .is_empty()
     {
-        return Err("spec.wildcardDomain: Required value".into());
+        return Err(SimError::Other(
+            "spec.wildcardDomain: Required value".into(),
+        ));
     }
     // setAPIManagerDefaults: update and requeue.
     if let Some(defaulted) = defaults::apply(&apimanager) {

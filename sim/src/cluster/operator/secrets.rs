@@ -9,6 +9,7 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use super::Ctx;
+use crate::SimError;
 use crate::resources::SECRETS;
 
 pub struct DesiredSecret {
@@ -38,7 +39,7 @@ impl Ctx<'_> {
 
     /// ReconcileSecret with DefaultsOnlySecretMutator. Secrets get no owner reference:
     /// the operator leaves them to users (base_apimanager_logic_reconciler.go:243-253).
-    pub fn reconcile_secret(&self, desired: DesiredSecret) -> Result<(), String> {
+    pub fn reconcile_secret(&self, desired: DesiredSecret) -> crate::Result<()> {
         let encode = |v: &str| json!(base64::engine::general_purpose::STANDARD.encode(v));
         let mut labels =
             json!({"app": self.app_label(), "threescale_component": desired.component});
@@ -97,7 +98,7 @@ impl Ctx<'_> {
 
     /// system-database (system_mysql_options_provider.go setSecretBasedOptions): the root
     /// password lives in URL, apart from DB_PASSWORD.
-    pub fn system_database_secret(&self) -> Result<DesiredSecret, String> {
+    pub fn system_database_secret(&self) -> crate::Result<DesiredSecret> {
         let s = "system-database";
         let url = self.field(s, "URL", || {
             format!("mysql2://root:{}@system-mysql/system", random_string(8))
@@ -332,7 +333,7 @@ impl Ctx<'_> {
 
     /// zync (zync_options_provider.go:75-170), including its check that the password in
     /// DATABASE_URL is ZYNC_DATABASE_PASSWORD.
-    pub fn zync_secret(&self) -> Result<DesiredSecret, String> {
+    pub fn zync_secret(&self) -> crate::Result<DesiredSecret> {
         let s = "zync";
         let password = self.field(s, "ZYNC_DATABASE_PASSWORD", || random_string(16));
         let url = self.field(s, "DATABASE_URL", || {
@@ -344,11 +345,11 @@ impl Ctx<'_> {
             .and_then(|(userinfo, _)| userinfo.split_once(':'))
             .map(|(_, p)| p.to_string())
             .ok_or_else(|| {
-                "GetZyncOptions: 'DATABASE_URL' field in 'zync' secret doesn't have required password part"
-                    .to_string()
+                SimError::Other("GetZyncOptions: 'DATABASE_URL' field in 'zync' secret doesn't have required password part"
+                    .to_string())
             })?;
         if url_password != password {
-            return Err("GetZyncOptions: 'ZYNC_DATABASE_PASSWORD' field in secret 'zync' does not match password part in field 'DATABASE_URL'. Inconsistency detected".into());
+            return Err(SimError::Other("GetZyncOptions: 'ZYNC_DATABASE_PASSWORD' field in secret 'zync' does not match password part in field 'DATABASE_URL'. Inconsistency detected".into()));
         }
         Ok(DesiredSecret {
             name: s,
@@ -371,13 +372,17 @@ impl Ctx<'_> {
 }
 
 /// system_mysql_options_provider.go systemDatabaseURLIsValid.
-fn valid_mysql_url(url: &str) -> Result<(), String> {
-    let bad = |what: &str| Err(format!("{what} in 'URL' field of 'system-database' secret"));
+fn valid_mysql_url(url: &str) -> crate::Result<()> {
+    let bad = |what: &str| {
+        Err(SimError::Other(format!(
+            "{what} in 'URL' field of 'system-database' secret"
+        )))
+    };
     let Some(rest) = url.strip_prefix("mysql2://") else {
-        return Err(
+        return Err(SimError::Other(
             "'URL' field of 'system-database' secret must contain 'mysql2' as the scheme part"
                 .into(),
-        );
+        ));
     };
     let Some((userinfo, hostpath)) = rest.split_once('@') else {
         return bad("authentication information must be provided");

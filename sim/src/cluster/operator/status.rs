@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use super::Ctx;
+use crate::SimError;
 use crate::cluster::owners::is_owned_by;
 use crate::resources::{APIMANAGERS, DEPLOYMENTS};
 
@@ -36,7 +37,7 @@ fn is_true(conditions: &Value, kind: &str) -> bool {
 }
 
 /// Returns whether the operator requeues (the APIManager was not available).
-pub fn reconcile(ctx: &Ctx) -> Result<bool, String> {
+pub fn reconcile(ctx: &Ctx) -> crate::Result<bool> {
     let name = ctx.name().to_string();
     let Some(mut current) = ctx.get(&APIMANAGERS, &name) else {
         return Ok(false);
@@ -119,6 +120,6 @@ pub fn reconcile(ctx: &Ctx) -> Result<bool, String> {
     }
     current["status"] = status;
     ctx.update(&APIMANAGERS, current)
-        .map_err(|e| format!("Failed to update APIManager status: {e}"))?;
+        .map_err(|e| SimError::Other(format!("Failed to update APIManager status: {e}")))?;
     Ok(!was_available && !ctx.install)
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::components::system_config_maps;
 use super::{Ctx, Step};
+use crate::SimError;
 use crate::resources::{DEPLOYMENTS, JOBS};
 
 const PRE: &str = "system-app-pre";
@@ -18,7 +19,7 @@ const POST: &str = "system-app-post";
 const GENERATION: &str = "system-app-deployment-generation";
 const SYSTEM_IMAGE: &str = "registry.redhat.io/3scale-amp2/system-rhel8:3scale2.15";
 
-pub fn reconcile(ctx: &Ctx) -> Result<Step, String> {
+pub fn reconcile(ctx: &Ctx) -> crate::Result<Step> {
     for service in [
         "system-provider",
         "system-master",
@@ -115,14 +116,14 @@ fn job_completed(ctx: &Ctx, name: &str) -> bool {
 }
 
 /// helper.DeleteJob (grace period 0, foreground: its pods go with it).
-fn delete_job(ctx: &Ctx, name: &str) -> Result<(), String> {
+fn delete_job(ctx: &Ctx, name: &str) -> crate::Result<()> {
     if ctx.get(&JOBS, name).is_none() {
         return Ok(());
     }
     if !job_completed(ctx, name) {
-        return Err(format!(
+        return Err(SimError::Other(format!(
             "won't delete job {name} because it's still running"
-        ));
+        )));
     }
     ctx.delete(&JOBS, name)?;
     ctx.log(&format!(
