@@ -1,8 +1,9 @@
 //! The 3scale operator (3scale-operator 0.12.5, 3scale 2.15.5, branch 3scale-2.15-stable)
 //! as a controller-runtime controller of its own: it watches the APIManager, the
-//! Deployments it owns and the redis ConfigMap, queues the APIManager's name after
-//! `--operator-delay`, and reconciles the whole APIManager from that queue, in the order
-//! of controllers/apps/apimanager_controller.go reconcileAPIManagerLogic.
+//! Deployments it owns and the redis ConfigMap through an informer cache that sees every
+//! change `--operator-delay` late, queues the APIManager's name when a change arrives,
+//! and reconciles the whole APIManager from that queue, in the order of
+//! controllers/apps/apimanager_controller.go reconcileAPIManagerLogic.
 
 mod cache;
 mod components;
