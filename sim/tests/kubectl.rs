@@ -620,10 +620,37 @@ fn the_namespace_has_the_operators_services_and_claims() {
         serde_json::from_str(&sim().ok(&["get", "pvc", "system-storage", "-o", "json"])).unwrap();
     assert_eq!(storage["spec"]["accessModes"][0], "ReadWriteMany");
     assert_eq!(storage["status"]["phase"], "Bound");
+    // The class the APIManager's fileStorage names.
+    assert_eq!(storage["spec"]["storageClassName"], "nfs");
     let master: Value =
         serde_json::from_str(&sim().ok(&["get", "svc", "system-master", "-o", "json"])).unwrap();
     assert_eq!(master["spec"]["selector"]["deployment"], "system-app");
     assert_eq!(master["spec"]["ports"][0]["targetPort"], "master");
+    assert_eq!(
+        master["metadata"]["ownerReferences"][0]["kind"],
+        "APIManager"
+    );
+    // ServiceSelectorMutator puts an edited selector back at the operator's next reconcile
+    // (Services are not watched: a change to the APIManager brings one).
+    sim().ok(&[
+        "patch",
+        "svc",
+        "system-master",
+        "-p",
+        r#"{"spec": {"selector": {"deployment": "elsewhere"}}}"#,
+    ]);
+    sim().ok(&[
+        "annotate",
+        "--overwrite",
+        "apimanager",
+        "3scale",
+        "sim.example/nudge=services",
+    ]);
+    sim().wait_for(20, "the selector put back", || {
+        let svc: Value =
+            serde_json::from_str(&sim().ok(&["get", "svc", "system-master", "-o", "json"])).ok()?;
+        (svc["spec"]["selector"]["deployment"] == "system-app").then_some(())
+    });
     let resources = sim().ok(&["api-resources", "--no-headers", "-o", "name"]);
     for r in ["services", "persistentvolumeclaims", "namespaces"] {
         assert!(resources.lines().any(|l| l == r), "{resources}");

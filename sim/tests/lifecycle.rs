@@ -86,6 +86,17 @@ fn data_survives_a_restart_and_shutdown_leaves_nothing_behind() {
         restarted["components"]["zync-database"]["summary"], "0 tables, 0 rows",
         "{restarted}"
     );
+    // The new pod set its database up again as the image does: role zync owns it.
+    let owner = again.ok(&[
+        "exec",
+        &again.pod("zync-database"),
+        "--",
+        "psql",
+        "-tA",
+        "-c",
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'zync_production'",
+    ]);
+    assert_eq!(owner, "zync\n");
     let mut expected = seeded_after_edit.clone();
     expected["components"]["zync-database"] = restarted["components"]["zync-database"].clone();
     assert_eq!(restarted, expected, "claims and API objects persist");

@@ -123,6 +123,16 @@ fn the_namespace_is_what_the_operator_makes_of_a_default_apimanager() {
     let root = sim.ok(&["exec", &mysql, "--", "printenv", "MYSQL_ROOT_PASSWORD"]);
     assert!(decode(&database, "URL").contains(&format!("root:{}@", root.trim())));
     assert_ne!(root.trim(), decode(&database, "DB_PASSWORD"));
+    // ... written into the Deployment as a literal, as the operator builds it.
+    let d = sim.json("deployment", "system-mysql");
+    let env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let literal = env
+        .iter()
+        .find(|e| e["name"] == "MYSQL_ROOT_PASSWORD")
+        .unwrap();
+    assert_eq!(literal["value"], root.trim(), "{literal}");
 
     let env = sim.json("configmap", "system-environment");
     assert!(env["data"].get("AMP_RELEASE").is_none(), "{env}");
@@ -692,6 +702,8 @@ fn an_empty_namespace_gets_3scale_from_an_applied_apimanager_and_keeps_restored_
         "secrets",
         "configmaps",
         "apimanagers",
+        "services",
+        "persistentvolumeclaims",
     ] {
         assert_eq!(
             sim.ok(&["get", kind, "-o", "name"]),
@@ -724,6 +736,28 @@ fn an_empty_namespace_gets_3scale_from_an_applied_apimanager_and_keeps_restored_
         (items.len() == 15 && items.iter().all(|d| d["status"]["availableReplicas"] == 1))
             .then_some(())
     });
+    // The operator's Services and claims come with the install, owned by the APIManager;
+    // the claims bound, system-storage in the default class (the spec names none).
+    let uid = sim.json("apimanager", "3scale")["metadata"]["uid"].clone();
+    let services: Value =
+        serde_json::from_str(&sim.ok(&["get", "services", "-o", "json"])).unwrap();
+    let services = services["items"].as_array().unwrap();
+    assert_eq!(services.len(), 13, "{services:?}");
+    assert!(
+        services
+            .iter()
+            .all(|s| s["metadata"]["ownerReferences"][0]["uid"] == uid)
+    );
+    let claims: Value = serde_json::from_str(&sim.ok(&["get", "pvc", "-o", "json"])).unwrap();
+    let claims = claims["items"].as_array().unwrap();
+    assert_eq!(claims.len(), 5, "{claims:?}");
+    assert!(
+        claims.iter().all(|c| c["status"]["phase"] == "Bound"),
+        "{claims:?}"
+    );
+    let storage = sim.json("pvc", "system-storage");
+    assert_eq!(storage["spec"]["accessModes"], json!(["ReadWriteMany"]));
+    assert_eq!(storage["spec"]["storageClassName"], "standard");
     let seed = sim.json("secret", "system-seed");
     assert_eq!(decode(&seed, "MASTER_PASSWORD"), "restored-master", "kept");
     assert_eq!(decode(&seed, "ADMIN_PASSWORD"), "restored-admin");
