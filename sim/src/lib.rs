@@ -6,6 +6,7 @@ pub mod api;
 pub mod client;
 pub mod cluster;
 pub mod data;
+mod defaulting;
 mod error;
 pub mod faults;
 mod patch;
@@ -18,5 +19,6 @@ mod status;
 mod store;
 mod tls;
 
+pub use cluster::ClusterOptions;
 pub use error::{Result, SimError};
 pub use server::{NAMESPACE, SimConfig, Simulator, endpoint};

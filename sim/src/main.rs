@@ -2,13 +2,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use sim::faults::FaultSettings;
 use sim::protocols::ExecProtocols;
-use sim::{SimConfig, Simulator, client};
+use sim::{ClusterOptions, SimConfig, Simulator, client};
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +55,21 @@ enum Command {
         /// close stdin alone. SPDY is served either way.
         #[arg(long, value_name = "LIST", default_value = "v5,v4", value_parser = parse_protocols)]
         exec_protocols: ExecProtocols,
+        /// Seconds from a change the 3scale operator watches (the APIManager, a
+        /// Deployment or the redis ConfigMap it owns) to its reconcile.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = seconds)]
+        operator_delay: f64,
+        /// Seconds the system-app-pre Job's `rake boot openshift:deploy` stand-in works
+        /// against system-mysql.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = seconds)]
+        deploy_job_seconds: f64,
+        /// The job controller's back-off after a failed Job pod, doubled per failure.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
+        job_backoff_seconds: f64,
+        /// Start a new data directory with only the operator: no APIManager, no 3scale
+        /// objects, no pods. Applying an APIManager installs 3scale (manual 9.5.1).
+        #[arg(long)]
+        empty: bool,
     },
     /// Fill the namespace with 3scale-shaped data of about SIZE, deterministically.
     Seed {
@@ -124,7 +140,19 @@ async fn run(cli: Cli) -> Result<()> {
             port,
             faults,
             exec_protocols,
-        } => serve(dir, port, faults, exec_protocols).await,
+            operator_delay,
+            deploy_job_seconds,
+            job_backoff_seconds,
+            empty,
+        } => {
+            let options = ClusterOptions {
+                operator_delay: Duration::from_secs_f64(operator_delay),
+                deploy_job: Duration::from_secs_f64(deploy_job_seconds),
+                job_backoff: Duration::from_secs_f64(job_backoff_seconds),
+                empty,
+            };
+            serve(dir, port, faults, exec_protocols, options).await
+        }
         Command::Seed { dir, size } => {
             let report =
                 client::call(&dir, "POST", "/sim/v1/seed", Some(&json!({"size": size}))).await?;
@@ -139,10 +167,19 @@ async fn run(cli: Cli) -> Result<()> {
                 for (name, c) in components {
                     println!(
                         "{name:<16} {}  {}",
-                        c["digest"].as_str().unwrap_or(""),
+                        c["digest"].as_str().unwrap_or("(failed)"),
                         c["summary"].as_str().unwrap_or("")
                     );
                 }
+            }
+            let errors: Vec<String> = report["errors"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, e)| format!("{name}: {}", e.as_str().unwrap_or_default()))
+                .collect();
+            if !errors.is_empty() {
+                anyhow::bail!("fingerprint failed for {}", errors.join("\n"));
             }
             Ok(())
         }
@@ -185,11 +222,19 @@ fn parse_protocols(text: &str) -> std::result::Result<ExecProtocols, String> {
     ExecProtocols::parse(text)
 }
 
+fn seconds(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        _ => Err(format!("`{text}` is not a number of seconds")),
+    }
+}
+
 async fn serve(
     dir: PathBuf,
     port: u16,
     faults: Vec<String>,
     exec_protocols: ExecProtocols,
+    options: ClusterOptions,
 ) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         anyhow::bail!("sim serve runs pods in their own namespaces and needs root");
@@ -202,6 +247,7 @@ async fn serve(
     config.port = port;
     config.faults = settings;
     config.exec_protocols = exec_protocols;
+    config.options = options;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let started = tokio::select! {
         s = Simulator::start(config) => s.with_context(|| format!("starting the simulator in {}", dir.display()))?,

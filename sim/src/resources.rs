@@ -110,6 +110,39 @@ pub const NAMESPACES: ResourceType = ResourceType {
     namespaced: false,
     short_names: &["ns"],
 };
+pub const REPLICASETS: ResourceType = ResourceType {
+    group: "apps",
+    version: "v1",
+    plural: "replicasets",
+    singular: "replicaset",
+    kind: "ReplicaSet",
+    list_kind: "ReplicaSetList",
+    verbs: CRUD,
+    namespaced: true,
+    short_names: &["rs"],
+};
+pub const JOBS: ResourceType = ResourceType {
+    group: "batch",
+    version: "v1",
+    plural: "jobs",
+    singular: "job",
+    kind: "Job",
+    list_kind: "JobList",
+    verbs: CRUD,
+    namespaced: true,
+    short_names: &[],
+};
+pub const EVENTS: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    plural: "events",
+    singular: "event",
+    kind: "Event",
+    list_kind: "EventList",
+    verbs: CRUD,
+    namespaced: true,
+    short_names: &["ev"],
+};
 
 pub const ALL: &[ResourceType] = &[
     PODS,
@@ -120,6 +153,9 @@ pub const ALL: &[ResourceType] = &[
     NAMESPACES,
     DEPLOYMENTS,
     APIMANAGERS,
+    REPLICASETS,
+    JOBS,
+    EVENTS,
 ];
 
 impl ResourceType {

@@ -112,7 +112,10 @@ impl FieldSelector {
                 return Err(format!("invalid field selector: {term}"));
             };
             match field.trim() {
-                "metadata.name" | "metadata.namespace" | "status.phase" => {}
+                "metadata.name" | "metadata.namespace" | "status.phase" | "spec.nodeName"
+                | "reason" | "type" | "source" | "reportingComponent" => {}
+                // Events' field labels (pkg/apis/core/v1 conversion, Event)
+                f if f.starts_with("involvedObject.") => {}
                 other => return Err(format!("field label not supported: {other}")),
             }
             terms.push((field.trim().to_string(), equal, value.trim().to_string()));
@@ -123,9 +126,8 @@ impl FieldSelector {
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(field, equal, value)| {
             let actual = match field.as_str() {
-                "metadata.name" => object.pointer("/metadata/name"),
-                "metadata.namespace" => object.pointer("/metadata/namespace"),
-                _ => object.pointer("/status/phase"),
+                "source" => object.pointer("/source/component"),
+                f => object.pointer(&format!("/{}", f.replace('.', "/"))),
             }
             .and_then(Value::as_str)
             .unwrap_or("");

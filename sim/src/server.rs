@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::{self, App};
-use crate::cluster::{Cluster, Dirs};
+use crate::cluster::{Cluster, ClusterOptions, Dirs};
 use crate::faults::FaultSettings;
 use crate::protocols::ExecProtocols;
 use crate::{Result, SimError};
@@ -22,6 +22,8 @@ pub struct SimConfig {
     pub faults: FaultSettings,
     /// The exec streaming protocols offered, and so the Kubernetes release played.
     pub exec_protocols: ExecProtocols,
+    /// The operator's and controllers' timings, and `--empty`.
+    pub options: ClusterOptions,
     /// How long to wait for every pod to run before `start` gives up.
     pub ready_timeout: Duration,
 }
@@ -33,6 +35,7 @@ impl SimConfig {
             port: 0,
             faults: FaultSettings::default(),
             exec_protocols: ExecProtocols::default(),
+            options: ClusterOptions::default(),
             ready_timeout: Duration::from_secs(240),
         }
     }
@@ -58,7 +61,13 @@ impl Simulator {
                 SimError::Other(format!("cannot listen on 127.0.0.1:{}: {e}", config.port))
             })?;
         let addr = listener.local_addr()?;
-        let cluster = Cluster::start(Dirs::new(&dir), NAMESPACE, config.faults.clone()).await?;
+        let cluster = Cluster::start(
+            Dirs::new(&dir),
+            NAMESPACE,
+            config.faults.clone(),
+            config.options.clone(),
+        )
+        .await?;
         let app = Arc::new(App {
             cluster: cluster.clone(),
             token: token.clone(),

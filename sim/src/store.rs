@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::resources::{PODS, ResourceType};
+use crate::resources::{EVENTS, PODS, ResourceType};
 use crate::status::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,7 @@ pub struct Store {
     inner: Mutex<Inner>,
     events: broadcast::Sender<WatchEvent>,
     persist_to: Option<PathBuf>,
+    fresh: bool,
 }
 
 const HISTORY: usize = 4096;
@@ -62,6 +63,7 @@ impl Store {
             objects: BTreeMap::new(),
             history: VecDeque::new(),
         };
+        let fresh = persist_to.as_ref().is_none_or(|p| !p.exists());
         if let Some(path) = &persist_to
             && path.exists()
         {
@@ -85,12 +87,18 @@ impl Store {
                 inner.objects.insert((rt.plural, ns, name), object);
             }
         }
-        let (events, _) = broadcast::channel(1024);
+        let (events, _) = broadcast::channel(4096);
         Ok(Store {
             inner: Mutex::new(inner),
             events,
             persist_to,
+            fresh,
         })
+    }
+
+    /// True when nothing was saved before: a new data directory.
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -145,7 +153,12 @@ impl Store {
         meta.insert("uid".into(), json!(new_uid()));
         meta.insert("creationTimestamp".into(), json!(now()));
         meta.insert("resourceVersion".into(), json!(rv.to_string()));
-        meta.insert("generation".into(), json!(1));
+        if tracks_generation(rt) {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
+        crate::defaulting::on_create(rt, &mut object);
         inner.objects.insert(key, object.clone());
         self.record(&mut inner, rt, ns, EventType::Added, &object);
         Ok(object)
@@ -192,13 +205,19 @@ impl Store {
         for field in ["uid", "creationTimestamp"] {
             next["metadata"][field] = current["metadata"][field].clone();
         }
-        let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
-        let generation = if next.get("spec") != current.get("spec") {
-            generation + 1
-        } else {
-            generation
-        };
-        next["metadata"]["generation"] = json!(generation);
+        if tracks_generation(rt) {
+            // The API server's strategies bump the generation on a change of .spec only;
+            // metadata and status writes leave it (e.g. deployment strategy PrepareForUpdate).
+            let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
+            let generation = if next.get("spec") != current.get("spec") {
+                generation + 1
+            } else {
+                generation
+            };
+            next["metadata"]["generation"] = json!(generation);
+        } else if let Some(meta) = next["metadata"].as_object_mut() {
+            meta.remove("generation");
+        }
         // Clients that only touched status or nothing at all still see a new version, as
         // with a real API server, except for a no-op which we keep silent for watchers.
         let mut comparable = next.clone();
@@ -270,7 +289,7 @@ impl Store {
             inner.history.pop_front();
         }
         let _ = self.events.send(event);
-        if rt.plural != PODS.plural {
+        if persisted(rt.plural) {
             self.persist(inner);
         }
     }
@@ -280,7 +299,7 @@ impl Store {
         let objects: Vec<Value> = inner
             .objects
             .iter()
-            .filter(|((p, _, _), _)| *p != PODS.plural)
+            .filter(|((p, _, _), _)| persisted(p))
             .map(|((p, _, _), o)| json!({"plural": p, "object": o}))
             .collect();
         let doc = json!({"resourceVersion": inner.rv, "objects": objects});
@@ -290,6 +309,21 @@ impl Store {
             let _ = std::fs::rename(&tmp, path);
         }
     }
+}
+
+/// Pods are processes that do not outlive the simulator; events are short-lived records
+/// (an hour in a real cluster). Everything else survives a restart.
+fn persisted(plural: &str) -> bool {
+    plural != PODS.plural && plural != EVENTS.plural
+}
+
+/// Kinds whose `metadata.generation` the API server maintains (those with a spec that a
+/// controller observes); ConfigMaps, Secrets, Events and Pods (before 1.33) have none.
+fn tracks_generation(rt: &ResourceType) -> bool {
+    matches!(
+        rt.plural,
+        "deployments" | "replicasets" | "jobs" | "apimanagers"
+    )
 }
 
 fn object_name(object: &Value) -> Result<String, ApiError> {
@@ -325,6 +359,7 @@ fn normalise(rt: &ResourceType, ns: &str, object: &mut Value) {
     if !object["metadata"].is_object() {
         object["metadata"] = json!({});
     }
+    crate::defaulting::on_write(rt, object);
     if let Some(meta) = object["metadata"].as_object_mut() {
         // Cluster-scoped kinds (namespaces) live under "" and have no namespace field.
         if ns.is_empty() {

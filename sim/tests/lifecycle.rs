@@ -34,12 +34,37 @@ fn data_survives_a_restart_and_shutdown_leaves_nothing_behind() {
     sim.sim(&["seed", "--size", "3MiB"]);
     let seeded = sim.fingerprint();
     let pod_before = sim.pod("system-mysql");
-    sim.ok(&["delete", "configmap", "apicast-environment"]);
-    let seeded_after_delete = sim.fingerprint();
+    // A key the operator does not own (ApicastEnvCMMutator keeps only its three).
+    sim.ok(&[
+        "patch",
+        "configmap",
+        "apicast-environment",
+        "-p",
+        r#"{"data": {"APICAST_LOG_LEVEL": "debug"}}"#,
+    ]);
+    let seeded_after_edit = sim.fingerprint();
     assert_ne!(
         seeded["components"]["configmaps"],
-        seeded_after_delete["components"]["configmaps"]
+        seeded_after_edit["components"]["configmaps"]
     );
+    let dir = tempfile::tempdir().unwrap();
+    let cm = dir.path().join("cm.json");
+    std::fs::write(
+        &cm,
+        r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "gone"}, "data": {"a": "b"}}"#,
+    )
+    .unwrap();
+    sim.ok(&["apply", "-f", cm.to_str().unwrap()]);
+    sim.ok(&["delete", "configmap", "gone"]);
+    let job_uid = sim.json("job", "system-app-pre")["metadata"]["uid"].clone();
+    let replica_set = sim.ok(&[
+        "get",
+        "rs",
+        "-l",
+        "deployment=system-mysql",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
 
     assert_eq!(sim.stop(), Some(0), "SIGTERM stops sim serve cleanly");
     assert_eq!(
@@ -61,11 +86,42 @@ fn data_survives_a_restart_and_shutdown_leaves_nothing_behind() {
         restarted["components"]["zync-database"]["summary"], "0 tables, 0 rows",
         "{restarted}"
     );
-    let mut expected = seeded_after_delete.clone();
+    // The new pod set its database up again as the image does: role zync owns it.
+    let owner = again.ok(&[
+        "exec",
+        &again.pod("zync-database"),
+        "--",
+        "psql",
+        "-tA",
+        "-c",
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'zync_production'",
+    ]);
+    assert_eq!(owner, "zync\n");
+    let mut expected = seeded_after_edit.clone();
     expected["components"]["zync-database"] = restarted["components"]["zync-database"].clone();
+    assert_eq!(restarted, expected, "claims and API objects persist");
+    assert!(
+        !again
+            .kubectl(&["get", "configmap", "gone"])
+            .status
+            .success(),
+        "deleted stays deleted"
+    );
     assert_eq!(
-        restarted, expected,
-        "claims and API objects persist; deleted stays deleted"
+        again.json("job", "system-app-pre")["metadata"]["uid"],
+        job_uid
+    );
+    assert_eq!(
+        again.ok(&[
+            "get",
+            "rs",
+            "-l",
+            "deployment=system-mysql",
+            "-o",
+            "jsonpath={.items[*].metadata.name}"
+        ]),
+        replica_set,
+        "the ReplicaSet persists and runs the new pod"
     );
     assert_ne!(again.pod("system-mysql"), pod_before, "pods are new");
     drop(again);
@@ -101,8 +157,32 @@ fn fault_knobs_cut_streams_fail_requests_and_crash_pods() {
     assert!(!failed.status.success());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("fault injection"));
 
+    for args in [
+        &["get", "jobs"][..],
+        &["get", "rs"],
+        &["get", "events"],
+        // a watch is a request like any other
+        &[
+            "get",
+            "--raw",
+            "/apis/batch/v1/namespaces/3scale/jobs?watch=true&timeoutSeconds=1",
+        ],
+    ] {
+        let out = sim.kubectl(args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("fault injection"),
+            "{args:?}: {out:?}"
+        );
+    }
+
     sim.sim(&["fault", "--reset"]);
     sim.ok(&["get", "pods"]);
+    sim.ok(&[
+        "get",
+        "--raw",
+        "/apis/apps/v1/namespaces/3scale/replicasets?watch=true&timeoutSeconds=1",
+    ]);
 
     let redis = sim.pod("backend-redis");
     sim.ok(&["exec", &redis, "--", "redis-cli", "SET", "k", "v"]);
@@ -133,7 +213,8 @@ fn fault_knobs_cut_streams_fail_requests_and_crash_pods() {
 
 #[test]
 fn a_pod_waits_for_a_missing_secret_like_kubernetes() {
-    let sim = Sim::start();
+    // The operator would recreate the Secret with new values; keep it out of the way.
+    let sim = Sim::start_with(&["--operator-delay", "600"]);
     let secret = sim.ok(&["get", "secret", "system-database", "-o", "json"]);
     sim.ok(&["delete", "secret", "system-database"]);
     sim.ok(&["rollout", "restart", "deployment/system-mysql"]);

@@ -42,16 +42,31 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     let mut list: Vec<Value> = resources
         .iter()
         .map(|r| {
-            json!({
+            let mut resource = json!({
                 "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
                 "kind": r.kind, "verbs": r.verbs, "shortNames": r.short_names,
-            })
+            });
+            // `kubectl get all`
+            if matches!(
+                r.plural,
+                "pods" | "services" | "deployments" | "replicasets" | "jobs"
+            ) {
+                resource["categories"] = json!(["all"]);
+            }
+            resource
         })
         .collect();
     for r in &resources {
         if r.plural == "pods" {
             list.push(json!({"name": "pods/attach", "singularName": "", "namespaced": true, "kind": "PodAttachOptions", "verbs": ["create", "get"]}));
             list.push(json!({"name": "pods/exec", "singularName": "", "namespaced": true, "kind": "PodExecOptions", "verbs": ["create", "get"]}));
+            list.push(json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
+        }
+        if matches!(
+            r.plural,
+            "replicasets" | "jobs" | "services" | "persistentvolumeclaims" | "namespaces"
+        ) {
+            list.push(json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]}));
         }
         if r.plural == "deployments" {
             list.push(json!({"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));

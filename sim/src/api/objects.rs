@@ -112,6 +112,7 @@ async fn dispatch(
                     "the simulator creates pods only through deployments",
                 ));
             }
+            accept_body_type(headers)?;
             let mut object = parse_body(&body)?;
             check_kind(rt, &object)?;
             if let Some(body_ns) = object
@@ -127,6 +128,22 @@ async fn dispatch(
             let created = store.create(rt, ns, object)?;
             Ok(json_response(StatusCode::CREATED, &created))
         }
+        (&Method::GET, Some(name), Some("log")) if rt.plural == PODS.plural => {
+            let ns = t.namespace.as_deref().unwrap_or_default();
+            store
+                .get(rt, ns, name)
+                .ok_or_else(|| ApiError::not_found(rt.plural, name))?;
+            let text =
+                std::fs::read(app.cluster.dirs.pods.join(name).join("log")).unwrap_or_default();
+            let text = match q.get("tailLines").and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) => {
+                    let lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
+                    lines[lines.len().saturating_sub(n)..].concat()
+                }
+                None => text,
+            };
+            Ok(([("content-type", "text/plain")], text).into_response())
+        }
         (&Method::GET, Some(name), None | Some("status")) => {
             let ns = t.namespace.as_deref().unwrap_or_default();
             let object = store
@@ -136,6 +153,7 @@ async fn dispatch(
         }
         (&Method::PUT, Some(name), None) => {
             let ns = t.namespace.as_deref().unwrap_or_default();
+            accept_body_type(headers)?;
             let mut object = parse_body(&body)?;
             check_kind(rt, &object)?;
             let keep_status = has_status(rt);
@@ -238,9 +256,17 @@ async fn dispatch(
 }
 
 fn has_status(rt: &ResourceType) -> bool {
+    // Kinds with a status subresource: writes to the object leave its status alone.
     matches!(
         rt.plural,
-        "pods" | "deployments" | "services" | "persistentvolumeclaims" | "namespaces"
+        "pods"
+            | "deployments"
+            | "services"
+            | "persistentvolumeclaims"
+            | "namespaces"
+            | "replicasets"
+            | "jobs"
+            | "apimanagers"
     )
 }
 
@@ -269,6 +295,26 @@ fn patch_kind(headers: &HeaderMap) -> Result<PatchKind, ApiError> {
             format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {ct:?})"),
         )
     })
+}
+
+/// JSON and YAML only. kubectl's typed clients (e.g. `kubectl create secret`) send
+/// protobuf first; a 415 makes client-go fall back to JSON for good, as it does against
+/// API servers that cannot decode protobuf for a kind.
+fn accept_body_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    if ct.contains("protobuf") || ct.contains("cbor") {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct:?})"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {

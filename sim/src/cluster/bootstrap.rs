@@ -1,17 +1,12 @@
-//! The 3scale 2.15 namespace as the operator leaves it after an install: Secrets,
-//! ConfigMaps, one Deployment per component and the APIManager.
+//! The pieces of a 3scale 2.15 install the operator builds from: each component's
+//! Deployment as a pod template, the labels, the default redis.conf. The operator
+//! (`super::operator`) creates them; a fresh simulator starts as it leaves them.
 
-use base64::Engine;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::pod::templates::{TEMPLATES, Template};
-use crate::resources::{APIMANAGERS, CONFIGMAPS, DEPLOYMENTS, SECRETS};
-use crate::store::Store;
+use crate::pod::templates::Template;
 
-pub const APIMANAGER_NAME: &str = "3scale";
-pub const VERSION_ANNOTATION: &str = "apps.3scale.net/apimanager-threescale-version";
-
-/// The secrets 3scale's documentation lists for backup, plus the ones pods read.
+/// The secrets the operator reconciles (each component's ReconcileSecret call).
 pub const SECRET_NAMES: &[&str] = &[
     "system-smtp",
     "system-seed",
@@ -28,6 +23,8 @@ pub const SECRET_NAMES: &[&str] = &[
     "system-memcache",
 ];
 
+/// redis.conf as the operator writes it into `redis-config` (pkg/3scale/amp/component/
+/// redis.go getRedisConfData, 521-580).
 pub const DEFAULT_REDIS_CONF: &str = "\
 protected-mode no
 
@@ -74,48 +71,10 @@ activerehashing no
 
 aof-rewrite-incremental-fsync yes
 dir /var/lib/redis/data
+
+rename-command REPLICAOF \"\"
+rename-command SLAVEOF \"\"
 ";
-
-/// Creates everything if the store has no deployments yet (a new data directory).
-pub fn populate(store: &Store, ns: &str) -> crate::Result<()> {
-    if !store.list(&DEPLOYMENTS, Some(ns)).0.is_empty() {
-        return Ok(());
-    }
-    let password = random_token(12);
-    for (name, data) in secrets(&password) {
-        create(
-            store,
-            &SECRETS,
-            ns,
-            json!({"metadata": {"name": name, "labels": {"app": "3scale-api-management"}}, "type": "Opaque", "data": data}),
-        )?;
-    }
-    for (name, data) in config_maps() {
-        create(
-            store,
-            &CONFIGMAPS,
-            ns,
-            json!({"metadata": {"name": name, "labels": {"app": "3scale-api-management"}}, "data": data}),
-        )?;
-    }
-    for t in TEMPLATES {
-        create(store, &DEPLOYMENTS, ns, deployment(t))?;
-    }
-    create(store, &APIMANAGERS, ns, apimanager())?;
-    Ok(())
-}
-
-fn create(
-    store: &Store,
-    rt: &crate::resources::ResourceType,
-    ns: &str,
-    object: Value,
-) -> crate::Result<()> {
-    store
-        .create(rt, ns, object)
-        .map(|_| ())
-        .map_err(|e| crate::SimError::Other(e.message))
-}
 
 pub fn labels(t: &Template) -> Value {
     json!({
@@ -126,7 +85,8 @@ pub fn labels(t: &Template) -> Value {
     })
 }
 
-fn deployment(t: &Template) -> Value {
+/// The Deployment the operator builds for a component (before replicas from the spec).
+pub fn deployment(t: &Template) -> Value {
     json!({
         "metadata": {"name": t.deployment, "labels": labels(t)},
         "spec": {
@@ -139,206 +99,4 @@ fn deployment(t: &Template) -> Value {
             }
         }
     })
-}
-
-fn apimanager() -> Value {
-    json!({
-        "metadata": {
-            "name": APIMANAGER_NAME,
-            "annotations": {
-                VERSION_ANNOTATION: "2.15",
-                "apps.3scale.net/threescale-operator-version": "0.12.0",
-            }
-        },
-        "spec": {
-            "wildcardDomain": "apps.example.com",
-            "system": {
-                "appSpec": {"replicas": 1},
-                "sidekiqSpec": {"replicas": 1},
-                "fileStorage": {"persistentVolumeClaim": {"storageClassName": "nfs"}}
-            },
-            "backend": {
-                "listenerSpec": {"replicas": 1},
-                "workerSpec": {"replicas": 1},
-                "cronSpec": {"replicas": 1}
-            },
-            "apicast": {
-                "productionSpec": {"replicas": 1},
-                "stagingSpec": {"replicas": 1}
-            },
-            "zync": {
-                "appSpec": {"replicas": 1},
-                "queSpec": {"replicas": 1}
-            }
-        },
-        "status": {"conditions": [{"type": "Available", "status": "True"}]}
-    })
-}
-
-fn b64(text: &str) -> Value {
-    json!(base64::engine::general_purpose::STANDARD.encode(text))
-}
-
-fn secret_data(pairs: &[(&str, String)]) -> Value {
-    Value::Object(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), b64(v)))
-            .collect::<Map<_, _>>(),
-    )
-}
-
-fn secrets(db_password: &str) -> Vec<(&'static str, Value)> {
-    let t = |n| random_token(n);
-    vec![
-        (
-            "system-smtp",
-            secret_data(&[
-                ("address", "smtp.example.com".into()),
-                ("port", "587".into()),
-                ("username", "3scale".into()),
-                ("password", t(8)),
-                ("domain", "example.com".into()),
-                ("authentication", "login".into()),
-                ("openssl.verify.mode", "peer".into()),
-            ]),
-        ),
-        (
-            "system-seed",
-            secret_data(&[
-                ("MASTER_USER", "master".into()),
-                ("MASTER_PASSWORD", t(8)),
-                ("MASTER_ACCESS_TOKEN", t(16)),
-                ("ADMIN_USER", "admin".into()),
-                ("ADMIN_PASSWORD", t(8)),
-                ("ADMIN_ACCESS_TOKEN", t(16)),
-                ("TENANT_NAME", "3scale".into()),
-                ("MASTER_DOMAIN", "master".into()),
-            ]),
-        ),
-        (
-            "system-database",
-            secret_data(&[
-                ("DB_USER", "mysql".into()),
-                ("DB_PASSWORD", db_password.into()),
-                (
-                    "URL",
-                    format!("mysql2://root:{db_password}@system-mysql/system"),
-                ),
-            ]),
-        ),
-        (
-            "backend-internal-api",
-            secret_data(&[("username", "3scale_api_user".into()), ("password", t(8))]),
-        ),
-        (
-            "system-events-hook",
-            secret_data(&[
-                (
-                    "URL",
-                    "http://system-master:3000/master/events/import".into(),
-                ),
-                ("PASSWORD", t(8)),
-            ]),
-        ),
-        ("system-app", secret_data(&[("SECRET_KEY_BASE", t(32))])),
-        (
-            "system-recaptcha",
-            secret_data(&[("PUBLIC_KEY", "".into()), ("PRIVATE_KEY", "".into())]),
-        ),
-        (
-            "system-redis",
-            secret_data(&[
-                ("URL", "redis://system-redis:6379/1".into()),
-                ("NAMESPACE", "".into()),
-            ]),
-        ),
-        (
-            "zync",
-            secret_data(&[
-                ("ZYNC_AUTHENTICATION_TOKEN", t(16)),
-                ("SECRET_KEY_BASE", t(32)),
-                (
-                    "DATABASE_URL",
-                    "postgresql://zync:zync@zync-database:5432/zync_production".into(),
-                ),
-                ("ZYNC_DATABASE_PASSWORD", t(8)),
-            ]),
-        ),
-        (
-            "system-master-apicast",
-            secret_data(&[
-                ("ACCESS_TOKEN", t(16)),
-                ("BASE_URL", "http://mastertoken@system-master:3000".into()),
-                (
-                    "PROXY_CONFIGS_ENDPOINT",
-                    "http://system-master:3000/master/api/proxy/configs".into(),
-                ),
-            ]),
-        ),
-        (
-            "backend-redis",
-            secret_data(&[
-                ("REDIS_STORAGE_URL", "redis://backend-redis:6379/0".into()),
-                ("REDIS_QUEUES_URL", "redis://backend-redis:6379/1".into()),
-            ]),
-        ),
-        (
-            "backend-listener",
-            secret_data(&[
-                ("service_endpoint", "http://backend-listener:3000".into()),
-                (
-                    "route_endpoint",
-                    "https://backend-3scale.apps.example.com".into(),
-                ),
-            ]),
-        ),
-        (
-            "system-memcache",
-            secret_data(&[("SERVERS", "system-memcache:11211".into())]),
-        ),
-    ]
-}
-
-fn config_maps() -> Vec<(&'static str, Value)> {
-    vec![
-        (
-            "system-environment",
-            json!({
-                "AMP_RELEASE": "2.15",
-                "APICAST_REGISTRY_URL": "http://apicast-staging:8090/policies",
-                "FORCE_SSL": "true",
-                "PROVIDER_PLAN": "enterprise",
-                "RAILS_ENV": "production",
-                "RAILS_LOG_LEVEL": "info",
-                "RAILS_LOG_TO_STDOUT": "true",
-                "SSL_CERT_DIR": "/etc/pki/tls/certs",
-                "THINKING_SPHINX_PORT": "9306",
-                "THREESCALE_SANDBOX_PROXY_OPENSSL_VERIFY_MODE": "VERIFY_NONE",
-                "THREESCALE_SUPERDOMAIN": "apps.example.com",
-            }),
-        ),
-        (
-            "apicast-environment",
-            json!({
-                "APICAST_MANAGEMENT_API": "status",
-                "OPENSSL_VERIFY": "false",
-                "APICAST_RESPONSE_CODES": "true",
-            }),
-        ),
-        ("redis-config", json!({"redis.conf": DEFAULT_REDIS_CONF})),
-        (
-            "mysql-main-conf",
-            json!({"my.cnf": "!include /etc/my.cnf\n!includedir /etc/my-extra.d\n"}),
-        ),
-        (
-            "mysql-extra-conf",
-            json!({"mysql-charset.cnf": "[client]\ndefault-character-set = utf8\n\n[mysql]\ndefault-character-set = utf8\n\n[mysqld]\ncharacter-set-server = utf8\ncollation-server = utf8_unicode_ci\n"}),
-        ),
-    ]
-}
-
-fn random_token(bytes: usize) -> String {
-    let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
-    hex::encode(raw)
 }

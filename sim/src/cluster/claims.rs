@@ -1,11 +1,8 @@
-//! The PersistentVolumeClaims the 3scale operator creates, bound as a cluster with a
-//! default storage class binds them. Their data are the folders under the data
+//! The PersistentVolumeClaims the 3scale operator creates (see `operator::extras`), bound as
+//! a cluster with a default storage class binds them. Their data are the folders under the data
 //! directory's `volumes/` that the pods mount (see `pod::templates`).
 
 use serde_json::{Value, json};
-
-use crate::resources::PERSISTENT_VOLUME_CLAIMS;
-use crate::store::Store;
 
 struct Claim {
     name: &'static str,
@@ -13,8 +10,10 @@ struct Claim {
     element: &'static str,
     access_mode: &'static str,
     storage: &'static str,
-    storage_class: &'static str,
 }
+
+/// The class the cluster marks as its default.
+const DEFAULT_STORAGE_CLASS: &str = "standard";
 
 const CLAIMS: &[Claim] = &[
     // system_mysql.go:90-118; 1Gi by default (system_mysql_options.go:75)
@@ -24,7 +23,6 @@ const CLAIMS: &[Claim] = &[
         element: "mysql",
         access_mode: "ReadWriteOnce",
         storage: "1Gi",
-        storage_class: "standard",
     },
     // redis.go:443-466
     Claim {
@@ -33,7 +31,6 @@ const CLAIMS: &[Claim] = &[
         element: "redis",
         access_mode: "ReadWriteOnce",
         storage: "1Gi",
-        storage_class: "standard",
     },
     // redis.go:246-279
     Claim {
@@ -42,17 +39,15 @@ const CLAIMS: &[Claim] = &[
         element: "redis",
         access_mode: "ReadWriteOnce",
         storage: "1Gi",
-        storage_class: "standard",
     },
-    // system.go:1039-1067: ReadWriteMany, 100Mi by default (system_options.go:287), the class
-    // the APIManager's fileStorage asks for.
+    // system.go:1039-1067: ReadWriteMany, 100Mi by default (system_options.go:287), in the
+    // class the APIManager's fileStorage asks for.
     Claim {
         name: "system-storage",
         component: "system",
         element: "app",
         access_mode: "ReadWriteMany",
         storage: "100Mi",
-        storage_class: "nfs",
     },
     // system_searchd.go:138-160; 1Gi by default (system_searchd_options_provider.go:94-99)
     Claim {
@@ -61,52 +56,46 @@ const CLAIMS: &[Claim] = &[
         element: "searchd",
         access_mode: "ReadWriteOnce",
         storage: "1Gi",
-        storage_class: "standard",
     },
 ];
 
-/// Creates the claims a namespace lacks (a new one, or one made by an older simulator).
-pub fn ensure(store: &Store, ns: &str) -> crate::Result<()> {
-    for c in CLAIMS {
-        if store.get(&PERSISTENT_VOLUME_CLAIMS, ns, c.name).is_some() {
-            continue;
-        }
-        store
-            .create(&PERSISTENT_VOLUME_CLAIMS, ns, object(c))
-            .map_err(|e| crate::SimError::Other(e.message))?;
-    }
-    Ok(())
-}
-
-fn object(c: &Claim) -> Value {
-    let volume = format!("pvc-{}", crate::store::new_uid());
-    json!({
+/// The claim `name` as the operator builds it (labelled with the APIManager's
+/// `appLabel`). `storage_class` is the APIManager's when it names one (system-storage:
+/// `.spec.system.fileStorage.persistentVolumeClaim.storageClassName`); otherwise the
+/// cluster's default class, which the DefaultStorageClass admission plugin fills in.
+pub fn desired(name: &str, app_label: &str, storage_class: Option<&str>) -> Option<Value> {
+    let c = CLAIMS.iter().find(|c| c.name == name)?;
+    Some(json!({
         "metadata": {
             "name": c.name,
             "labels": {
-                "app": "3scale-api-management",
+                "app": app_label,
                 "threescale_component": c.component,
                 "threescale_component_element": c.element,
             },
-            "annotations": {
-                "pv.kubernetes.io/bind-completed": "yes",
-                "pv.kubernetes.io/bound-by-controller": "yes",
-            },
-            "finalizers": ["kubernetes.io/pvc-protection"],
         },
         "spec": {
             "accessModes": [c.access_mode],
             "resources": {"requests": {"storage": c.storage}},
-            "storageClassName": c.storage_class,
+            "storageClassName": storage_class.unwrap_or(DEFAULT_STORAGE_CLASS),
             "volumeMode": "Filesystem",
-            "volumeName": volume,
         },
-        "status": {
-            "phase": "Bound",
-            "accessModes": [c.access_mode],
-            "capacity": {"storage": c.storage},
-        },
-    })
+    }))
+}
+
+/// What the persistent volume controller does to a new claim with a dynamic provisioner:
+/// a volume provisioned and bound at once. Its data are the folder `volumes/<claim>`.
+pub fn bind(claim: &mut Value) {
+    let volume = format!("pvc-{}", crate::store::new_uid());
+    claim["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] = json!("yes");
+    claim["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] = json!("yes");
+    claim["metadata"]["finalizers"] = json!(["kubernetes.io/pvc-protection"]);
+    claim["spec"]["volumeName"] = json!(volume);
+    claim["status"] = json!({
+        "phase": "Bound",
+        "accessModes": claim["spec"]["accessModes"],
+        "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
+    });
 }
 
 #[cfg(test)]

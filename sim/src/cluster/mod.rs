@@ -1,14 +1,24 @@
-//! The cluster behind the API: the deployment controller, the 3scale operator's effect of
-//! the APIManager on replicas, and the pods as real processes.
+//! The cluster behind the API: kube-controller-manager's deployment, replica set and job
+//! controllers and garbage collector, the 3scale operator, and the pods as real processes.
 
 pub mod bootstrap;
 mod claims;
-mod controller;
+mod deployment_controller;
+mod events;
+mod garbage_collector;
+mod job_controller;
+mod job_pod;
 mod namespaces;
 mod operator;
+mod owners;
 mod pod_object;
+mod replicaset_controller;
 mod services;
 mod supervisor;
+mod watch;
+mod workqueue;
+
+pub use events::Kind as EventKind;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::faults::{FaultSettings, Faults};
@@ -24,6 +34,47 @@ use crate::pod::process::postgres_bin;
 use crate::pod::templates::Template;
 use crate::store::Store;
 use crate::{Result, SimError};
+use workqueue::WorkQueue;
+
+/// The one node every pod is scheduled to.
+pub const NODE_NAME: &str = "sim-node";
+
+/// The timings of the simulated controllers.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// From a change the 3scale operator watches to its reconcile. A reconcile of the
+    /// APIManager walks ~10 sub-reconcilers with dozens of reads and writes, and the
+    /// operator's effect on a real OpenShift shows up about a second after the change;
+    /// zero would hide every race between a tool and the operator.
+    pub operator_delay: Duration,
+    /// How long the `rake boot openshift:deploy` stand-in of the system-app-pre Job works
+    /// against system-mysql (the real one boots Rails and migrates for tens of seconds).
+    pub deploy_job: Duration,
+    /// The job controller's back-off after a failed pod, doubled per failure
+    /// (DefaultJobPodFailureBackOff is 10 s in pkg/controller/job/job_controller.go).
+    pub job_backoff: Duration,
+    /// Start with only the operator: no APIManager, no 3scale objects (manual 9.5.1).
+    pub empty: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            operator_delay: Duration::from_secs(1),
+            deploy_job: Duration::from_secs(5),
+            job_backoff: Duration::from_secs(10),
+            empty: false,
+        }
+    }
+}
+
+/// One queue per controller; the watchers feed them, one worker each drains them.
+struct Queues {
+    deployments: WorkQueue,
+    replicasets: WorkQueue,
+    jobs: WorkQueue,
+    operator: WorkQueue,
+}
 
 /// Where a simulator keeps its state under its data directory.
 #[derive(Debug, Clone)]
@@ -87,6 +138,7 @@ impl PodHandle {
 }
 
 struct PodSlot {
+    /// The deployment whose pod this is; empty for a Job's pod.
     deployment: String,
     hash: String,
     template: &'static Template,
@@ -103,9 +155,11 @@ pub struct Cluster {
     pub namespace: String,
     pub dirs: Dirs,
     pub faults: Faults,
+    pub options: ClusterOptions,
     postgres_bin: PathBuf,
     pods: Mutex<HashMap<String, PodSlot>>,
-    queue: mpsc::UnboundedSender<String>,
+    queues: Queues,
+    recorder: events::Recorder,
     supervisors: Mutex<JoinSet<()>>,
     stopping: AtomicBool,
     changed: Notify,
@@ -114,7 +168,12 @@ pub struct Cluster {
 impl Cluster {
     /// Opens (or creates) the cluster state in `dirs` and starts its controllers. Pods
     /// start in the background; `wait_all_running` waits for them.
-    pub async fn start(dirs: Dirs, namespace: &str, faults: FaultSettings) -> Result<Arc<Cluster>> {
+    pub async fn start(
+        dirs: Dirs,
+        namespace: &str,
+        faults: FaultSettings,
+        options: ClusterOptions,
+    ) -> Result<Arc<Cluster>> {
         for d in [
             &dirs.root,
             &dirs.volumes,
@@ -135,40 +194,38 @@ impl Cluster {
             }
         }
         let store = Arc::new(Store::open(Some(dirs.root.join("objects.json")))?);
-        bootstrap::populate(&store, namespace)?;
+        // The cluster's own namespaces; the operator's Services and claims come with the
+        // rest of its install (`operator::extras`).
         namespaces::ensure(&store, namespace)?;
-        services::ensure(&store, namespace)?;
-        claims::ensure(&store, namespace)?;
-        supervisor::prepare_machine(&dirs)?;
-        let (queue, rx) = mpsc::unbounded_channel();
+        supervisor::prepare_machine(&dirs, &options)?;
         let cluster = Arc::new(Cluster {
             store,
             namespace: namespace.to_string(),
             dirs,
             faults: Faults::new(faults),
+            options,
             postgres_bin: postgres_bin()?,
             pods: Mutex::new(HashMap::new()),
-            queue,
+            queues: Queues {
+                deployments: WorkQueue::new(),
+                replicasets: WorkQueue::new(),
+                jobs: WorkQueue::new(),
+                operator: WorkQueue::new(),
+            },
+            recorder: events::Recorder::default(),
             supervisors: Mutex::new(JoinSet::new()),
             stopping: AtomicBool::new(false),
             changed: Notify::new(),
         });
-        controller::spawn(cluster.clone(), rx);
-        operator::sync_all(&cluster);
-        for d in cluster
-            .store
-            .list(&crate::resources::DEPLOYMENTS, Some(namespace))
-            .0
-        {
-            if let Some(name) = d["metadata"]["name"].as_str() {
-                cluster.enqueue(name);
-            }
+        if cluster.store.is_fresh() && !cluster.options.empty {
+            operator::install(&cluster)?;
         }
+        deployment_controller::spawn(cluster.clone());
+        replicaset_controller::spawn(cluster.clone());
+        job_controller::spawn(cluster.clone());
+        garbage_collector::spawn(cluster.clone());
+        operator::spawn(cluster.clone());
         Ok(cluster)
-    }
-
-    pub fn enqueue(&self, deployment: &str) {
-        let _ = self.queue.send(deployment.to_string());
     }
 
     /// The pod's handle for exec, if it has processes to enter.
@@ -229,7 +286,7 @@ impl Cluster {
         {
             let name = d["metadata"]["name"].as_str().unwrap_or_default();
             let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
-            let hash = controller::template_hash(&d);
+            let hash = deployment_controller::template_hash(&d);
             let have = pods
                 .values()
                 .filter(|s| s.deployment == name && s.hash == hash && s.state == PodState::Running)
@@ -260,9 +317,20 @@ impl Cluster {
         }
     }
 
-    /// Deletes a pod as `kubectl delete pod` does; its deployment starts a replacement.
+    /// Deletes a pod as `kubectl delete pod` does: its processes get their stop signal
+    /// and the object goes when they are gone; a pod with no processes left (a finished
+    /// Job's) goes at once. Its controller starts a replacement if it needs one.
     pub fn delete_pod(&self, name: &str) -> bool {
-        self.request_stop(name)
+        if self.request_stop(name) {
+            return true;
+        }
+        let deleted = self
+            .store
+            .delete(&crate::resources::PODS, &self.namespace, name)
+            .is_ok();
+        let _ = std::fs::remove_dir_all(self.dirs.pods.join(name));
+        let _ = std::fs::remove_dir_all(self.dirs.empty_dirs.join(name));
+        deleted
     }
 
     fn request_stop(&self, name: &str) -> bool {
@@ -273,13 +341,27 @@ impl Cluster {
         if slot.state != PodState::Terminating {
             slot.state = PodState::Terminating;
             slot.stop.notify_one();
-            let _ = self
-                .store
-                .modify(&crate::resources::PODS, &self.namespace, name, |p| {
-                    p["metadata"]["deletionTimestamp"] = serde_json::json!(crate::store::now());
-                    p["metadata"]["deletionGracePeriodSeconds"] = serde_json::json!(30);
-                    Ok(())
-                });
+            let containers = slot.template.containers;
+            drop(pods);
+            if let Ok(pod) =
+                self.store
+                    .modify(&crate::resources::PODS, &self.namespace, name, |p| {
+                        p["metadata"]["deletionTimestamp"] = serde_json::json!(crate::store::now());
+                        p["metadata"]["deletionGracePeriodSeconds"] = serde_json::json!(30);
+                        Ok(())
+                    })
+                && !self.is_stopping()
+            {
+                for c in containers {
+                    self.event(
+                        &pod,
+                        EventKind::Normal,
+                        "Killing",
+                        &format!("Stopping container {}", c.name),
+                        "kubelet",
+                    );
+                }
+            }
         }
         true
     }

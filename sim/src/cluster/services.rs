@@ -5,9 +5,6 @@
 
 use serde_json::{Value, json};
 
-use crate::resources::SERVICES;
-use crate::store::Store;
-
 /// A target port given by number or by the container port's name.
 enum Target {
     Number(u16),
@@ -160,20 +157,10 @@ const SERVICES_OF_3SCALE: &[Service] = &[
     },
 ];
 
-/// Creates the Services a namespace lacks (a new one, or one made by an older simulator).
-pub fn ensure(store: &Store, ns: &str) -> crate::Result<()> {
-    for (i, s) in SERVICES_OF_3SCALE.iter().enumerate() {
-        if store.get(&SERVICES, ns, s.name).is_some() {
-            continue;
-        }
-        store
-            .create(&SERVICES, ns, object(s, i))
-            .map_err(|e| crate::SimError::Other(e.message))?;
-    }
-    Ok(())
-}
-
-fn object(s: &Service, index: usize) -> Value {
+/// The Service `name` as the operator builds it (labelled with the APIManager's
+/// `appLabel`); the API server allocates its cluster IP (`defaulting`).
+pub fn desired(name: &str, app_label: &str) -> Option<Value> {
+    let s = SERVICES_OF_3SCALE.iter().find(|s| s.name == name)?;
     let ports: Vec<Value> = s
         .ports
         .iter()
@@ -192,13 +179,11 @@ fn object(s: &Service, index: usize) -> Value {
             port
         })
         .collect();
-    // An address from OpenShift's default service network, one per Service.
-    let ip = format!("172.30.{}.{}", 10 + index / 200, 10 + index % 200);
-    json!({
+    Some(json!({
         "metadata": {
             "name": s.name,
             "labels": {
-                "app": "3scale-api-management",
+                "app": app_label,
                 "threescale_component": s.component,
                 "threescale_component_element": s.element,
             },
@@ -206,20 +191,39 @@ fn object(s: &Service, index: usize) -> Value {
         "spec": {
             "ports": ports,
             "selector": {"deployment": s.selects},
-            "clusterIP": ip,
-            "clusterIPs": [ip],
             "type": "ClusterIP",
             "sessionAffinity": "None",
-            "ipFamilies": ["IPv4"],
-            "ipFamilyPolicy": "SingleStack",
-            "internalTrafficPolicy": "Cluster",
         },
-        "status": {"loadBalancer": {}},
-    })
+    }))
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_service_is_built() {
+        for s in super::SERVICES_OF_3SCALE {
+            let d = super::desired(s.name, "3scale-api-management").unwrap();
+            assert_eq!(d["spec"]["selector"]["deployment"], s.selects);
+        }
+        assert!(super::desired("no-such-service", "x").is_none());
+    }
+
+    #[test]
+    fn the_api_server_gives_each_service_its_own_cluster_ip() {
+        let mut ips: Vec<String> = super::SERVICES_OF_3SCALE
+            .iter()
+            .map(|s| {
+                let mut svc = super::desired(s.name, "3scale-api-management").unwrap();
+                crate::defaulting::on_create(&crate::resources::SERVICES, &mut svc);
+                svc["spec"]["clusterIP"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert!(ips.iter().all(|ip| ip.starts_with("172.30.")), "{ips:?}");
+        ips.sort();
+        ips.dedup();
+        assert_eq!(ips.len(), super::SERVICES_OF_3SCALE.len());
+    }
+
     #[test]
     fn every_service_name_resolves_in_pods() {
         let mut services: Vec<&str> = super::SERVICES_OF_3SCALE.iter().map(|s| s.name).collect();

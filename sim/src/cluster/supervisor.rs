@@ -10,8 +10,9 @@ use base64::Engine;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use super::events::Kind;
 use super::pod_object;
-use super::{Cluster, Dirs, PodSlot, PodState};
+use super::{Cluster, ClusterOptions, Dirs, PodSlot, PodState};
 use crate::pod::process::{PodProcess, container_pids, exec_command};
 use crate::pod::scripts::{self, ScriptInput};
 use crate::pod::templates::{EnvValue, SERVICE_NAMES, TEMPLATES, Template, VolumeSource, Workload};
@@ -22,7 +23,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(180);
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// Mount points and the tool stand-ins every pod may need, made once per start.
-pub fn prepare_machine(dirs: &Dirs) -> Result<()> {
+pub fn prepare_machine(dirs: &Dirs, options: &ClusterOptions) -> Result<()> {
     for t in TEMPLATES {
         for point in scripts::mount_points(t) {
             std::fs::create_dir_all(&point).map_err(|e| SimError::io(&point, e))?;
@@ -33,32 +34,43 @@ pub fn prepare_machine(dirs: &Dirs) -> Result<()> {
         }
     }
     let bundle = dirs.tools.join("bundle");
-    std::fs::write(&bundle, scripts::bundle_stub()).map_err(|e| SimError::io(&bundle, e))?;
+    std::fs::write(&bundle, scripts::bundle_stub(options.deploy_job))
+        .map_err(|e| SimError::io(&bundle, e))?;
     std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| SimError::io(&bundle, e))?;
     Ok(())
 }
 
+/// Creates the pod object and starts supervising its processes, as the scheduler and the
+/// kubelet do together. `spec` is the ReplicaSet the pod belongs to. Returns its name.
 pub fn start_pod(
     cluster: &Arc<Cluster>,
     deployment: &str,
     hash: &str,
     template: &'static Template,
     spec: &Value,
-) {
+) -> Option<String> {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let suffix: String = (0..5)
         .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
         .collect();
     let name = format!("{deployment}-{hash}-{suffix}");
     let object = pod_object::new_pod(&name, template, hash, spec);
-    if cluster
+    let created = cluster
         .store
         .create(&PODS, &cluster.namespace, object)
-        .is_err()
-    {
-        return;
-    }
+        .ok()?;
+    cluster.event(
+        &created,
+        Kind::Normal,
+        "Scheduled",
+        &format!(
+            "Successfully assigned {}/{name} to {}",
+            cluster.namespace,
+            super::NODE_NAME
+        ),
+        "default-scheduler",
+    );
     let stop = Arc::new(Notify::new());
     let kill = Arc::new(Notify::new());
     cluster.pods.lock().unwrap().insert(
@@ -76,10 +88,38 @@ pub fn start_pod(
         },
     );
     let task_cluster = cluster.clone();
+    let task_name = name.clone();
     cluster.supervisors.lock().unwrap().spawn(async move {
-        supervise(&task_cluster, &name, template, &stop, &kill).await;
-        cleanup(&task_cluster, &name, template);
+        supervise(&task_cluster, &task_name, template, &stop, &kill).await;
+        cleanup(&task_cluster, &task_name);
     });
+    Some(name)
+}
+
+/// The kubelet's events for the containers it starts, init containers first (each
+/// Pulled, Created, Started), with the image the pod's spec names for each.
+pub(super) fn containers_started(cluster: &Cluster, pod: &str, template: &Template) {
+    let Some(object) = cluster.store.get(&PODS, &cluster.namespace, pod) else {
+        return;
+    };
+    let names = template
+        .init_containers
+        .iter()
+        .map(|i| (i.name, "initContainers"))
+        .chain(template.containers.iter().map(|c| (c.name, "containers")));
+    for (container, field) in names {
+        let image = pod_object::spec_image(&object, field, container, template);
+        for (reason, message) in [
+            (
+                "Pulled",
+                format!("Container image \"{image}\" already present on machine"),
+            ),
+            ("Created", format!("Created container: {container}")),
+            ("Started", format!("Started container {container}")),
+        ] {
+            cluster.event(&object, Kind::Normal, reason, &message, "kubelet");
+        }
+    }
 }
 
 async fn supervise(
@@ -150,6 +190,7 @@ async fn supervise(
             s.containers = containers;
             s.env = env.clone();
         });
+        containers_started(cluster, name, template);
         let started_at = crate::store::now();
         update_pod(cluster, name, |p| {
             pod_object::set_running(p, template, false, restarts, &started_at, &ip)
@@ -181,7 +222,7 @@ async fn supervise(
                 s.state = PodState::Running;
             }
         });
-        cluster.enqueue(template.deployment);
+        cluster.notify_changed();
         tokio::select! {
             _ = stop.notified() => {
                 process.stop(STOP_GRACE).await;
@@ -208,7 +249,6 @@ async fn supervise(
         update_pod(cluster, name, |p| {
             pod_object::set_running(p, template, false, restarts, &crate::store::now(), &ip)
         });
-        cluster.enqueue(template.deployment);
         tokio::select! {
             _ = stop.notified() => return,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -216,22 +256,21 @@ async fn supervise(
     }
 }
 
-fn cleanup(cluster: &Cluster, name: &str, template: &Template) {
+fn cleanup(cluster: &Cluster, name: &str) {
     cluster.pods.lock().unwrap().remove(name);
     let _ = cluster.store.delete(&PODS, &cluster.namespace, name);
     let _ = std::fs::remove_dir_all(cluster.dirs.pods.join(name));
     let _ = std::fs::remove_dir_all(cluster.dirs.empty_dirs.join(name));
-    cluster.enqueue(template.deployment);
     cluster.notify_changed();
 }
 
-fn set_slot(cluster: &Cluster, name: &str, change: impl FnOnce(&mut PodSlot)) {
+pub(super) fn set_slot(cluster: &Cluster, name: &str, change: impl FnOnce(&mut PodSlot)) {
     if let Some(slot) = cluster.pods.lock().unwrap().get_mut(name) {
         change(slot);
     }
 }
 
-fn update_pod(cluster: &Cluster, name: &str, change: impl FnOnce(&mut Value)) {
+pub(super) fn update_pod(cluster: &Cluster, name: &str, change: impl FnOnce(&mut Value)) {
     let _ = cluster.store.modify(&PODS, &cluster.namespace, name, |p| {
         change(p);
         Ok(())
@@ -258,10 +297,23 @@ fn resolve_env(
     if template.workload == Workload::Postgres {
         env.push(("PGUSER".to_string(), "postgres".to_string()));
     }
+    let object = cluster.store.get(&PODS, &cluster.namespace, pod);
     for (key, value) in template.env {
+        // The literal the operator wrote into the Deployment (and so into the pod); a
+        // Deployment made without it falls back to the Secret's URL.
+        if let EnvValue::SecretUrlPassword { .. } = value
+            && let Some(v) = object.as_ref().and_then(|p| spec_env_value(p, key))
+        {
+            env.push((key.to_string(), v));
+            continue;
+        }
         let value = match value {
             EnvValue::Literal(v) => v.to_string(),
             EnvValue::Secret {
+                name,
+                key: data_key,
+            }
+            | EnvValue::SecretUrlPassword {
                 name,
                 key: data_key,
             } => {
@@ -278,12 +330,31 @@ fn resolve_env(
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(encoded)
                     .map_err(|e| format!("secret {name} key {data_key}: {e}"))?;
-                String::from_utf8_lossy(&bytes).into_owned()
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                if matches!(value, EnvValue::SecretUrlPassword { .. }) {
+                    crate::pod::templates::url_password(&text).ok_or_else(|| {
+                        format!("secret {name} key {data_key}: no password in the URL")
+                    })?
+                } else {
+                    text
+                }
             }
         };
         env.push((key.to_string(), value));
     }
     Ok(env)
+}
+
+/// A non-empty literal `value` of `name` in the pod's containers' env.
+fn spec_env_value(pod: &Value, name: &str) -> Option<String> {
+    pod["spec"]["containers"]
+        .as_array()?
+        .iter()
+        .flat_map(|c| c["env"].as_array().into_iter().flatten())
+        .find(|e| e["name"] == name)?["value"]
+        .as_str()
+        .filter(|v| !v.is_empty())
+        .map(String::from)
 }
 
 async fn launch(
@@ -303,21 +374,7 @@ async fn launch(
             .map_err(|e| SimError::io(&path, e))
     };
     write("hosts", &scripts::hosts_file(name, SERVICE_NAMES), 0o644)?;
-    // emptyDir volumes outlive a container restart (this function runs again for one) but
-    // not the pod: `cleanup` removes them.
-    let empty_dirs = cluster.dirs.empty_dirs.join(name);
-    for v in template
-        .volumes
-        .iter()
-        .filter(|v| v.source == VolumeSource::EmptyDir)
-    {
-        let dir = empty_dirs.join(v.name);
-        if !dir.exists() {
-            std::fs::create_dir_all(&dir).map_err(|e| SimError::io(&dir, e))?;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
-                .map_err(|e| SimError::io(&dir, e))?;
-        }
-    }
+    let empty_dirs = make_empty_dirs(cluster, name, template)?;
     if template.containers.len() > 1 {
         for c in template.containers {
             write(
@@ -358,6 +415,29 @@ async fn launch(
     });
     write("init.sh", &script, 0o755)?;
     PodProcess::launch(name, &pod_dir.join("init.sh"), &pod_dir.join("log")).await
+}
+
+/// The pod's emptyDir volumes, made empty when the pod starts. They outlive a container
+/// restart (`launch` runs again for one) but not the pod: `cleanup` removes them.
+pub(super) fn make_empty_dirs(
+    cluster: &Cluster,
+    name: &str,
+    template: &Template,
+) -> Result<std::path::PathBuf> {
+    let empty_dirs = cluster.dirs.empty_dirs.join(name);
+    for v in template
+        .volumes
+        .iter()
+        .filter(|v| v.source == VolumeSource::EmptyDir)
+    {
+        let dir = empty_dirs.join(v.name);
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| SimError::io(&dir, e))?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+                .map_err(|e| SimError::io(&dir, e))?;
+        }
+    }
+    Ok(empty_dirs)
 }
 
 /// The process to enter for each container. A single container is the pod's PID 1; in a
@@ -439,12 +519,26 @@ async fn become_ready(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     if template.workload == Workload::Postgres {
-        let create = "psql -d postgres -tAc \"SELECT 1 FROM pg_database WHERE datname='zync_production'\" | grep -q 1 || createdb zync_production";
-        match run(process.init_pid, template, env, &["bash", "-c", create]).await {
+        // The sclorg image's run-postgresql: create_users on a new data directory
+        // (createuser $POSTGRESQL_USER; createdb --owner=$POSTGRESQL_USER
+        // $POSTGRESQL_DATABASE), and set_passwords at every start. The user's data is
+        // then the user's: zync's migrations create its tables connected as zync.
+        let setup = r#"set -e
+if ! psql -d postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='$POSTGRESQL_USER'" | grep -q 1; then
+  createuser "$POSTGRESQL_USER"
+fi
+if ! psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$POSTGRESQL_DATABASE'" | grep -q 1; then
+  createdb --owner="$POSTGRESQL_USER" "$POSTGRESQL_DATABASE"
+fi
+psql -d postgres -q -v ON_ERROR_STOP=1 -v user="$POSTGRESQL_USER" -v pw="$POSTGRESQL_PASSWORD" <<'SQL'
+ALTER USER :"user" WITH ENCRYPTED PASSWORD :'pw';
+SQL
+"#;
+        match run(process.init_pid, template, env, &["bash", "-c", setup]).await {
             Ok((true, _)) => {}
             other => {
                 return Err(SimError::Other(format!(
-                    "creating zync_production failed: {other:?}"
+                    "creating the zync role and database failed: {other:?}"
                 )));
             }
         }

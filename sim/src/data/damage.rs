@@ -23,12 +23,13 @@ pub async fn damage(cluster: &Cluster) -> Result<Value> {
     let zync = pod_exec::pod(cluster, "zync-database")?;
     pod_exec::output(
         &zync,
+        // A lost database: zync_production as a new pod's first start makes it (the
+        // image's createdb --owner=zync), empty.
         &[
-            "psql",
-            "-q",
+            "bash",
             "-c",
-            "DROP SCHEMA public CASCADE; CREATE SCHEMA public;",
-            "zync_production",
+            "psql -q -v ON_ERROR_STOP=1 -d postgres -c 'DROP DATABASE zync_production WITH (FORCE)' \
+             && createdb --owner=\"$POSTGRESQL_USER\" zync_production",
         ],
     )
     .await?;
@@ -60,7 +61,7 @@ pub async fn damage(cluster: &Cluster) -> Result<Value> {
     }
     Ok(json!({
         "system-mysql": "dropped and recreated database system",
-        "zync-database": "dropped schema public",
+        "zync-database": "dropped and recreated database zync_production (owner zync)",
         "backend-redis": "FLUSHALL", "system-redis": "FLUSHALL",
         "system-storage": "deleted every file",
         "deleted": deleted,

@@ -40,26 +40,79 @@ pub async fn fingerprint(cluster: &Cluster) -> Result<Value> {
         files(&storage_dir),
     );
     let mut components = BTreeMap::new();
-    components.insert("system-mysql", mysql?);
-    components.insert("zync-database", zync?);
-    components.insert("backend-redis", backend?);
-    components.insert("system-redis", system?);
-    components.insert("system-storage", storage?);
+    let mut errors = BTreeMap::new();
+    for (name, result) in [
+        ("system-mysql", mysql),
+        ("zync-database", zync),
+        ("backend-redis", backend),
+        ("system-redis", system),
+        ("system-storage", storage),
+    ] {
+        match result {
+            Ok(c) => {
+                components.insert(name, c);
+            }
+            Err(e) => {
+                components.insert(name, json!({"error": e.to_string()}));
+                errors.insert(name, e.to_string());
+            }
+        }
+    }
     components.insert(
         "configmaps",
         objects(cluster, &CONFIGMAPS, BACKED_UP_CONFIGMAPS),
     );
     components.insert("secrets", objects(cluster, &SECRETS, BACKED_UP_SECRETS));
     debug_assert!(BACKED_UP_SECRETS.iter().all(|s| SECRET_NAMES.contains(s)));
-    Ok(json!({"components": components}))
+    Ok(json!({"components": components, "errors": errors}))
 }
 
 fn component(hasher: Sha256, summary: String) -> Value {
     json!({"digest": hex::encode(hasher.finalize()), "summary": summary})
 }
 
+/// What zync can read is what counts: zync connects as the `zync` role
+/// (POSTGRESQL_USER), not as the superuser an admin's `psql` in the pod is. A restore that
+/// recreated schema `public` as postgres leaves zync without USAGE on it (PostgreSQL's
+/// `CREATE SCHEMA` grants nothing to PUBLIC), and zync fails although every row is there.
+const ZYNC_ACCESS_CHECK: &str = "\
+SELECT format('schema public (owner %s, privileges %s) grants zync no USAGE', \
+  pg_get_userbyid(nspowner), coalesce(nspacl::text, 'the owner''s only')) \
+  FROM pg_namespace WHERE nspname = 'public' AND NOT has_schema_privilege('zync', oid, 'USAGE') \
+UNION ALL \
+SELECT format('table %s (owner %s) grants zync no SELECT', tablename, tableowner) \
+  FROM pg_tables WHERE schemaname = 'public' \
+  AND NOT has_table_privilege('zync', format('%I.%I', schemaname, tablename), 'SELECT')";
+
+async fn zync_can_read(pod: &crate::cluster::PodHandle) -> Result<()> {
+    let problems = pod_exec::output(
+        pod,
+        &[
+            "psql",
+            "-tA",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            ZYNC_ACCESS_CHECK,
+            "zync_production",
+        ],
+    )
+    .await?;
+    let problems: Vec<&str> = problems.lines().filter(|l| !l.trim().is_empty()).collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(SimError::Other(format!(
+        "the zync role cannot read its data in zync_production, so zync would fail: {}",
+        problems.join("; ")
+    )))
+}
+
 async fn tables(cluster: &Cluster, deployment: &str) -> Result<Value> {
     let pod = pod_exec::pod(cluster, deployment)?;
+    if deployment == "zync-database" {
+        zync_can_read(&pod).await?;
+    }
     let script = if deployment == "system-mysql" {
         format!(
             "set -e; q() {{ {MYSQL_CLIENT} -N -B \"$@\"; }}; \
@@ -67,8 +120,8 @@ async fn tables(cluster: &Cluster, deployment: &str) -> Result<Value> {
              echo \"== $t\"; q -e \"SELECT * FROM \\`$t\\` ORDER BY 1\" system; done"
         )
     } else {
-        "set -e; for t in $(psql -tA -c \"SELECT tablename FROM pg_tables WHERE schemaname='public' ORDER BY 1\" zync_production); do \
-         echo \"== $t\"; psql -tA -c \"COPY (SELECT * FROM \\\"$t\\\" ORDER BY 1) TO STDOUT\" zync_production; done"
+        "set -e; for t in $(psql -U zync -tA -c \"SELECT tablename FROM pg_tables WHERE schemaname='public' ORDER BY 1\" zync_production); do \
+         echo \"== $t\"; psql -U zync -tA -c \"COPY (SELECT * FROM \\\"$t\\\" ORDER BY 1) TO STDOUT\" zync_production; done"
             .to_string()
     };
     let mut hasher = Sha256::new();

@@ -265,10 +265,10 @@ async fn seed_mysql(cluster: &Cluster, bytes: u64) -> Result<Value> {
     Ok(counts)
 }
 
+/// Run as the `zync` role, as zync's own migrations would: the tables are zync's.
 const ZYNC_SCHEMA: &str = "
 \\set ON_ERROR_STOP on
-DROP SCHEMA IF EXISTS public CASCADE;
-CREATE SCHEMA public;
+DROP TABLE IF EXISTS notifications, entries, integrations, models, tenants CASCADE;
 CREATE TABLE tenants (id bigint PRIMARY KEY, endpoint text NOT NULL, access_token text NOT NULL, created_at timestamp NOT NULL);
 CREATE TABLE models (id bigint PRIMARY KEY, tenant_id bigint NOT NULL REFERENCES tenants(id), record_type text NOT NULL, record_id bigint NOT NULL, created_at timestamp NOT NULL);
 CREATE TABLE integrations (id bigint PRIMARY KEY, tenant_id bigint NOT NULL REFERENCES tenants(id), type text NOT NULL, state text NOT NULL, configuration jsonb);
@@ -367,7 +367,15 @@ async fn seed_zync(cluster: &Cluster, bytes: u64) -> Result<Value> {
     });
     pod_exec::run_lines(
         &pod,
-        &["psql", "-q", "-v", "ON_ERROR_STOP=1", "zync_production"],
+        &[
+            "psql",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-U",
+            "zync",
+            "zync_production",
+        ],
         Some(input),
         |_| {},
     )

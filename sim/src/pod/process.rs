@@ -23,13 +23,36 @@ pub struct PodProcess {
 impl PodProcess {
     /// Starts `script` as PID 1 of a new pod; its output goes to `log`.
     pub async fn launch(pod: &str, script: &Path, log: &Path) -> Result<PodProcess> {
+        Self::launch_in_network(pod, script, log, None).await
+    }
+
+    /// The same, in the network namespace of the process `net_of` when given: pods have a
+    /// loopback each, so a pod that talks to another's server over the cluster network
+    /// joins that server's network instead.
+    pub async fn launch_in_network(
+        pod: &str,
+        script: &Path,
+        log: &Path,
+        net_of: Option<i32>,
+    ) -> Result<PodProcess> {
         let out = std::fs::File::create(log).map_err(|e| SimError::io(log, e))?;
         let err = out.try_clone()?;
-        let mut unshare = Command::new("unshare");
+        let mut unshare = match net_of {
+            Some(pid) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/proc/{pid}/ns/net"))
+                    .args(["--", "unshare"]);
+                c
+            }
+            None => {
+                let mut c = Command::new("unshare");
+                c.arg("--net");
+                c
+            }
+        };
         unshare
             .args([
                 "--mount",
-                "--net",
                 "--uts",
                 "--pid",
                 "--fork",
@@ -89,6 +112,13 @@ impl PodProcess {
     /// Waits for the pod to end by itself.
     pub async fn wait(&mut self) {
         let _ = self.unshare.wait().await;
+    }
+
+    /// Waits for the pod to end by itself; its PID 1's exit code (128 + signal if killed).
+    pub async fn wait_status(&mut self) -> Option<i32> {
+        use std::os::unix::process::ExitStatusExt;
+        let status = self.unshare.wait().await.ok()?;
+        status.code().or_else(|| status.signal().map(|s| 128 + s))
     }
 
     /// Asks PID 1 to stop (it forwards the container's stop signal to the server), and

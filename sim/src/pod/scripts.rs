@@ -42,73 +42,8 @@ pub const POD_MOUNT: &str = "/run/sim-pod";
 pub const EVENTS_MOUNT: &str = "/run/sim-events";
 
 pub fn init_script(input: &ScriptInput) -> String {
+    let mut s = prelude(input);
     let t = input.template;
-    let pod_dir = input.pod_dir.display();
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "#!/bin/bash\nset -eu\n# PID 1 of pod {} (deployment {}).",
-        input.pod, t.deployment
-    );
-    // PID 1 ignores signals it has no handler for: a pod stopped while it is still
-    // starting would otherwise sit out the whole grace period.
-    s.push_str("trap 'exit 143' TERM INT\n");
-    let _ = writeln!(s, "hostname {}", input.pod);
-    s.push_str("ip link set lo up\n");
-    // The pod's folder and the event log may live under /tmp on the machine, so they are
-    // bound into /run before /tmp is replaced by the pod's own.
-    s.push_str("mount -t tmpfs -o mode=755 tmpfs /run\n");
-    let _ = writeln!(
-        s,
-        "mkdir -p {POD_MOUNT} && mount --bind {pod_dir} {POD_MOUNT}"
-    );
-    let _ = writeln!(s, "mount --bind {POD_MOUNT}/hosts /etc/hosts");
-    let mounts = t.pod_mounts();
-    for (volume, path) in &mounts {
-        match volume.source {
-            VolumeSource::Claim(claim) => {
-                let _ = writeln!(
-                    s,
-                    "mount --bind {}/{claim} {path}",
-                    input.volumes_dir.display()
-                );
-            }
-            VolumeSource::EmptyDir => {
-                let _ = writeln!(
-                    s,
-                    "mount --bind {}/{} {path}",
-                    input.empty_dirs.display(),
-                    volume.name
-                );
-            }
-            // After every bind from the machine: the data directory may be under /tmp.
-            VolumeSource::Memory => {}
-        }
-    }
-    if t.system_tools {
-        let _ = writeln!(
-            s,
-            "mount --bind {} {}",
-            input.tools_dir.display(),
-            TOOLS_MOUNT
-        );
-        let _ = writeln!(
-            s,
-            "mkdir -p {EVENTS_MOUNT} && mount --bind {} {EVENTS_MOUNT}",
-            input.events_dir.display()
-        );
-    }
-    for (volume, path) in &mounts {
-        if volume.source == VolumeSource::Memory {
-            let _ = writeln!(s, "mount -t tmpfs -o mode=1777 tmpfs {path}");
-        }
-    }
-    if !mounts.iter().any(|(_, path)| *path == "/tmp") {
-        s.push_str("mount -t tmpfs -o mode=1777 tmpfs /tmp\n");
-    }
-    if let [only] = t.containers {
-        s.push_str(&read_only_remounts(only));
-    }
     // Several containers: each gets a mount namespace of its own (made from the pod's) in
     // which its volume mounts are narrowed to what it declares, as a container runtime
     // gives each container its own root; they share the pod's network, UTS and PIDs.
@@ -237,6 +172,105 @@ fn read_only_remounts(c: &Container) -> String {
     s
 }
 
+/// The pod's private view of the machine, common to every pod (a Job's too): hostname,
+/// loopback, tmpfs, the pod's folder, /etc/hosts, its volumes (claims, emptyDirs, in-memory
+/// ones), the 3scale tool stand-ins, /tmp, and a single container's read-only mounts.
+fn prelude(input: &ScriptInput) -> String {
+    let t = input.template;
+    let pod_dir = input.pod_dir.display();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "#!/bin/bash\nset -eu\n# PID 1 of pod {} (deployment {}).",
+        input.pod, t.deployment
+    );
+    // PID 1 ignores signals it has no handler for: a pod stopped while it is still
+    // starting would otherwise sit out the whole grace period.
+    s.push_str("trap 'exit 143' TERM INT\n");
+    let _ = writeln!(s, "hostname {}", input.pod);
+    s.push_str("ip link set lo up\n");
+    // The pod's folder and the event log may live under /tmp on the machine, so they are
+    // bound into /run before /tmp is replaced by the pod's own.
+    s.push_str("mount -t tmpfs -o mode=755 tmpfs /run\n");
+    let _ = writeln!(
+        s,
+        "mkdir -p {POD_MOUNT} && mount --bind {pod_dir} {POD_MOUNT}"
+    );
+    let _ = writeln!(s, "mount --bind {POD_MOUNT}/hosts /etc/hosts");
+    let mounts = t.pod_mounts();
+    for (volume, path) in &mounts {
+        match volume.source {
+            VolumeSource::Claim(claim) => {
+                let _ = writeln!(
+                    s,
+                    "mount --bind {}/{claim} {path}",
+                    input.volumes_dir.display()
+                );
+            }
+            VolumeSource::EmptyDir => {
+                let _ = writeln!(
+                    s,
+                    "mount --bind {}/{} {path}",
+                    input.empty_dirs.display(),
+                    volume.name
+                );
+            }
+            // After every bind from the machine: the data directory may be under /tmp.
+            VolumeSource::Memory => {}
+        }
+    }
+    if t.system_tools {
+        let _ = writeln!(
+            s,
+            "mount --bind {} {}",
+            input.tools_dir.display(),
+            TOOLS_MOUNT
+        );
+        let _ = writeln!(
+            s,
+            "mkdir -p {EVENTS_MOUNT} && mount --bind {} {EVENTS_MOUNT}",
+            input.events_dir.display()
+        );
+    }
+    for (volume, path) in &mounts {
+        if volume.source == VolumeSource::Memory {
+            let _ = writeln!(s, "mount -t tmpfs -o mode=1777 tmpfs {path}");
+        }
+    }
+    if !mounts.iter().any(|(_, path)| *path == "/tmp") {
+        s.push_str("mount -t tmpfs -o mode=1777 tmpfs /tmp\n");
+    }
+    if let [only] = t.containers {
+        s.push_str(&read_only_remounts(only));
+    }
+    s
+}
+
+/// PID 1 of a Job's pod: the same view of the machine, then the container's command as
+/// the container's only process; the pod ends with it (restartPolicy Never).
+pub fn job_init_script(
+    input: &ScriptInput,
+    env: &[(String, String)],
+    command: &[String],
+) -> String {
+    let mut s = prelude(input);
+    let mut line = format!("exec env -i -C {}", input.template.home);
+    for (k, v) in env {
+        line.push(' ');
+        line.push_str(&shell_quote(&format!("{k}={v}")));
+    }
+    for arg in command {
+        line.push(' ');
+        line.push_str(&shell_quote(arg));
+    }
+    let _ = writeln!(s, "trap - TERM INT\n{line}");
+    s
+}
+
+fn shell_quote(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', "'\\''"))
+}
+
 pub fn hosts_file(pod: &str, services: &[&str]) -> String {
     format!(
         "127.0.0.1\tlocalhost {pod} {}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
@@ -255,8 +289,9 @@ pub fn redis_conf(from_config_map: &str) -> String {
     )
 }
 
-/// Run by MariaDB at every start, privileged: keeps root's password equal to the
-/// `system-database` secret and makes root usable over TCP, as the 3scale image does
+/// Run by MariaDB at every start, privileged: keeps root's password equal to
+/// MYSQL_ROOT_PASSWORD (the `system-database` URL's) and makes root usable over TCP, as
+/// the image does
 /// (the install's password-less root@127.0.0.1 would shadow root@'%').
 pub fn mysql_init_sql(root_password: &str) -> String {
     let pw = root_password.replace('\\', "\\\\").replace('\'', "\\'");
@@ -271,20 +306,92 @@ pub fn mysql_init_sql(root_password: &str) -> String {
     )
 }
 
-/// 3scale's tooling stand-in on system pods' PATH: `bundle exec rake zync:resync:domains`
-/// succeeds and leaves a line in the simulator's event log, so tests can count runs.
-pub fn bundle_stub() -> String {
-    let events_log = format!("{EVENTS_MOUNT}/events.log");
-    format!(
-        "#!/bin/bash\n\
-         # Stand-in for 3scale system's Ruby tooling in the simulator.\n\
-         case \"$*\" in\n\
-         \x20 'exec rake zync:resync:domains')\n\
-         \x20   echo \"$(date -u +%Y-%m-%dT%H:%M:%SZ) $(hostname) rake zync:resync:domains\" >> {log}\n\
-         \x20   echo 'Resyncing domains with zync... done'\n\
-         \x20   exit 0 ;;\n\
-         \x20 *) echo \"bundle: the simulator does not run '$*'\" >&2; exit 1 ;;\n\
-         esac\n",
-        log = events_log
-    )
+/// 3scale's tooling stand-in on system pods' PATH (`bundle`). Each task it knows leaves
+/// lines in the simulator's event log:
+/// - `exec rake zync:resync:domains` succeeds at once;
+/// - `exec rake boot openshift:deploy` (the system-app-pre Job) does what
+///   3scale/porta's lib/tasks/openshift.rake and db.rake do, against the database in
+///   `DATABASE_URL`: checks that public/system is writable, then works on the database
+///   for `deploy_job` (db:migrate reads every table); a table that disappears or is
+///   re-created meanwhile, or a database it cannot reach, fails the task with the
+///   MySQL error, as Rails would fail;
+/// - `exec rake boot openshift:post_deploy` (system-app-post) and
+///   `exec rake searchd:optimal_index` (the Manticore re-index Job) succeed.
+pub fn bundle_stub(deploy_job: std::time::Duration) -> String {
+    BUNDLE_STUB
+        .replace("@LOG@", &format!("{EVENTS_MOUNT}/events.log"))
+        .replace("@DEPLOY_MS@", &deploy_job.as_millis().to_string())
 }
+
+const BUNDLE_STUB: &str = r#"#!/bin/bash
+# Stand-in for 3scale system's Ruby tooling in the simulator.
+note() { echo "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ) $(hostname) $*" >> @LOG@; }
+case "$*" in
+  'exec rake zync:resync:domains')
+    echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $(hostname) rake zync:resync:domains" >> @LOG@
+    echo 'Resyncing domains with zync... done'
+    exit 0 ;;
+  'exec rake boot openshift:deploy') ;;
+  'exec rake boot openshift:post_deploy')
+    note "rake boot openshift:post_deploy: backend:storage:enqueue_rewrite"
+    echo 'Enqueued backend storage rewrite'
+    exit 0 ;;
+  'exec rake searchd:optimal_index')
+    note "rake searchd:optimal_index"
+    echo 'Indexing done'
+    exit 0 ;;
+  *) echo "bundle: the simulator does not run '$*'" >&2; exit 1 ;;
+esac
+
+# rake boot openshift:deploy
+abort() {
+  echo 'rake aborted!' >&2
+  echo "$*" >&2
+  note "rake boot openshift:deploy failed: $*"
+  exit 1
+}
+rails_error() {
+  { grep -m1 '^ERROR' <<<"$1" || tail -n1 <<<"$1"; } |
+    sed -E 's/^ERROR [0-9]+ \([A-Z0-9]+\)( at line [0-9]+)?: //'
+}
+note "rake boot openshift:deploy started"
+[ -w /opt/system/public/system ] || abort "Writable paths check failed:
+  - /opt/system/public/system"
+url="${DATABASE_URL:-}"
+re='^mysql2://([^:@/]+):([^@]*)@([^/:]+)(:([0-9]+))?/([^?]+)'
+[[ "$url" =~ $re ]] || abort "ActiveRecord::AdapterNotSpecified: DATABASE_URL is not a mysql2:// URL"
+user=${BASH_REMATCH[1]}; host=${BASH_REMATCH[3]}; port=${BASH_REMATCH[5]:-3306}; db=${BASH_REMATCH[6]}
+export MYSQL_PWD="${BASH_REMATCH[2]}"
+q() { mariadb -h"$host" -P"$port" -u"$user" --connect-timeout=5 -N -B "$@" 2>&1; }
+ids="SELECT CONCAT('id ', NAME, ' ', TABLE_ID) FROM information_schema.INNODB_SYS_TABLES WHERE NAME LIKE '${db}/%' ORDER BY NAME;"
+if ! start=$(q -e "$ids"); then
+  abort "Mysql2::Error::ConnectionError: $(rails_error "$start")"
+fi
+if [ -z "$start" ]; then
+  note "rake boot openshift:deploy: database ${db} has no tables (migration version 0): db:setup; the simulator creates no schema"
+  echo "Database ${db} is empty: db:setup"
+  exit 0
+fi
+reads="$ids"
+while read -r _ name _; do reads+="SELECT COUNT(*) FROM \`${name#*/}\`;"; done <<<"$start"
+echo "db:migrate: reading $(wc -l <<<"$start") tables of ${db} on ${host}"
+end=$(( $(date +%s%N) + @DEPLOY_MS@ * 1000000 ))
+while :; do
+  if ! now=$(q -e "$reads" "$db"); then
+    abort "ActiveRecord::StatementInvalid: Mysql2::Error: $(rails_error "$now")"
+  fi
+  while read -r _ name id; do
+    current=$(awk -v n="$name" '$1 == "id" && $2 == n {print $3}' <<<"$now")
+    if [ -z "$current" ]; then
+      abort "ActiveRecord::StatementInvalid: Mysql2::Error: Table '${name/\//.}' doesn't exist"
+    elif [ "$current" != "$id" ]; then
+      abort "ActiveRecord::StatementInvalid: Mysql2::Error: Table definition has changed, please retry transaction (${name/\//.} was dropped and re-created while db:migrate ran)"
+    fi
+  done <<<"$start"
+  [ "$(date +%s%N)" -lt "$end" ] || break
+  sleep 0.2
+done
+note "rake boot openshift:deploy: db:migrate done, nothing to migrate"
+echo 'db:migrate done'
+exit 0
+"#;

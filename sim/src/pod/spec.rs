@@ -18,6 +18,8 @@ pub fn pod_template_spec(t: &Template) -> Value {
             EnvValue::Secret { name: secret, key } => {
                 json!({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
             }
+            // A literal the operator fills in from the Secret (`operator::components`).
+            EnvValue::SecretUrlPassword { .. } => json!({"name": name, "value": ""}),
         })
         .collect();
     let containers: Vec<Value> = t

@@ -20,6 +20,15 @@ pub enum EnvValue {
         name: &'static str,
         key: &'static str,
     },
+    /// The password part of a URL in a Secret, written into the Deployment as a literal
+    /// `value`: the operator takes system-mysql's root password from the `system-database`
+    /// URL when it builds the Deployment (system_mysql_options_provider.go:104,
+    /// system_mysql.go:197) and never updates it there (no env mutator,
+    /// system_mysql_reconciler.go:35-44). The pod uses the Deployment's value.
+    SecretUrlPassword {
+        name: &'static str,
+        key: &'static str,
+    },
 }
 
 /// Where a pod volume's files live.
@@ -247,9 +256,9 @@ pub const TEMPLATES: &[Template] = &[
         env: &[
             (
                 "MYSQL_ROOT_PASSWORD",
-                EnvValue::Secret {
+                EnvValue::SecretUrlPassword {
                     name: "system-database",
-                    key: "DB_PASSWORD",
+                    key: "URL",
                 },
             ),
             ("MYSQL_DATABASE", EnvValue::Literal("system")),
@@ -284,7 +293,19 @@ pub const TEMPLATES: &[Template] = &[
             name: "zync-database-data",
             source: VolumeSource::EmptyDir,
         }],
-        env: &[("POSTGRESQL_DATABASE", EnvValue::Literal("zync_production"))],
+        // zync.go:399-431. The image's own ENV (PGUSER=postgres: psql in the pod is the
+        // superuser) is added at pod start, see `supervisor::resolve_env`.
+        env: &[
+            ("POSTGRESQL_USER", EnvValue::Literal("zync")),
+            (
+                "POSTGRESQL_PASSWORD",
+                EnvValue::Secret {
+                    name: "zync",
+                    key: "ZYNC_DATABASE_PASSWORD",
+                },
+            ),
+            ("POSTGRESQL_DATABASE", EnvValue::Literal("zync_production")),
+        ],
         replicas: 1,
         system_tools: false,
     },
@@ -438,6 +459,14 @@ const fn idle(
         replicas: 1,
         system_tools: false,
     }
+}
+
+/// `scheme://user:password@host/...` -> password.
+pub fn url_password(url: &str) -> Option<String> {
+    let (_, rest) = url.split_once("://")?;
+    let (userinfo, _) = rest.split_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    Some(password.to_string())
 }
 
 pub fn find(deployment: &str) -> Option<&'static Template> {

@@ -23,16 +23,11 @@ pub fn sim_bin() -> &'static str {
 impl Sim {
     /// Starts `sim serve` on a fresh directory.
     pub fn start() -> Sim {
-        let temp = tempfile::Builder::new()
-            .prefix("sim-test-")
-            .tempdir()
-            .unwrap();
-        let mut sim = Sim::start_in(temp.path());
-        sim._temp = Some(temp);
-        sim
+        Sim::start_with(&[])
     }
 
-    /// Starts `sim serve` on a fresh directory with more arguments (`--exec-protocols v4`).
+    /// Starts `sim serve` on a fresh directory with more `serve` arguments
+    /// (`--exec-protocols v4`, `--empty`, `--operator-delay 0`, ...).
     pub fn start_with(args: &[&str]) -> Sim {
         let temp = tempfile::Builder::new()
             .prefix("sim-test-")
@@ -49,7 +44,7 @@ impl Sim {
         Sim::start_in_with(dir, &[])
     }
 
-    fn start_in_with(dir: &Path, args: &[&str]) -> Sim {
+    pub fn start_in_with(dir: &Path, args: &[&str]) -> Sim {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let (tx, rx) = std::sync::mpsc::channel();
         let dir_owned = dir.to_path_buf();
@@ -190,6 +185,27 @@ impl Sim {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Polls `check` until it returns Some, for at most `secs` seconds.
+    pub fn wait_for<T>(&self, secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited {secs}s for {what}; sim events:\n{}",
+                self.sim(&["events"])
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `kubectl get KIND NAME -o json`.
+    pub fn json(&self, kind: &str, name: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["get", kind, name, "-o", "json"])).unwrap()
+    }
+
     pub fn fingerprint(&self) -> serde_json::Value {
         serde_json::from_str(&self.sim(&["fingerprint", "--json"])).unwrap()
     }
@@ -226,8 +242,13 @@ static SHARED: OnceLock<Sim> = OnceLock::new();
 /// One simulator shared by the tests of a file, seeded once, stopped and removed when the
 /// test binary exits.
 pub fn shared(seed_size: Option<&str>) -> &'static Sim {
+    shared_with(seed_size, &[])
+}
+
+/// The same with `serve` arguments (the first caller's count).
+pub fn shared_with(seed_size: Option<&str>, args: &[&str]) -> &'static Sim {
     SHARED.get_or_init(|| {
-        let sim = Sim::start();
+        let sim = Sim::start_with(args);
         if let Some(size) = seed_size {
             sim.sim(&["seed", "--size", size]);
         }

@@ -3,10 +3,8 @@
 Usage: python3 checks.py KUBECONFIG
 
 Prints one line per call, tab-separated: `ok`, or `FAIL` and the reason, then its name.
-Names ending in ` [after-merge]` need objects another branch adds (ReplicaSets, Events)
-and may fail with a 404 until it is merged. Every list and read deserialises the
-objects into the client's models, so a field the OpenAPI schema requires and the
-simulator leaves out fails the call.
+Every list and read deserialises the objects into the client's models, so a field the
+OpenAPI schema requires and the simulator leaves out fails the call.
 """
 
 import base64
@@ -18,7 +16,6 @@ from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
 NS = "3scale"
-AFTER_MERGE = " [after-merge]"
 
 
 def main():
@@ -184,8 +181,8 @@ def main():
         ("exec in a named container of system-app", exec_named_container),
         ("exec without a container on system-app is a 400", exec_without_container),
         ("watch Deployments", watch_deployments),
-        ("list ReplicaSets" + AFTER_MERGE, replica_sets),
-        ("list Events" + AFTER_MERGE, events),
+        ("list ReplicaSets", replica_sets),
+        ("list Events", events),
     ]
     for name, check in checks:
         try:
