@@ -20,7 +20,10 @@ fn a_set_restores_into_a_namespace_with_only_the_operator() {
     old.host_ok(&["backup", "--plugins", plugins, "--backup-dir", dir]);
     drop(old);
 
-    let new = Sim::start_with(&["--empty"]);
+    // On a fresh install the operator's system-app-pre Job can start before MySQL answers;
+    // it then fails and is retried with the Job controller's doubling back-off, as on a
+    // real cluster. A 1 s base keeps those retries within the test's time.
+    let new = Sim::start_with(&["--empty", "--job-backoff-seconds", "1"]);
     let none = new.kubectl(&["get", "apimanager", "3scale"]);
     assert!(
         !none.status.success(),
@@ -36,8 +39,8 @@ fn a_set_restores_into_a_namespace_with_only_the_operator() {
         run.all()
     );
     // 9.5.1's order: Secrets and ConfigMaps before the APIManager exists.
-    let order: Vec<&str> = run
-        .stdout
+    let all = run.all();
+    let order: Vec<&str> = all
         .lines()
         .filter(|l| l.ends_with("restore: started"))
         .collect();

@@ -8,12 +8,21 @@
 use guest_sdk::json::{Map, Value, json};
 use guest_sdk::prelude::*;
 
+use crate::v2_15::{JOB_GENERATION_ANNOTATION, SYSTEM_APP_PRE_JOB};
+
 /// `apps.3scale.net/v1alpha1` (apis/apps/v1alpha1/groupversion_info.go:29).
 pub const API: &str = "apps.3scale.net/v1alpha1";
 pub const KIND: &str = "APIManager";
 
 /// How long the operator may take to act on a change, system-app-pre Job included.
 pub const WAIT: u32 = 900;
+
+/// How long an operator that has not acted on a change is given before it is asked again.
+const STALL: u32 = 30;
+
+/// The annotation changed to give the operator an event to reconcile on. Any change of
+/// the APIManager does; this key is ours, and the operator ignores it.
+pub const RECONCILE_ANNOTATION: &str = "host.3scale.net/reconcile-request";
 
 /// The namespace's APIManager (the manual's `${DEPLOYMENT_NAME}`), if there is one.
 pub fn find() -> Result<Option<String>> {
@@ -120,6 +129,9 @@ pub fn replicas(spec: &Value) -> Option<i64> {
 /// Records `spec`, then scales its Deployments to 0 through the APIManager and waits
 /// until the operator and the Deployments have done it.
 pub fn scale_down(apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
+    // A change the operator receives while system-app-pre runs is held and then dropped
+    // (see `settle`); start from an operator that is not held.
+    wait_for_system_app_pre_run()?;
     let current = objects::get(API, KIND, apimanager)?
         .pointer(spec.pointer)
         .cloned()
@@ -133,7 +145,7 @@ pub fn scale_down(apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
     );
     objects::merge_patch(API, KIND, apimanager, &spec.replicas_patch(0))?;
     for (_, deployment) in spec.parts {
-        settle(deployment, 0)?;
+        settle(apimanager, deployment, 0)?;
     }
     Ok(())
 }
@@ -159,7 +171,7 @@ pub fn put_back(apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
     )?;
     for (member, deployment) in spec.parts {
         match replicas(spec.part(&recorded, member)) {
-            Some(n) => settle(deployment, n)?,
+            Some(n) => settle(apimanager, deployment, n)?,
             None => {
                 info!(
                     "{section}: the recorded spec sets no replicas for {deployment}, which the operator then leaves alone; scaling it to 1"
@@ -170,7 +182,7 @@ pub fn put_back(apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
                     deployment,
                     &json!({"spec": {"replicas": 1}}),
                 )?;
-                settle(deployment, 1)?;
+                settle(apimanager, deployment, 1)?;
             }
         }
     }
@@ -179,20 +191,101 @@ pub fn put_back(apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
 
 /// Waits until the Deployment asks for `replicas` (the operator has acted) and has rolled
 /// out to it (its controller has seen the change and the pods are there, or gone).
-pub fn settle(deployment: &str, replicas: i64) -> Result<()> {
+///
+/// The operator reconciles on events. While a system-app-pre Job runs it holds system-app
+/// and returns, and the retry it asks for is dropped (system_reconciler.go:322 returns
+/// `RequeueAfter`, which `reconcileAPIManagerLogic` passes on only with `Requeue`), so a
+/// change that arrived meanwhile waits for some later event. If nothing happens for a
+/// while, the Job is waited for and the operator is given an event: an annotation of ours
+/// on the APIManager changes.
+pub fn settle(apimanager: &str, deployment: &str, replicas: i64) -> Result<()> {
+    let condition = format!("jsonpath={{.spec.replicas}}={replicas}");
+    let wait =
+        |seconds| objects::wait_for("apps/v1", "Deployment", deployment, &condition, seconds);
+    match wait(STALL) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::Timeout => {
+            info!(
+                "the operator has not set {deployment} to {replicas} replicas after {STALL}s; waiting for its system-app-pre Job, then asking it to reconcile again"
+            );
+            wait_for_system_app_pre_run()?;
+            nudge(apimanager)?;
+            wait(WAIT).map_err(|e| {
+                e.context(&format!(
+                    "waiting for the operator to set {deployment} to {replicas} replicas"
+                ))
+            })?;
+        }
+        Err(e) => return Err(e),
+    }
+    rollout::status(deployment, WAIT)
+}
+
+/// Changes our annotation on the APIManager, which makes the operator reconcile it.
+fn nudge(apimanager: &str) -> Result<()> {
+    let now = objects::get(API, KIND, apimanager)?;
+    let count = now["metadata"]["annotations"][RECONCILE_ANNOTATION]
+        .as_str()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    objects::merge_patch(
+        API,
+        KIND,
+        apimanager,
+        &json!({"metadata": {"annotations": {RECONCILE_ANNOTATION: (count + 1).to_string()}}}),
+    )?;
+    Ok(())
+}
+
+/// Waits until the operator's system-app-pre Job has completed, whichever run it is. A
+/// failed Job is an error: the operator then refuses to delete it and stops reconciling
+/// system-app (pkg/helper/job.go:117-135).
+pub fn wait_for_system_app_pre_run() -> Result<()> {
+    match objects::get("batch/v1", "Job", SYSTEM_APP_PRE_JOB) {
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+        Ok(_) => {}
+    }
     objects::wait_for(
-        "apps/v1",
-        "Deployment",
-        deployment,
-        &format!("jsonpath={{.spec.replicas}}={replicas}"),
+        "batch/v1",
+        "Job",
+        SYSTEM_APP_PRE_JOB,
+        "condition=Complete",
         WAIT,
     )
+    .map(|_| ())
     .map_err(|e| {
         e.context(&format!(
-            "waiting for the operator to set {deployment} to {replicas} replicas"
+            "the operator's {SYSTEM_APP_PRE_JOB} Job (`oc logs job/{SYSTEM_APP_PRE_JOB}`)"
         ))
-    })?;
-    rollout::status(deployment, WAIT)
+    })
+}
+
+/// Waits until the system-app-pre Job has run for system-app's current generation and
+/// completed: the check the operator itself makes before it lets system-app be
+/// reconciled (pkg/helper/job.go:43-115). system-app may change again meanwhile (a Job
+/// is then made for the new generation), so the generation is read again each round.
+pub fn wait_for_system_app_pre_of_current_generation() -> Result<()> {
+    const ROUND: u32 = 30;
+    for _ in 0..WAIT / ROUND {
+        let app = objects::get("apps/v1", "Deployment", "system-app")?;
+        let generation = app["metadata"]["generation"].as_i64().unwrap_or(1);
+        let made_for =
+            format!("jsonpath={{.metadata.annotations.{JOB_GENERATION_ANNOTATION}}}={generation}");
+        match objects::wait_for("batch/v1", "Job", SYSTEM_APP_PRE_JOB, &made_for, ROUND) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Timeout => continue,
+            Err(e) => return Err(e),
+        }
+        wait_for_system_app_pre_run()?;
+        let now = objects::get("apps/v1", "Deployment", "system-app")?;
+        if now["metadata"]["generation"].as_i64().unwrap_or(1) == generation {
+            return Ok(());
+        }
+    }
+    Err(Error::timeout(format!(
+        "the operator's {SYSTEM_APP_PRE_JOB} Job did not run for system-app's current generation within {WAIT}s"
+    )))
 }
 
 fn dotted(pointer: &str) -> String {

@@ -9,48 +9,14 @@
 //! its migrations.
 
 use guest_sdk::prelude::*;
-use threescale::apimanager::WAIT;
-use threescale::v2_15::{JOB_GENERATION_ANNOTATION, SYSTEM_APP_PRE_JOB};
+use threescale::apimanager;
+use threescale::v2_15::SYSTEM_APP_PRE_JOB;
 
 const POD: &str = "deployment=system-mysql";
 const ARTIFACT: &str = "system-mysql-backup.gz";
 const DUMP: &str = "export MYSQL_PWD=${MYSQL_ROOT_PASSWORD}; \
                     mysqldump --single-transaction -hsystem-mysql -uroot system";
 const LOAD: &str = "export MYSQL_PWD=${MYSQL_ROOT_PASSWORD}; mysql -hsystem-mysql -uroot system";
-
-/// Waits until the system-app-pre Job has run for system-app's current generation and
-/// completed (the check the operator itself makes, pkg/helper/job.go:43-115). A change
-/// of system-app while waiting starts another run, so the generation is read again.
-fn wait_for_system_app_pre() -> Result<()> {
-    for _ in 0..5 {
-        let app = objects::get("apps/v1", "Deployment", "system-app")?;
-        let generation = app["metadata"]["generation"].as_i64().unwrap_or(1);
-        info!(
-            "9.5.2: waiting for the operator's {SYSTEM_APP_PRE_JOB} Job of system-app generation {generation}"
-        );
-        objects::wait_for(
-            "batch/v1",
-            "Job",
-            SYSTEM_APP_PRE_JOB,
-            &format!("jsonpath={{.metadata.annotations.{JOB_GENERATION_ANNOTATION}}}={generation}"),
-            WAIT,
-        )?;
-        objects::wait_for(
-            "batch/v1",
-            "Job",
-            SYSTEM_APP_PRE_JOB,
-            "condition=Complete",
-            WAIT,
-        )?;
-        let now = objects::get("apps/v1", "Deployment", "system-app")?;
-        if now["metadata"]["generation"].as_i64().unwrap_or(1) == generation {
-            return Ok(());
-        }
-    }
-    Err(Error::timeout(
-        "system-app kept changing while waiting for its system-app-pre Job",
-    ))
-}
 
 struct SystemMysql;
 
@@ -65,7 +31,10 @@ impl Plugin for SystemMysql {
     }
 
     fn restore() -> Result<()> {
-        wait_for_system_app_pre()?;
+        info!(
+            "9.5.2: waiting for the operator's {SYSTEM_APP_PRE_JOB} Job of system-app's current generation"
+        );
+        apimanager::wait_for_system_app_pre_of_current_generation()?;
         let pod = pods::find_pod(POD)?;
         info!("9.5.2: loading {ARTIFACT} into system in {pod}");
         pods::artifact_to_exec(ARTIFACT, &pod, &["bash", "-c", LOAD], Compression::Gzip)?;
