@@ -12,6 +12,7 @@ pub mod faults;
 mod patch;
 pub mod pod;
 pub mod protocols;
+pub mod release;
 pub mod resources;
 mod selector;
 mod server;

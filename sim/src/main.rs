@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use sim::faults::FaultSettings;
 use sim::protocols::ExecProtocols;
+use sim::release::Release;
 use sim::{ClusterOptions, SimConfig, Simulator, client};
 
 #[derive(Parser)]
@@ -70,6 +71,11 @@ enum Command {
         /// objects, no pods. Applying an APIManager installs 3scale (manual 9.5.1).
         #[arg(long)]
         empty: bool,
+        /// The 3scale release the namespace runs: 2.15 (Deployments, the default for a new
+        /// directory) or 2.14 (OpenShift DeploymentConfigs, ReplicationControllers and
+        /// system-app's lifecycle hooks). A directory keeps the release it was made with.
+        #[arg(long, value_name = "RELEASE", value_parser = parse_release)]
+        threescale: Option<Release>,
     },
     /// Fill the namespace with 3scale-shaped data of about SIZE, deterministically.
     Seed {
@@ -144,14 +150,16 @@ async fn run(cli: Cli) -> Result<()> {
             deploy_job_seconds,
             job_backoff_seconds,
             empty,
+            threescale,
         } => {
             let options = ClusterOptions {
                 operator_delay: Duration::from_secs_f64(operator_delay),
                 deploy_job: Duration::from_secs_f64(deploy_job_seconds),
                 job_backoff: Duration::from_secs_f64(job_backoff_seconds),
                 empty,
+                release: Release::default(),
             };
-            serve(dir, port, faults, exec_protocols, options).await
+            serve(dir, port, faults, exec_protocols, options, threescale).await
         }
         Command::Seed { dir, size } => {
             let report =
@@ -218,6 +226,10 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+fn parse_release(text: &str) -> std::result::Result<Release, String> {
+    Release::parse(text)
+}
+
 fn parse_protocols(text: &str) -> std::result::Result<ExecProtocols, String> {
     ExecProtocols::parse(text)
 }
@@ -235,6 +247,7 @@ async fn serve(
     faults: Vec<String>,
     exec_protocols: ExecProtocols,
     options: ClusterOptions,
+    threescale: Option<Release>,
 ) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         anyhow::bail!("sim serve runs pods in their own namespaces and needs root");
@@ -248,6 +261,7 @@ async fn serve(
     config.faults = settings;
     config.exec_protocols = exec_protocols;
     config.options = options;
+    config.threescale = threescale;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let started = tokio::select! {
         s = Simulator::start(config) => s.with_context(|| format!("starting the simulator in {}", dir.display()))?,

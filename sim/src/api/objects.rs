@@ -13,6 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::App;
 use super::query::Query;
 use crate::patch::{self, PatchKind};
+use crate::release::Release;
 use crate::resources::{DEPLOYMENTS, NAMESPACES, PODS, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
@@ -28,7 +29,12 @@ pub struct Target {
 
 impl Target {
     /// `segments` follow `/api/v1` or `/apis/G/V`.
-    pub fn parse(group: &str, version: &str, segments: &[&str]) -> Result<Target, ApiError> {
+    pub fn parse(
+        release: Release,
+        group: &str,
+        version: &str,
+        segments: &[&str],
+    ) -> Result<Target, ApiError> {
         let not_found = || {
             ApiError::new(
                 404,
@@ -46,7 +52,9 @@ impl Target {
             [plural, name, sub] => (*plural, Some(name.to_string()), Some(sub.to_string())),
             _ => return Err(not_found()),
         };
-        let rt = ResourceType::find(group, version, plural).ok_or_else(not_found)?;
+        let rt = ResourceType::find(group, version, plural)
+            .filter(|rt| release.serves(rt))
+            .ok_or_else(not_found)?;
         // One object of a namespaced kind lives under its namespace; a cluster-scoped kind
         // has none. (A namespaced kind without one is the all-namespaces list.)
         if (rt.namespaced && namespace.is_none() && name.is_some())

@@ -32,6 +32,7 @@ use tokio::task::JoinSet;
 use crate::faults::{FaultSettings, Faults};
 use crate::pod::process::postgres_bin;
 use crate::pod::templates::Template;
+use crate::release::Release;
 use crate::store::Store;
 use crate::{Result, SimError};
 use workqueue::WorkQueue;
@@ -55,6 +56,9 @@ pub struct ClusterOptions {
     pub job_backoff: Duration,
     /// Start with only the operator: no APIManager, no 3scale objects (manual 9.5.1).
     pub empty: bool,
+    /// The 3scale release the namespace runs (`Release::for_dir` decides it for a data
+    /// directory).
+    pub release: Release,
 }
 
 impl Default for ClusterOptions {
@@ -64,6 +68,7 @@ impl Default for ClusterOptions {
             deploy_job: Duration::from_secs(5),
             job_backoff: Duration::from_secs(10),
             empty: false,
+            release: Release::default(),
         }
     }
 }
