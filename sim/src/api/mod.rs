@@ -2,6 +2,7 @@
 //! kube-rs use for 3scale backup and restore) and a small admin API under `/sim/v1`.
 
 mod admin;
+mod deploymentconfigs;
 mod discovery;
 mod exec;
 mod objects;

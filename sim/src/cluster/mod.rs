@@ -1,11 +1,16 @@
 //! The cluster behind the API: kube-controller-manager's deployment, replica set and job
 //! controllers and garbage collector, the 3scale operator, and the pods as real processes.
 
+pub mod appsutil;
 pub mod bootstrap;
 mod claims;
+mod dc_controller;
+mod deployer;
+mod deployer_controller;
 mod deployment_controller;
 mod events;
 mod garbage_collector;
+pub mod image_triggers;
 mod job_controller;
 mod job_pod;
 mod namespaces;
@@ -79,6 +84,10 @@ struct Queues {
     replicasets: WorkQueue,
     jobs: WorkQueue,
     operator: WorkQueue,
+    replicationcontrollers: WorkQueue,
+    deploymentconfigs: WorkQueue,
+    deployer: WorkQueue,
+    image_triggers: WorkQueue,
 }
 
 /// Where a simulator keeps its state under its data directory.
@@ -216,6 +225,10 @@ impl Cluster {
                 replicasets: WorkQueue::new(),
                 jobs: WorkQueue::new(),
                 operator: WorkQueue::new(),
+                replicationcontrollers: WorkQueue::new(),
+                deploymentconfigs: WorkQueue::new(),
+                deployer: WorkQueue::new(),
+                image_triggers: WorkQueue::new(),
             },
             recorder: events::Recorder::default(),
             supervisors: Mutex::new(JoinSet::new()),
@@ -227,6 +240,13 @@ impl Cluster {
         }
         deployment_controller::spawn(cluster.clone());
         replicaset_controller::spawn(cluster.clone());
+        if cluster.options.release == Release::V2_14 {
+            // openshift-controller-manager's DeploymentConfig, deployer and image trigger
+            // controllers.
+            dc_controller::spawn(cluster.clone());
+            deployer_controller::spawn(cluster.clone());
+            image_triggers::spawn(cluster.clone());
+        }
         job_controller::spawn(cluster.clone());
         garbage_collector::spawn(cluster.clone());
         operator::spawn(cluster.clone());
@@ -284,14 +304,30 @@ impl Cluster {
     fn not_ready(&self) -> Option<String> {
         let pods = self.pods.lock().unwrap();
         let mut waiting = Vec::new();
-        for d in self
-            .store
-            .list(&crate::resources::DEPLOYMENTS, Some(&self.namespace))
-            .0
-        {
+        let workload = self.options.release.workload();
+        for d in self.store.list(workload, Some(&self.namespace)).0 {
             let name = d["metadata"]["name"].as_str().unwrap_or_default();
             let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
-            let hash = deployment_controller::template_hash(&d);
+            // A Deployment's pods are its template's; a DeploymentConfig's, those of its
+            // latest deployment once that has completed.
+            let hash = if workload.plural == crate::resources::DEPLOYMENTS.plural {
+                deployment_controller::template_hash(&d)
+            } else {
+                let rc = appsutil::deployment_name(name, appsutil::latest_version(&d));
+                let complete = self
+                    .store
+                    .get(
+                        &crate::resources::REPLICATION_CONTROLLERS,
+                        &self.namespace,
+                        &rc,
+                    )
+                    .is_some_and(|rc| appsutil::is_complete(&rc));
+                if !complete {
+                    waiting.push(format!("{name} (rollout of {rc})"));
+                    continue;
+                }
+                rc
+            };
             let have = pods
                 .values()
                 .filter(|s| s.deployment == name && s.hash == hash && s.state == PodState::Running)
