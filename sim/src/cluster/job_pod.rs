@@ -222,6 +222,8 @@ async fn run(
         rand::random_range(2..=254u8)
     );
     let mut restarts = 0u32;
+    // The container's previous run, as the kubelet keeps it in `lastState`.
+    let mut last_state = json!({});
     loop {
         let started_at = crate::store::now();
         let launched = launch(cluster, name, template, &env, &command).await;
@@ -250,7 +252,8 @@ async fn run(
                     s.state = PodState::Running;
                 });
                 update_pod(cluster, name, |p| {
-                    pod_object::set_running(p, template, true, restarts, &started_at, &ip)
+                    pod_object::set_running(p, template, true, restarts, &started_at, &ip);
+                    p["status"]["containerStatuses"][0]["lastState"] = last_state.clone();
                 });
                 cluster.notify_changed();
                 tokio::select! {
@@ -268,7 +271,9 @@ async fn run(
         let reason = if code == 0 { "Completed" } else { "Error" };
         if code == 0 || !restart_on_failure {
             update_pod(cluster, name, |p| {
-                pod_object::set_terminated(p, template, code, reason, &started_at)
+                pod_object::set_terminated(p, template, code, reason, &started_at);
+                p["status"]["containerStatuses"][0]["restartCount"] = json!(restarts);
+                p["status"]["containerStatuses"][0]["lastState"] = last_state.clone();
             });
             return false;
         }
@@ -288,6 +293,10 @@ async fn run(
             s.containers.clear();
         });
         let finished = crate::store::now();
+        last_state = json!({"terminated": {
+            "exitCode": code, "reason": reason, "startedAt": started_at,
+            "finishedAt": finished,
+        }});
         update_pod(cluster, name, |p| {
             pod_object::set_waiting(
                 p,
@@ -301,10 +310,7 @@ async fn run(
                 restarts,
             );
             p["status"]["phase"] = json!("Running");
-            p["status"]["containerStatuses"][0]["lastState"] = json!({"terminated": {
-                "exitCode": code, "reason": reason, "startedAt": started_at,
-                "finishedAt": finished,
-            }});
+            p["status"]["containerStatuses"][0]["lastState"] = last_state.clone();
         });
         tokio::select! {
             _ = stop.notified() => return true,
