@@ -1,4 +1,4 @@
-//! `sim`: a Kubernetes API simulator with a live 3scale 2.15 namespace.
+//! `sim`: a Kubernetes API simulator with a live 3scale 2.15 (or 2.14) namespace.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +16,9 @@ use sim::{ClusterOptions, SimConfig, Simulator, client};
 #[command(
     name = "sim",
     version,
-    about = "A Kubernetes API simulator whose 3scale 2.15 pods are real MariaDB, PostgreSQL and Redis processes",
-    long_about = "A Kubernetes API simulator with a live 3scale 2.15 namespace (`3scale`). The real kubectl and \
+    about = "A Kubernetes API simulator whose 3scale 2.15 (or 2.14) pods are real MariaDB, PostgreSQL and Redis processes",
+    long_about = "A Kubernetes API simulator with a live 3scale 2.15 namespace (`3scale`), or 3scale 2.14 on \
+OpenShift DeploymentConfigs with `serve --threescale 2.14`. The real kubectl and \
 kube-rs talk to it over HTTP and WebSocket; its pods are real MariaDB, PostgreSQL and Redis servers from \
 Debian's packages, each in its own mount, network, UTS and PID namespaces (run as root).\n\n\
 Start it with `sim serve --dir DIR`, then use DIR/kubeconfig:\n  \
@@ -60,11 +61,12 @@ enum Command {
         /// Deployment or the redis ConfigMap it owns) to its reconcile.
         #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = seconds)]
         operator_delay: f64,
-        /// Seconds the system-app-pre Job's `rake boot openshift:deploy` stand-in works
-        /// against system-mysql.
+        /// Seconds the system-app-pre Job's (2.14: system-app's pre hook's)
+        /// `rake boot openshift:deploy` stand-in works against system-mysql.
         #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = seconds)]
         deploy_job_seconds: f64,
-        /// The job controller's back-off after a failed Job pod, doubled per failure.
+        /// The job controller's back-off after a failed Job pod, doubled per failure (2.14:
+        /// also the kubelet's before a failed Retry hook container runs again).
         #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
         job_backoff_seconds: f64,
         /// Start a new data directory with only the operator: no APIManager, no 3scale

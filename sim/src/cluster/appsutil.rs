@@ -162,7 +162,7 @@ pub fn latest_info<'a>(dc: &Value, newest_first: &'a [Value]) -> (bool, Option<&
 }
 
 /// util.go ActiveDeployment:424: the newest complete deployment.
-pub fn active<'a>(newest_first: &'a [Value]) -> Option<&'a Value> {
+pub fn active(newest_first: &[Value]) -> Option<&Value> {
     newest_first.iter().find(|rc| is_complete(rc))
 }
 

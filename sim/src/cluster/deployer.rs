@@ -528,9 +528,9 @@ impl<'a> Deployer<'a> {
             })
             .await;
         if gone.is_err() {
-            self.say(&format!(
-                "--> Failed to wait for old pods to be terminated: timed out waiting for the condition\nNew pods may be scaled up before old pods get terminated!"
-            ));
+            self.say(
+                "--> Failed to wait for old pods to be terminated: timed out waiting for the condition\nNew pods may be scaled up before old pods get terminated!",
+            );
         }
     }
 

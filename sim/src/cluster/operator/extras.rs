@@ -61,9 +61,8 @@ pub fn persistent_volume_claim(ctx: &Ctx, claim: &str) -> crate::Result<()> {
         .find(|(c, _)| *c == claim)
         .and_then(|(_, pointer)| ctx.apimanager.pointer(pointer))
         .and_then(|v| v.as_str());
-    let desired = claims::desired(claim, &ctx.app_label(), class).ok_or_else(|| {
-        SimError::Other(format!("no PersistentVolumeClaim {claim} in 3scale 2.15"))
-    })?;
+    let desired = claims::desired(claim, &ctx.app_label(), class)
+        .ok_or_else(|| SimError::Other(format!("no PersistentVolumeClaim {claim} in 3scale")))?;
     let existed = ctx.get(&PERSISTENT_VOLUME_CLAIMS, claim).is_some();
     ctx.reconcile_object(&PERSISTENT_VOLUME_CLAIMS, desired, |_, _| false)?;
     if !existed {
