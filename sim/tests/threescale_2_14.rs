@@ -271,7 +271,7 @@ fn every_deployment_config_runs_a_pod_with_the_three_labels() {
 fn instantiate_rolls_out_a_new_replication_controller() {
     let sim = sim();
     let _turn = turn();
-    let before = sim.json("dc", "system-mysql");
+    let before = sim.json("deploymentconfig", "system-mysql");
     let version = latest_version(&before);
     let generation = before["metadata"]["generation"].as_i64().unwrap();
     let old_pod = name(&running(sim, "deploymentConfig=system-mysql")[0]).to_string();
@@ -326,11 +326,73 @@ fn instantiate_rolls_out_a_new_replication_controller() {
         "-p",
         r#"{"spec":{"replicas":1}}"#,
     ]);
+    // A paused DC takes no deployment request (validation.go:569-580).
+    sim.ok(&[
+        "patch",
+        "dc/system-mysql",
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
+    ]);
+    let (code, status) = instantiate(sim, "system-mysql");
+    assert_eq!(code, 422, "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("is paused - unpause to request a new deployment"),
+        "{status}"
+    );
+    sim.ok(&[
+        "patch",
+        "dc/system-mysql",
+        "-p",
+        r#"{"spec":{"paused":false}}"#,
+    ]);
     sim.wait_for(60, "system-mysql available again", || {
         let d = sim.json("dc", "system-mysql");
         (condition(&d, "Available")["status"] == "True").then_some(())
     });
     assert_eq!(latest_version(&sim.json("dc", "system-mysql")), version + 1);
+}
+
+#[test]
+fn a_pod_template_change_starts_a_version_by_itself() {
+    let sim = sim();
+    let _turn = turn();
+    let before = sim.json("dc", "zync-que");
+    let version = latest_version(&before);
+    let old_pod = name(&running(sim, "deploymentConfig=zync-que")[0]).to_string();
+    // The ConfigChange trigger: the template differs from the one in zync-que-V.
+    sim.ok(&[
+        "patch",
+        "dc/zync-que",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"template":{"metadata":{"annotations":{"example.com/restarted":"1"}}}}}"#,
+    ]);
+    let dc = rolled_out(sim, "zync-que", version + 1);
+    assert_eq!(
+        dc["status"]["details"],
+        json!({"message": "config change", "causes": [{"type": "ConfigChange"}]})
+    );
+    let pods = running(sim, "deploymentConfig=zync-que");
+    assert_eq!(pods.len(), 1);
+    assert_ne!(name(&pods[0]), old_pod);
+    assert_eq!(
+        pods[0]["metadata"]["annotations"]["example.com/restarted"], "1",
+        "the pod is the new template's"
+    );
+    // Rolling with one replica: the new pod ran before the old one went.
+    let log = sim.ok(&["logs", &format!("zync-que-{}-deploy", version + 1)]);
+    assert!(
+        log.contains("(keep 1 pods available, don't exceed 2 pods)"),
+        "{log}"
+    );
+    // The operator merges its labels and annotations in and leaves this one: no more
+    // versions come of it.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(latest_version(&sim.json("dc", "zync-que")), version + 1);
 }
 
 #[test]
