@@ -356,6 +356,49 @@ fn instantiate_rolls_out_a_new_replication_controller() {
 }
 
 #[test]
+fn the_apimanager_drives_replicas_only_where_its_spec_has_them() {
+    let sim = sim();
+    let _turn = turn();
+    let version = latest_version(&sim.json("dc", "system-app"));
+    // The manual's x.5 preamble: system-app to 0 through the APIManager.
+    sim.ok(&[
+        "patch",
+        "apimanager",
+        "3scale",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"system":{"appSpec":{"replicas":0}}}}"#,
+    ]);
+    sim.wait_for(30, "system-app at 0", || {
+        (sim.json("dc", "system-app")["spec"]["replicas"] == 0
+            && running(sim, "deploymentConfig=system-app").is_empty())
+        .then_some(())
+    });
+    // x.5.7: the spec put back as it was, `{}`: the operator leaves the replicas alone...
+    sim.ok(&[
+        "patch",
+        "apimanager",
+        "3scale",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/system/appSpec","value":{}}]"#,
+    ]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sim.json("dc", "system-app")["spec"]["replicas"], 0);
+    // ... so the manual scales the DC itself. Neither is a new version: no hook runs.
+    sim.ok(&["patch", "dc/system-app", "-p", r#"{"spec":{"replicas":1}}"#]);
+    sim.wait_for(60, "system-app back", || {
+        let d = sim.json("dc", "system-app");
+        (condition(&d, "Available")["status"] == "True").then_some(())
+    });
+    assert_eq!(latest_version(&sim.json("dc", "system-app")), version);
+    let hook = format!("system-app-{}-hook-pre", version + 1);
+    assert!(!sim.kubectl(&["get", "pod", &hook]).status.success());
+}
+
+#[test]
 fn a_pod_template_change_starts_a_version_by_itself() {
     let sim = sim();
     let _turn = turn();

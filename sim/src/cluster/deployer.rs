@@ -148,8 +148,13 @@ pub fn start(cluster: &Arc<Cluster>, rc: &Value) -> Option<Value> {
         let deployer = Deployer::new(&task_cluster, &name, &rc_name);
         let started_at = crate::store::now();
         containers_started(&task_cluster, &name, &DEPLOYER);
+        let ip = format!(
+            "10.128.{}.{}",
+            rand::random_range(0..=254u8),
+            rand::random_range(2..=254u8)
+        );
         update_pod(&task_cluster, &name, |p| {
-            pod_object::set_running(p, &DEPLOYER, true, 0, &started_at, "10.128.0.2")
+            pod_object::set_running(p, &DEPLOYER, true, 0, &started_at, &ip)
         });
         let deleted = tokio::select! {
             _ = stop.notified() => true,

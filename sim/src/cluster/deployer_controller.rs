@@ -71,7 +71,7 @@ fn sync(cluster: &Arc<Cluster>, name: &str) {
                         Some(pod) => {
                             annotations[au::DEPLOYER_POD] = json!(pod_name);
                             annotations[au::DEPLOYER_POD_CREATED_AT] =
-                                json!(pod["metadata"]["creationTimestamp"]);
+                                json!(go_time(&pod["metadata"]["creationTimestamp"]));
                             next = Phase::Pending;
                         }
                         None => {
@@ -175,7 +175,7 @@ fn next_phase(cluster: &Cluster, rc: &Value, pod: &Value, annotations: &mut Valu
                     COMPONENT,
                 );
             }
-            annotations[au::DEPLOYER_POD_COMPLETED_AT] = finished();
+            annotations[au::DEPLOYER_POD_COMPLETED_AT] = json!(go_time(&finished()));
             // The replica count the deployer reached; the target is gone, so a second
             // deployer run finds nothing to do (deployer.go deploymentDesiredReplicas).
             annotations[au::REPLICAS] = annotations[au::DESIRED_REPLICAS].clone();
@@ -185,11 +185,20 @@ fn next_phase(cluster: &Cluster, rc: &Value, pod: &Value, annotations: &mut Valu
             Phase::Complete
         }
         Some("Failed") => {
-            annotations[au::DEPLOYER_POD_COMPLETED_AT] = finished();
+            annotations[au::DEPLOYER_POD_COMPLETED_AT] = json!(go_time(&finished()));
             Phase::Failed
         }
         _ => Phase::New,
     }
+}
+
+/// A timestamp as Go's `metav1.Time.String()` writes it, as these annotations hold it.
+fn go_time(rfc3339: &Value) -> String {
+    rfc3339
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
+        .unwrap_or_default()
 }
 
 /// cleanupDeployerPods: the deployer pod and hook pods of a cancelled deployment.
