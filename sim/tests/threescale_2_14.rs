@@ -436,6 +436,22 @@ fn a_pod_template_change_starts_a_version_by_itself() {
     // versions come of it.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(latest_version(&sim.json("dc", "zync-que")), version + 1);
+    // An update of the DC keeps its status, but for latestVersion one up: what
+    // `oc rollout latest` falls back to without instantiate (deployconfig/strategy.go:68-92).
+    let bump = |to: i64| {
+        sim.ok(&[
+            "patch",
+            "dc/zync-que",
+            "--type",
+            "merge",
+            "-p",
+            &format!(r#"{{"status":{{"latestVersion":{to}}}}}"#),
+        ])
+    };
+    bump(version + 5);
+    assert_eq!(latest_version(&sim.json("dc", "zync-que")), version + 1);
+    bump(version + 2);
+    rolled_out(sim, "zync-que", version + 2);
 }
 
 #[test]

@@ -309,24 +309,28 @@ impl Cluster {
             let name = d["metadata"]["name"].as_str().unwrap_or_default();
             let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
             // A Deployment's pods are its template's; a DeploymentConfig's, those of its
-            // latest deployment once that has completed.
+            // active deployment once the latest one has ended (a failed one, e.g. a
+            // rollout cut short by a restart, leaves the previous one active).
             let hash = if workload.plural == crate::resources::DEPLOYMENTS.plural {
                 deployment_controller::template_hash(&d)
             } else {
-                let rc = appsutil::deployment_name(name, appsutil::latest_version(&d));
-                let complete = self
-                    .store
-                    .get(
-                        &crate::resources::REPLICATION_CONTROLLERS,
-                        &self.namespace,
-                        &rc,
-                    )
-                    .is_some_and(|rc| appsutil::is_complete(&rc));
-                if !complete {
-                    waiting.push(format!("{name} (rollout of {rc})"));
-                    continue;
+                let deployments = appsutil::deployments_of(&self.store, &self.namespace, &d);
+                let (latest_exists, latest) = appsutil::latest_info(&d, &deployments);
+                match (
+                    latest.filter(|_| latest_exists),
+                    appsutil::active(&deployments),
+                ) {
+                    (Some(rc), Some(active)) if appsutil::is_terminated(rc) => {
+                        appsutil::name_of(active).to_string()
+                    }
+                    _ => {
+                        waiting.push(format!(
+                            "{name} (rollout of version {})",
+                            appsutil::latest_version(&d)
+                        ));
+                        continue;
+                    }
                 }
-                rc
             };
             let have = pods
                 .values()
