@@ -16,7 +16,7 @@ use crate::status::ApiError;
 use crate::store::Write;
 
 /// POST `deploymentconfigs/NAME/instantiate` with a DeploymentRequest
-/// `{name, latest, force}` (rest.go Create:55-131): the body's name is the DC (the URL's
+/// `{name, latest, force}` (rest.go Create:59-136): the body's name is the DC (the URL's
 /// is not read, as for any plain Creater). A paused DC is Invalid; with `latest` the
 /// ImageChange triggers are resolved first; a DC whose latest deployment does not exist
 /// yet answers that RC's NotFound; an unresolved ImageChange trigger is a BadRequest;
@@ -88,7 +88,7 @@ pub fn instantiate(app: &App, ns: &str, request: &Value) -> Result<Response, Api
     Err(ApiError::conflict("deploymentconfigs", &name))
 }
 
-/// rest.go processTriggers:135-218: each automatic ImageChange trigger (any, when
+/// rest.go processTriggers:148-223: each automatic ImageChange trigger (any, when
 /// forced) takes the image its stream tag resolves to now.
 fn process_triggers(dc: &mut Value, force: bool) {
     let paused = dc["spec"]["paused"] == true;
@@ -129,7 +129,7 @@ fn process_triggers(dc: &mut Value, force: bool) {
     }
 }
 
-/// rest.go canTrigger:228-297: the causes of a new version, or `None` when nothing
+/// rest.go canTrigger:235-320: the causes of a new version, or `None` when nothing
 /// calls for one.
 fn can_trigger(
     app: &App,

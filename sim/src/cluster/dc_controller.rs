@@ -1,5 +1,5 @@
 //! openshift-controller-manager's DeploymentConfig controller
-//! (pkg/apps/deploymentconfig/deploymentconfig_controller.go, `Handle`): it starts a new
+//! (pkg/apps/deploymentconfig/deploymentconfig_controller.go at 26d20fe, `Handle`): it starts a new
 //! version when a trigger fires (the ConfigChange trigger compares the pod template with the
 //! one encoded in the latest deployment; editing a ConfigMap the pods mount changes
 //! nothing), creates the ReplicationController `NAME-VERSION` for a new version, cancels
@@ -60,7 +60,7 @@ fn replicas(object: &Value) -> i64 {
     object["spec"]["replicas"].as_i64().unwrap_or(0)
 }
 
-/// deploymentconfig_controller.go Handle:96-229.
+/// deploymentconfig_controller.go Handle:92-240.
 fn sync(cluster: &Arc<Cluster>, name: &str) {
     let ns = cluster.namespace.clone();
     let Some(dc) = cluster.store.get(&DEPLOYMENT_CONFIGS, &ns, name) else {
@@ -179,7 +179,7 @@ fn config_change() -> Value {
     json!({"message": "config change", "causes": [{"type": "ConfigChange"}]})
 }
 
-/// deploymentconfig_controller.go triggerActivated:463-530.
+/// deploymentconfig_controller.go triggerActivated:602-670.
 fn trigger_activated(
     dc: &Value,
     latest_exists: bool,
@@ -270,7 +270,7 @@ fn set_latest_version(cluster: &Cluster, dc: &Value, details: Option<Value>) {
     );
 }
 
-/// cancelRunningRollouts:330-389: every deployment still running is marked cancelled
+/// cancelRunningRollouts:349-406: every deployment still running is marked cancelled
 /// (the deployer controller then stops its deployer pod). Returns whether any is still
 /// running.
 fn cancel_running(cluster: &Cluster, dc: &Value, rcs: &[Value]) -> bool {
@@ -319,7 +319,7 @@ fn cancel_running(cluster: &Cluster, dc: &Value, rcs: &[Value]) -> bool {
     awaiting
 }
 
-/// reconcileDeployments:237-306: the active deployment (the newest complete one) follows
+/// reconcileDeployments:248-319: the active deployment (the newest complete one) follows
 /// the DC's replicas, every other one goes to zero.
 fn reconcile_deployments(cluster: &Cluster, dc: &Value, rcs: &[Value]) {
     let active = au::active(rcs).map(|rc| au::name_of(rc).to_string());
@@ -371,7 +371,7 @@ fn reconcile_deployments(cluster: &Cluster, dc: &Value, rcs: &[Value]) {
     update_status(cluster, dc, &updated, true, None);
 }
 
-/// cleanupOldDeployments:408-441 with appsutil DeploymentsForCleanup: beyond
+/// cleanupOldDeployments:539-570 with appsutil DeploymentsForCleanup: beyond
 /// `revisionHistoryLimit`, the oldest deployments older than the active one (or than
 /// the latest, while none is complete) go, unless they still have replicas.
 fn cleanup(cluster: &Cluster, dc: &Value, newest_first: &[Value]) {
@@ -405,7 +405,7 @@ fn count(rc: &Value, field: &str) -> i64 {
     rc["status"][field].as_i64().unwrap_or(0)
 }
 
-/// updateStatus and calculateStatus:309-327, 391-433: written only when it changed.
+/// updateStatus and calculateStatus:323-345, 408-449: written only when it changed.
 fn update_status(
     cluster: &Cluster,
     dc: &Value,
@@ -468,7 +468,7 @@ fn update_status(
     cluster.notify_changed();
 }
 
-/// updateConditions:446-494.
+/// updateConditions:463-509.
 fn update_conditions(dc: &Value, status: &mut Value, latest: Option<&Value>) {
     let available = status["availableReplicas"].as_i64().unwrap_or(0);
     if available >= replicas(dc) - au::max_unavailable(dc) && available > 0 {
@@ -554,7 +554,7 @@ fn update_conditions(dc: &Value, status: &mut Value, latest: Option<&Value>) {
     }
 }
 
-/// isProgressing:568-573: more updated replicas, or fewer old ones, than before.
+/// isProgressing:714-719: more updated replicas, or fewer old ones, than before.
 fn is_progressing(old: &Value, new: &Value) -> bool {
     let n = |s: &Value, f: &str| s[f].as_i64().unwrap_or(0);
     let old_old = n(old, "replicas") - n(old, "updatedReplicas");

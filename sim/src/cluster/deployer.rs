@@ -7,7 +7,7 @@
 //! - Recreate (recreate/recreate.go DeployWithAcceptor:102-220): the old deployment to
 //!   zero and its pods gone, then the new one to 1 (accepted once available), then to the
 //!   desired count.
-//! - Rolling (rolling/rolling.go:116-240, rolling_updater.go Update:194-345): the pre hook,
+//! - Rolling (rolling/rolling.go Deploy:109-240, rolling_updater.go Update:194-345): the pre hook,
 //!   then the new deployment up and the old one down within maxSurge/maxUnavailable of
 //!   the desired count, `updatePeriodSeconds` apart, then the post hook. The first
 //!   deployment goes through Recreate between the hooks.
@@ -350,7 +350,7 @@ impl<'a> Deployer<'a> {
         Ok(())
     }
 
-    /// rolling.go Deploy:116-240 and rolling_updater.go Update:194-345.
+    /// rolling.go Deploy:109-240 and rolling_updater.go Update:194-345.
     async fn rolling(&self, config: &Value, from: Option<&Value>, desired: i64) -> Outcome {
         let params = &config["spec"]["strategy"]["rollingParams"];
         let seconds = |key: &str, default: i64| params[key].as_i64().unwrap_or(default).max(0);
