@@ -1,14 +1,14 @@
 //! The APIManager and the components whose replicas it governs. Scaling goes through the
 //! APIManager, as the manual does (9.5, 9.5.4.1, 9.5.7); the operator then changes the
-//! Deployment on its own schedule, so every change is followed by a wait until the
-//! Deployment says what was asked (`spec.replicas`) and its controller has rolled it out
-//! (`observedGeneration`, replicas available): a restore must not start while system-app
-//! or zync still run.
+//! workload (a Deployment in 2.15, a DeploymentConfig in 2.14) on its own schedule, so
+//! every change is followed by a wait until the workload says what was asked
+//! (`spec.replicas`) and its controller has rolled it out (`observedGeneration`, replicas
+//! available): a restore must not start while system-app or zync still run.
 
 use guest_sdk::json::{Map, Value, json};
 use guest_sdk::prelude::*;
 
-use crate::v2_15::{JOB_GENERATION_ANNOTATION, SYSTEM_APP_PRE_JOB};
+use crate::release::{PreDeploy, Release};
 
 /// `apps.3scale.net/v1alpha1` (apis/apps/v1alpha1/groupversion_info.go:29).
 pub const API: &str = "apps.3scale.net/v1alpha1";
@@ -52,14 +52,14 @@ pub fn name() -> Result<String> {
 }
 
 /// A part of the APIManager's spec recorded and put back as one (the manual records
-/// `.spec.system.appSpec` in 9.5 and `.spec.zync` in 9.5.4.1), with the Deployments its
+/// `.spec.system.appSpec` in 9.5 and `.spec.zync` in 9.5.4.1), with the workloads its
 /// sub-specs govern.
 #[derive(Debug, Clone, Copy)]
 pub struct Spec {
     pub pointer: &'static str,
     /// Journal key of the recorded value.
     pub journal_key: &'static str,
-    /// (member of the spec, or "" for the spec itself; Deployment it scales)
+    /// (member of the spec, or "" for the spec itself; workload it scales)
     pub parts: &'static [(&'static str, &'static str)],
 }
 
@@ -121,17 +121,17 @@ pub fn put_back_patch(pointer: &str, recorded: Option<&Value>, exists_now: bool)
 }
 
 /// The replicas a recorded component spec sets, if any; without them the operator leaves
-/// the Deployment alone, so the manual scales it to 1 by hand.
+/// the workload alone, so the manual scales it to 1 by hand.
 pub fn replicas(spec: &Value) -> Option<i64> {
     spec.get("replicas").and_then(Value::as_i64)
 }
 
-/// Records `spec`, then scales its Deployments to 0 through the APIManager and waits
-/// until the operator and the Deployments have done it.
-pub fn scale_down(apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
+/// Records `spec`, then scales its workloads to 0 through the APIManager and waits
+/// until the operator and the workloads have done it.
+pub fn scale_down(release: &Release, apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
     // A change the operator receives while system-app-pre runs is held and then dropped
     // (see `settle`); start from an operator that is not held.
-    wait_for_system_app_pre_run()?;
+    wait_for_pre_deploy_run(release)?;
     let current = objects::get(API, KIND, apimanager)?
         .pointer(spec.pointer)
         .cloned()
@@ -141,18 +141,19 @@ pub fn scale_down(apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
     info!(
         "{section}: recorded {} = {current}; scaling {} to 0 through the APIManager",
         dotted(spec.pointer),
-        deployments(spec)
+        workloads(spec)
     );
     objects::merge_patch(API, KIND, apimanager, &spec.replicas_patch(0))?;
-    for (_, deployment) in spec.parts {
-        settle(apimanager, deployment, 0)?;
+    for (_, workload) in spec.parts {
+        settle(release, apimanager, workload, 0)?;
     }
     Ok(())
 }
 
 /// Puts the recorded spec back (9.5.7, 9.5.4.1's last steps), scales to 1 by hand each
-/// Deployment whose recorded spec names no replicas, and waits for all of them.
-pub fn put_back(apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
+/// workload whose recorded spec names no replicas (`oc patch deployment/N` in 2.15,
+/// `oc patch dc/N` in 2.14), and waits for all of them.
+pub fn put_back(release: &Release, apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
     let Some(recorded) = journal::recall_json(spec.journal_key)? else {
         return Ok(());
     };
@@ -169,56 +170,68 @@ pub fn put_back(apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
         apimanager,
         &put_back_patch(spec.pointer, value, exists),
     )?;
-    for (member, deployment) in spec.parts {
+    let workload = release.workload;
+    for (member, name) in spec.parts {
         match replicas(spec.part(&recorded, member)) {
-            Some(n) => settle(apimanager, deployment, n)?,
+            Some(n) => settle(release, apimanager, name, n)?,
             None => {
                 info!(
-                    "{section}: the recorded spec sets no replicas for {deployment}, which the operator then leaves alone; scaling it to 1"
+                    "{section}: the recorded spec sets no replicas for {name}, which the operator then leaves alone; oc patch {} -p '{{\"spec\": {{\"replicas\": 1}}}}'",
+                    workload.noun(name)
                 );
                 objects::merge_patch(
-                    "apps/v1",
-                    "Deployment",
-                    deployment,
+                    workload.api_version(),
+                    workload.kind(),
+                    name,
                     &json!({"spec": {"replicas": 1}}),
                 )?;
-                settle(apimanager, deployment, 1)?;
+                settle(release, apimanager, name, 1)?;
             }
         }
     }
     journal::forget(spec.journal_key)
 }
 
-/// Waits until the Deployment asks for `replicas` (the operator has acted) and has rolled
+/// Waits until the workload asks for `replicas` (the operator has acted) and has rolled
 /// out to it (its controller has seen the change and the pods are there, or gone).
 ///
-/// The operator reconciles on events. While a system-app-pre Job runs it holds system-app
-/// and returns, and the retry it asks for is dropped (system_reconciler.go:322 returns
-/// `RequeueAfter`, which `reconcileAPIManagerLogic` passes on only with `Requeue`), so a
-/// change that arrived meanwhile waits for some later event. If nothing happens for a
-/// while, the Job is waited for and the operator is given an event: an annotation of ours
-/// on the APIManager changes.
-pub fn settle(apimanager: &str, deployment: &str, replicas: i64) -> Result<()> {
+/// The operator reconciles on events. While a system-app-pre Job runs (2.15) it holds
+/// system-app and returns, and the retry it asks for is dropped (system_reconciler.go:322
+/// returns `RequeueAfter`, which `reconcileAPIManagerLogic` passes on only with
+/// `Requeue`), so a change that arrived meanwhile waits for some later event. If nothing
+/// happens for a while, the Job is waited for and the operator is given an event: an
+/// annotation of ours on the APIManager changes.
+pub fn settle(release: &Release, apimanager: &str, name: &str, replicas: i64) -> Result<()> {
+    let workload = release.workload;
     let condition = format!("jsonpath={{.spec.replicas}}={replicas}");
-    let wait =
-        |seconds| objects::wait_for("apps/v1", "Deployment", deployment, &condition, seconds);
+    let wait = |seconds| {
+        objects::wait_for(
+            workload.api_version(),
+            workload.kind(),
+            name,
+            &condition,
+            seconds,
+        )
+    };
     match wait(STALL) {
         Ok(_) => {}
         Err(e) if e.kind() == ErrorKind::Timeout => {
             info!(
-                "the operator has not set {deployment} to {replicas} replicas after {STALL}s; waiting for its system-app-pre Job, then asking it to reconcile again"
+                "the operator has not set {} to {replicas} replicas after {STALL}s; asking it to reconcile again",
+                workload.noun(name)
             );
-            wait_for_system_app_pre_run()?;
+            wait_for_pre_deploy_run(release)?;
             nudge(apimanager)?;
             wait(WAIT).map_err(|e| {
                 e.context(&format!(
-                    "waiting for the operator to set {deployment} to {replicas} replicas"
+                    "waiting for the operator to set {} to {replicas} replicas",
+                    workload.noun(name)
                 ))
             })?;
         }
         Err(e) => return Err(e),
     }
-    rollout::status(deployment, WAIT)
+    workload.settled(name, replicas, WAIT)
 }
 
 /// Changes our annotation on the APIManager, which makes the operator reconcile it.
@@ -237,54 +250,67 @@ fn nudge(apimanager: &str) -> Result<()> {
     Ok(())
 }
 
-/// Waits until the operator's system-app-pre Job has completed, whichever run it is. A
-/// failed Job is an error: the operator then refuses to delete it and stops reconciling
-/// system-app (pkg/helper/job.go:117-135).
-pub fn wait_for_system_app_pre_run() -> Result<()> {
-    match objects::get("batch/v1", "Job", SYSTEM_APP_PRE_JOB) {
+/// Waits until what runs `rake boot openshift:deploy` is not running. 2.15: the
+/// operator's system-app-pre Job has completed, whichever run it is; a failed Job is an
+/// error, as the operator then refuses to delete it and stops reconciling system-app
+/// (pkg/helper/job.go:117-135). 2.14: nothing to wait for here, the hook runs only
+/// inside a rollout of system-app, which `settle` waits out.
+pub fn wait_for_pre_deploy_run(release: &Release) -> Result<()> {
+    let PreDeploy::Job { name: job, .. } = release.pre_deploy else {
+        return Ok(());
+    };
+    match objects::get("batch/v1", "Job", job) {
         Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(e),
         Ok(_) => {}
     }
-    objects::wait_for(
-        "batch/v1",
-        "Job",
-        SYSTEM_APP_PRE_JOB,
-        "condition=Complete",
-        WAIT,
-    )
-    .map(|_| ())
-    .map_err(|e| {
-        e.context(&format!(
-            "the operator's {SYSTEM_APP_PRE_JOB} Job (`oc logs job/{SYSTEM_APP_PRE_JOB}`)"
-        ))
-    })
+    objects::wait_for("batch/v1", "Job", job, "condition=Complete", WAIT)
+        .map(|_| ())
+        .map_err(|e| e.context(&format!("the operator's {job} Job (`oc logs job/{job}`)")))
 }
 
-/// Waits until the system-app-pre Job has run for system-app's current generation and
-/// completed: the check the operator itself makes before it lets system-app be
-/// reconciled (pkg/helper/job.go:43-115). system-app may change again meanwhile (a Job
-/// is then made for the new generation), so the generation is read again each round.
-pub fn wait_for_system_app_pre_of_current_generation() -> Result<()> {
+/// Waits until `rake boot openshift:deploy` has run for system-app as it is now, before a
+/// load into system's database.
+///
+/// 2.15: scaling system-app down (9.5) changed its Deployment, so the operator deletes
+/// the system-app-pre Job and runs it again against this database; the load waits until
+/// the Job has run for system-app's current generation and completed, the check the
+/// operator itself makes before it lets system-app be reconciled (pkg/helper/job.go:43-115).
+/// system-app may change again meanwhile (a Job is then made for the new generation), so
+/// the generation is read again each round.
+///
+/// 2.14: the pre hook runs inside system-app's rollouts only, and the scale-down waited
+/// for system-app's rollout to finish (`oc rollout status dc/system-app`), so none runs.
+pub fn wait_for_pre_deploy_of_current_generation(release: &Release) -> Result<()> {
     const ROUND: u32 = 30;
+    let PreDeploy::Job {
+        name: job,
+        generation_annotation,
+    } = release.pre_deploy
+    else {
+        return Ok(());
+    };
+    let workload = release.workload;
+    let generation_now = || -> Result<i64> {
+        let app = objects::get(workload.api_version(), workload.kind(), "system-app")?;
+        Ok(app["metadata"]["generation"].as_i64().unwrap_or(1))
+    };
     for _ in 0..WAIT / ROUND {
-        let app = objects::get("apps/v1", "Deployment", "system-app")?;
-        let generation = app["metadata"]["generation"].as_i64().unwrap_or(1);
+        let generation = generation_now()?;
         let made_for =
-            format!("jsonpath={{.metadata.annotations.{JOB_GENERATION_ANNOTATION}}}={generation}");
-        match objects::wait_for("batch/v1", "Job", SYSTEM_APP_PRE_JOB, &made_for, ROUND) {
+            format!("jsonpath={{.metadata.annotations.{generation_annotation}}}={generation}");
+        match objects::wait_for("batch/v1", "Job", job, &made_for, ROUND) {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::Timeout => continue,
             Err(e) => return Err(e),
         }
-        wait_for_system_app_pre_run()?;
-        let now = objects::get("apps/v1", "Deployment", "system-app")?;
-        if now["metadata"]["generation"].as_i64().unwrap_or(1) == generation {
+        wait_for_pre_deploy_run(release)?;
+        if generation_now()? == generation {
             return Ok(());
         }
     }
     Err(Error::timeout(format!(
-        "the operator's {SYSTEM_APP_PRE_JOB} Job did not run for system-app's current generation within {WAIT}s"
+        "the operator's {job} Job did not run for system-app's current generation within {WAIT}s"
     )))
 }
 
@@ -292,7 +318,7 @@ fn dotted(pointer: &str) -> String {
     pointer.replace('/', ".")
 }
 
-fn deployments(spec: &Spec) -> String {
+fn workloads(spec: &Spec) -> String {
     spec.parts
         .iter()
         .map(|(_, d)| *d)

@@ -1,12 +1,17 @@
-//! What several 3scale plugins share. The plugins of one 3scale version (under
-//! `plugins/3scale-X.Y/`) are thin: they name their component and call these procedures.
-//! Where 3scale versions differ, the difference lives in the version's module
-//! ([`v2_15`]); everything else is the same for every version.
+//! What the 3scale plugins share. The plugins of one 3scale release (under
+//! `plugins/3scale-X.Y/`) are thin: a manifest, and hooks that call
+//! [`components`] (or [`redis`]) with their release. Where 3scale releases differ, the
+//! difference is a field of [`release::Release`], filled in once per release
+//! ([`v2_14::RELEASE`], [`v2_15::RELEASE`]); everything else is the same for every
+//! release.
 //!
 //! Pure functions are tested natively (`cargo test -p threescale`); the ones that call
 //! the host run only inside a plugin.
 
 pub mod apimanager;
+pub mod components;
 pub mod export;
 pub mod redis;
+pub mod release;
+pub mod v2_14;
 pub mod v2_15;

@@ -1,23 +1,26 @@
 //! The redis procedure of the manual, shared by backend-redis and system-redis (they
-//! differ only in the Deployment and the file name): a fresh dump.rdb for the backup
-//! (9.4.3, 9.4.4), and the restore of 9.5.5.1/9.5.5.2 with the shared `redis-config`
-//! ConfigMap edited and put back.
+//! differ only in the workload and the file name) and by the 3scale releases: a fresh
+//! dump.rdb for the backup (9.4.3, 9.4.4), and the restore of 9.5.5.1/9.5.5.2 with the
+//! shared `redis-config` ConfigMap edited and put back.
 //!
-//! The 3scale 2.15 operator rolls *both* redis Deployments whenever `redis-config`
-//! changes (the `redisConfigMapResourceVersion` pod-template annotation,
+//! How an edit reaches the pods is the release's ([`RedisConfig`]). The 3scale 2.15
+//! operator rolls *both* redis Deployments whenever `redis-config` changes (the
+//! `redisConfigMapResourceVersion` pod-template annotation,
 //! redis_options_provider.go:268-307), a while after the edit. So each edit is followed
 //! by a wait until both Deployments carry the new version and have rolled out, and the
 //! procedure restarts a Deployment itself only where the operator would not (the load of
 //! the new dump.rdb, or an operator that does not roll). The other redis also runs with
 //! saving off for the length of the window; before the configuration is put back (which
 //! restarts it without a final save), its memory is written to its AOF, so no write of
-//! that window is lost. Every change is journalled before it is made, so [`resume`] can
-//! put the ConfigMap, and the data files that were moved aside, back.
+//! that window is lost. In 2.14 nothing follows the ConfigMap: each edit is followed by
+//! the manual's `oc rollout latest dc/NAME` of the one redis being restored, and the
+//! other keeps running as it was. Every change is journalled before it is made, so
+//! [`resume`] can put the ConfigMap, and the data files that were moved aside, back.
 
 use guest_sdk::json::json;
 use guest_sdk::prelude::*;
 
-use crate::v2_15::REDIS_CONFIG_ANNOTATION;
+use crate::release::{RedisConfig, Release};
 
 const CONFIGMAP: &str = "redis-config";
 const CONF_KEY: &str = "redis.conf";
@@ -27,7 +30,7 @@ const RECORDED_CONF: &str = "redis-conf";
 const MOVED_ASIDE: &str = "moved-aside";
 const WAIT: u32 = 900;
 
-/// The two redis Deployments sharing `redis-config`.
+/// The two redis workloads sharing `redis-config`.
 pub const REDIS: [&str; 2] = ["backend-redis", "system-redis"];
 
 /// BGSAVE, then wait in the pod for it to finish. The manual copies whatever dump.rdb is
@@ -83,20 +86,24 @@ while :; do
   sleep 0.2
 done"#;
 
-fn find_pod(deployment: &str) -> Result<String> {
-    pods::find_pod(&format!("deployment={deployment}"))
+fn find_pod(release: &Release, name: &str) -> Result<String> {
+    pods::find_pod(&release.workload.selector(name))
 }
 
-fn other(deployment: &str) -> &'static str {
-    if deployment == REDIS[0] {
-        REDIS[1]
-    } else {
-        REDIS[0]
+fn other(name: &str) -> &'static str {
+    if name == REDIS[0] { REDIS[1] } else { REDIS[0] }
+}
+
+/// The redis workloads an edit of `redis-config` restarts while `name` is restored.
+fn restarted_by_edits(release: &Release, name: &str) -> Vec<&'static str> {
+    match release.redis_config {
+        RedisConfig::OperatorRolls { .. } => REDIS.to_vec(),
+        RedisConfig::CreateOnly => REDIS.into_iter().filter(|r| *r == name).collect(),
     }
 }
 
-pub fn backup(deployment: &str, artifact: &str, section: &str) -> Result<()> {
-    let pod = find_pod(deployment)?;
+pub fn backup(release: &Release, name: &str, artifact: &str, section: &str) -> Result<()> {
+    let pod = find_pod(release, name)?;
     info!("{section}: BGSAVE in {pod}, then dump.rdb -> {artifact}");
     pods::exec_ok(&pod, &["bash", "-c", BGSAVE])?;
     let bytes = pods::copy_from_pod(&pod, &format!("{DATA}/dump.rdb"), artifact)?;
@@ -106,25 +113,38 @@ pub fn backup(deployment: &str, artifact: &str, section: &str) -> Result<()> {
 
 /// Whether the operator rolls the redis Deployments on a `redis-config` change: their
 /// pod templates carry its annotation.
-fn operator_rolls(deployment: &str) -> Result<bool> {
-    let d = objects::get("apps/v1", "Deployment", deployment)?;
-    Ok(!d["spec"]["template"]["metadata"]["annotations"][REDIS_CONFIG_ANNOTATION].is_null())
+fn operator_rolls(release: &Release, name: &str, annotation: &str) -> Result<bool> {
+    let w = release.workload;
+    let d = objects::get(w.api_version(), w.kind(), name)?;
+    Ok(!d["spec"]["template"]["metadata"]["annotations"][annotation].is_null())
 }
 
-/// Writes redis.conf into the ConfigMap and waits until the redis Deployments run with
-/// it: both rolled by the operator, or (an operator that does not roll) `deployment`
-/// restarted here, as the manual does.
-fn set_conf(conf: &str, deployment: &str) -> Result<()> {
-    let rolls = operator_rolls(deployment)?;
+/// Writes redis.conf into the ConfigMap and waits until the redis workloads run with
+/// it: both rolled by the operator (2.15), or `name` restarted here, as the manual does
+/// (2.14, or an operator that does not roll).
+fn set_conf(release: &Release, conf: &str, name: &str) -> Result<()> {
+    let w = release.workload;
+    let annotation = match release.redis_config {
+        RedisConfig::OperatorRolls { annotation } if operator_rolls(release, name, annotation)? => {
+            annotation
+        }
+        _ => {
+            objects::merge_patch(
+                "v1",
+                "ConfigMap",
+                CONFIGMAP,
+                &json!({"data": {CONF_KEY: conf}}),
+            )?;
+            info!("{}", w.restart_words(name));
+            return w.restart_and_wait(name, WAIT);
+        }
+    };
     let patched = objects::merge_patch(
         "v1",
         "ConfigMap",
         CONFIGMAP,
         &json!({"data": {CONF_KEY: conf}}),
     )?;
-    if !rolls {
-        return rollout::restart_and_wait(deployment, WAIT);
-    }
     let mut version = patched["metadata"]["resourceVersion"]
         .as_str()
         .or_invalid("the patched ConfigMap has no resourceVersion")?
@@ -132,17 +152,15 @@ fn set_conf(conf: &str, deployment: &str) -> Result<()> {
     for d in REDIS {
         // The operator may rewrite the ConfigMap itself (it re-adds its rename-command
         // lines, configmap.go:23-47): then the version to wait for is the newer one.
-        let condition = |v: &str| {
-            format!(
-                "jsonpath={{.spec.template.metadata.annotations.{REDIS_CONFIG_ANNOTATION}}}={v}"
-            )
-        };
-        if let Err(e) = objects::wait_for("apps/v1", "Deployment", d, &condition(&version), WAIT) {
+        let condition =
+            |v: &str| format!("jsonpath={{.spec.template.metadata.annotations.{annotation}}}={v}");
+        if let Err(e) = objects::wait_for(w.api_version(), w.kind(), d, &condition(&version), WAIT)
+        {
             let now = objects::get("v1", "ConfigMap", CONFIGMAP)?;
             match now["metadata"]["resourceVersion"].as_str() {
                 Some(v) if v != version => {
                     version = v.to_string();
-                    objects::wait_for("apps/v1", "Deployment", d, &condition(&version), WAIT)?;
+                    objects::wait_for(w.api_version(), w.kind(), d, &condition(&version), WAIT)?;
                 }
                 _ => {
                     return Err(e.context(&format!(
@@ -151,12 +169,13 @@ fn set_conf(conf: &str, deployment: &str) -> Result<()> {
                 }
             }
         }
-        rollout::status(d, WAIT)?;
+        w.status(d, WAIT)?;
     }
     Ok(())
 }
 
-pub fn restore(deployment: &str, artifact: &str, section: &str) -> Result<()> {
+pub fn restore(release: &Release, name: &str, artifact: &str, section: &str) -> Result<()> {
+    let w = release.workload;
     let configmap = objects::get("v1", "ConfigMap", CONFIGMAP)?;
     let original = configmap["data"][CONF_KEY]
         .as_str()
@@ -164,29 +183,32 @@ pub fn restore(deployment: &str, artifact: &str, section: &str) -> Result<()> {
         .to_string();
     journal::record(RECORDED_CONF, &original)?;
     info!(
-        "{section}: redis-config with save off and appendonly no; waiting for the operator to roll {} and {}",
-        REDIS[0], REDIS[1]
+        "{section}: redis-config with save off and appendonly no; waiting for {} to run with it",
+        restarted_by_edits(release, name).join(" and ")
     );
-    set_conf(&redis_conf_for_restore(&original), deployment)?;
+    set_conf(release, &redis_conf_for_restore(&original), name)?;
 
-    let pod = find_pod(deployment)?;
+    let pod = find_pod(release, name)?;
     info!("{section}: moving dump.rdb and the AOF aside in {pod}");
     journal::record(MOVED_ASIDE, &pod)?;
     pods::exec_ok(&pod, &["bash", "-c", MOVE_ASIDE])?;
-    info!("{section}: {artifact} -> {pod}:{DATA}/dump.rdb; restarting {deployment} to load it");
+    info!(
+        "{section}: {artifact} -> {pod}:{DATA}/dump.rdb; {} to load it",
+        w.restart_words(name)
+    );
     pods::copy_to_pod(artifact, &pod, &format!("{DATA}/dump.rdb"))?;
-    rollout::restart_and_wait(deployment, WAIT)?;
+    w.restart_and_wait(name, WAIT)?;
 
-    let pod = find_pod(deployment)?;
+    let pod = find_pod(release, name)?;
     info!("{section}: BGREWRITEAOF in {pod}, waiting for aof_rewrite_in_progress:0");
     pods::exec_ok(&pod, &["bash", "-c", REWRITE_AOF])?;
     // The restored data now lives in the new AOF too: nothing to move back any more.
     journal::forget(MOVED_ASIDE)?;
 
     info!("{section}: redis-config put back");
-    put_conf_back(deployment)?;
-    for d in REDIS {
-        let pod = find_pod(d)?;
+    put_conf_back(release, name)?;
+    for d in restarted_by_edits(release, name) {
+        let pod = find_pod(release, d)?;
         let appendonly = pods::exec_ok(&pod, &["redis-cli", "CONFIG", "GET", "appendonly"])?;
         if !appendonly.contains("yes") {
             warn!("{d} runs with appendonly no after the restore: check redis-config");
@@ -195,38 +217,41 @@ pub fn restore(deployment: &str, artifact: &str, section: &str) -> Result<()> {
     Ok(())
 }
 
-/// Ends the window: the other redis's memory into its AOF first (it ran with saving
-/// off, and the coming restart does not save), then the recorded configuration.
-fn put_conf_back(deployment: &str) -> Result<()> {
+/// Ends the window: the other redis's memory into its AOF first if it ran with saving
+/// off too (the coming restart does not save), then the recorded configuration.
+fn put_conf_back(release: &Release, name: &str) -> Result<()> {
     let Some(original) = journal::recall(RECORDED_CONF) else {
         return Ok(());
     };
-    let other = other(deployment);
-    match find_pod(other) {
-        Ok(pod) => {
-            info!("writing {other}'s memory to its AOF before its restart");
-            pods::exec_ok(&pod, &["bash", "-c", PERSIST_NOW])?;
+    let other = other(name);
+    if restarted_by_edits(release, name).contains(&other) {
+        match find_pod(release, other) {
+            Ok(pod) => {
+                info!("writing {other}'s memory to its AOF before its restart");
+                pods::exec_ok(&pod, &["bash", "-c", PERSIST_NOW])?;
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
         }
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(e),
     }
-    set_conf(&original, deployment)?;
+    set_conf(release, &original, name)?;
     journal::forget(RECORDED_CONF)
 }
 
 /// After a failed restore: the old data files back in place, then the recorded
 /// redis-config, so both redis run as they did before.
-pub fn resume(deployment: &str) -> Result<()> {
+pub fn resume(release: &Release, name: &str) -> Result<()> {
+    let w = release.workload;
     if journal::recall(MOVED_ASIDE).is_some() {
-        let pod = find_pod(deployment)?;
+        let pod = find_pod(release, name)?;
         warn!("the restore did not finish: moving the old dump.rdb and AOF back in {pod}");
         pods::exec_ok(&pod, &["bash", "-c", MOVE_BACK])?;
         journal::forget(MOVED_ASIDE)?;
-        rollout::restart_and_wait(deployment, WAIT)?;
+        w.restart_and_wait(name, WAIT)?;
     }
     if journal::recall(RECORDED_CONF).is_some() {
         warn!("the restore did not finish: putting redis-config back");
-        put_conf_back(deployment)?;
+        put_conf_back(release, name)?;
     }
     Ok(())
 }
@@ -322,6 +347,19 @@ mod tests {
         assert_eq!(info_field(info, "aof_rewrite_in_progress"), Some("1"));
         assert_eq!(info_field(info, "rdb_bgsave_in_progress"), Some("0"));
         assert_eq!(info_field(info, "missing"), None);
+    }
+
+    #[test]
+    fn an_edit_restarts_both_redis_only_where_the_operator_rolls_them() {
+        use crate::{v2_14, v2_15};
+        assert_eq!(
+            restarted_by_edits(&v2_15::RELEASE, "system-redis"),
+            ["backend-redis", "system-redis"]
+        );
+        assert_eq!(
+            restarted_by_edits(&v2_14::RELEASE, "system-redis"),
+            ["system-redis"]
+        );
     }
 
     #[test]

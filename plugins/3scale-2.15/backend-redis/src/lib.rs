@@ -1,23 +1,25 @@
-//! backend-redis: the shared redis procedure ([`threescale::redis`]) for this deployment.
+//! backend-redis: the shared redis procedure ([`threescale::redis`]) on 3scale 2.15.
 
 use guest_sdk::prelude::*;
+use threescale::redis;
+use threescale::v2_15::RELEASE;
 
-const DEPLOYMENT: &str = "backend-redis";
+const NAME: &str = "backend-redis";
 const ARTIFACT: &str = "backend-redis-dump.rdb";
 
 struct Redis;
 
 impl Plugin for Redis {
     fn backup() -> Result<()> {
-        threescale::redis::backup(DEPLOYMENT, ARTIFACT, "9.4.3")
+        redis::backup(&RELEASE, NAME, ARTIFACT, "9.4.3")
     }
 
     fn restore() -> Result<()> {
-        threescale::redis::restore(DEPLOYMENT, ARTIFACT, "9.5.5.1")
+        redis::restore(&RELEASE, NAME, ARTIFACT, "9.5.5.1")
     }
 
     fn resume() -> Result<()> {
-        threescale::redis::resume(DEPLOYMENT)
+        redis::resume(&RELEASE, NAME)
     }
 }
 

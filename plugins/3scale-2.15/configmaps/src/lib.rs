@@ -1,38 +1,18 @@
-//! `oc get configmaps NAME -o json > NAME.json` and `oc apply -f NAME.json`. The export
-//! is sanitised: a file with the live object's resourceVersion would conflict on apply.
+//! ConfigMaps system-environment and apicast-environment (9.4.6.2, 9.5.1):
+//! [`threescale::components::configmaps`], the same in every release.
 
 use guest_sdk::prelude::*;
-use threescale::export::sanitize;
-
-const CONFIGMAPS: &[&str] = &["system-environment", "apicast-environment"];
+use threescale::components::configmaps;
 
 struct ConfigMaps;
 
 impl Plugin for ConfigMaps {
     fn backup() -> Result<()> {
-        for name in CONFIGMAPS {
-            let object = sanitize(&objects::get("v1", "ConfigMap", name)?);
-            let text = json::to_vec_pretty(&object).map_err(|e| Error::failed(e.to_string()))?;
-            store::write(&format!("{name}.json"), &text)?;
-            info!("9.4.6.2: configmap {name} -> {name}.json");
-        }
-        Ok(())
+        configmaps::backup()
     }
 
     fn restore() -> Result<()> {
-        for name in CONFIGMAPS {
-            let file = format!("{name}.json");
-            let object: Value = json::from_slice(&store::read_bytes(&file)?)
-                .or_invalid(&format!("{file} is not JSON"))?;
-            if object["kind"] != "ConfigMap" || object["metadata"]["name"] != *name {
-                return Err(Error::invalid(format!(
-                    "{file} is not the ConfigMap {name}"
-                )));
-            }
-            objects::apply(&object)?;
-            info!("9.5.1: oc apply -f {file}");
-        }
-        Ok(())
+        configmaps::restore()
     }
 }
 

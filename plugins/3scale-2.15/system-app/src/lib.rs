@@ -1,34 +1,19 @@
-//! 9.5's "prevent record creation": `.spec.system.appSpec` recorded, replicas set to 0 in
-//! the APIManager; and 9.5.7: the spec put back, system-app scaled to 1 by hand if the
-//! spec named no replicas (the operator's default `{}` names none), and a rollout
-//! restart. The recorded spec lives in the journal, so a failed restore (or a host killed
-//! mid-way) still gets system-app back.
+//! system-app scaled down through the APIManager before a restore (9.5) and brought back
+//! after it (9.5.7): [`threescale::components::system_app`] on 3scale 2.15.
 
 use guest_sdk::prelude::*;
-use threescale::apimanager::{self, SYSTEM_APP, WAIT};
+use threescale::components::system_app;
+use threescale::v2_15::RELEASE;
 
 struct SystemApp;
 
 impl Plugin for SystemApp {
     fn quiesce() -> Result<()> {
-        let Some(name) = apimanager::find()? else {
-            // A restore into a new namespace (9.5.1): the apimanager plugin deploys 3scale
-            // and scales system-app down itself once it runs.
-            info!("9.5: no APIManager yet, nothing runs to scale down");
-            return Ok(());
-        };
-        apimanager::scale_down(&name, &SYSTEM_APP, "9.5")
+        system_app::quiesce(&RELEASE)
     }
 
     fn resume() -> Result<()> {
-        if journal::recall(SYSTEM_APP.journal_key).is_none() {
-            return Ok(());
-        }
-        let name = apimanager::name()?;
-        apimanager::put_back(&name, &SYSTEM_APP, "9.5.7")?;
-        // From here system-app runs as recorded; a failed restart is reported, not undone.
-        info!("9.5.7: rollout restart deployment/system-app");
-        rollout::restart_and_wait("system-app", WAIT)
+        system_app::resume(&RELEASE)
     }
 }
 

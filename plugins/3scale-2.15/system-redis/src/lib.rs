@@ -1,23 +1,25 @@
-//! system-redis: the shared redis procedure ([`threescale::redis`]) for this deployment.
+//! system-redis: the shared redis procedure ([`threescale::redis`]) on 3scale 2.15.
 
 use guest_sdk::prelude::*;
+use threescale::redis;
+use threescale::v2_15::RELEASE;
 
-const DEPLOYMENT: &str = "system-redis";
+const NAME: &str = "system-redis";
 const ARTIFACT: &str = "system-redis-dump.rdb";
 
 struct Redis;
 
 impl Plugin for Redis {
     fn backup() -> Result<()> {
-        threescale::redis::backup(DEPLOYMENT, ARTIFACT, "9.4.4")
+        redis::backup(&RELEASE, NAME, ARTIFACT, "9.4.4")
     }
 
     fn restore() -> Result<()> {
-        threescale::redis::restore(DEPLOYMENT, ARTIFACT, "9.5.5.2")
+        redis::restore(&RELEASE, NAME, ARTIFACT, "9.5.5.2")
     }
 
     fn resume() -> Result<()> {
-        threescale::redis::resume(DEPLOYMENT)
+        redis::resume(&RELEASE, NAME)
     }
 }
 

@@ -1,0 +1,34 @@
+//! 9.5's "prevent record creation": `.spec.system.appSpec` recorded, replicas set to 0 in
+//! the APIManager; and 9.5.7: the spec put back, system-app scaled to 1 by hand if the
+//! spec named no replicas (the operator's default `{}` names none), and a restart
+//! (`oc rollout restart deployment/system-app` in 2.15; `oc rollout latest dc/system-app`
+//! in 2.14, whose rollout runs system-app's pre and post hooks). The recorded spec lives
+//! in the journal, so a failed restore (or a host killed mid-way) still gets system-app
+//! back.
+
+use guest_sdk::prelude::*;
+
+use crate::apimanager::{self, SYSTEM_APP, WAIT};
+use crate::release::Release;
+
+pub fn quiesce(release: &Release) -> Result<()> {
+    let Some(name) = apimanager::find()? else {
+        // A restore into a new namespace (9.5.1): the apimanager plugin deploys 3scale
+        // and scales system-app down itself once it runs.
+        info!("9.5: no APIManager yet, nothing runs to scale down");
+        return Ok(());
+    };
+    apimanager::scale_down(release, &name, &SYSTEM_APP, "9.5")
+}
+
+pub fn resume(release: &Release) -> Result<()> {
+    if journal::recall(SYSTEM_APP.journal_key).is_none() {
+        return Ok(());
+    }
+    let name = apimanager::name()?;
+    apimanager::put_back(release, &name, &SYSTEM_APP, "9.5.7")?;
+    // From here system-app runs as recorded; a failed restart is reported, not undone.
+    let w = release.workload;
+    info!("9.5.7: {}", w.restart_words("system-app"));
+    w.restart_and_wait("system-app", WAIT)
+}
