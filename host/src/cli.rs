@@ -74,9 +74,12 @@ pub enum Command {
     /// Back up every component: each plugin in DIR, independent ones in parallel.
     #[command(after_help = EXIT_CODES)]
     Backup {
-        /// Directory of plugins (*.wasm).
+        /// Directory of plugins (*.wasm), or of plugin sets in subdirectories (one per
+        /// 3scale release): the set whose manifests declare the namespace's 3scale version
+        /// (the APIManager's apps.3scale.net/apimanager-threescale-version annotation) is
+        /// used. Default: $XDG_DATA_HOME/host/plugins, else ~/.local/share/host/plugins.
         #[arg(long, value_name = "DIR")]
-        plugins: PathBuf,
+        plugins: Option<PathBuf>,
         #[command(flatten)]
         run: RunArgs,
         /// How many components to back up at once.
@@ -87,18 +90,24 @@ pub enum Command {
     /// restore, resume; on failure put back what was changed.
     #[command(after_help = EXIT_CODES)]
     Restore {
-        /// Directory of plugins (*.wasm).
+        /// Directory of plugins (*.wasm), or of plugin sets in subdirectories (one per
+        /// 3scale release): the set whose manifests declare the namespace's 3scale version
+        /// (the APIManager's apps.3scale.net/apimanager-threescale-version annotation) is
+        /// used. Default: $XDG_DATA_HOME/host/plugins, else ~/.local/share/host/plugins.
         #[arg(long, value_name = "DIR")]
-        plugins: PathBuf,
+        plugins: Option<PathBuf>,
         #[command(flatten)]
         run: RunArgs,
     },
     /// Finish the put-back of a restore that was cut off (its journal notes remain).
     #[command(after_help = EXIT_CODES)]
     Resume {
-        /// Directory of plugins (*.wasm).
+        /// Directory of plugins (*.wasm), or of plugin sets in subdirectories (one per
+        /// 3scale release): the set whose manifests declare the namespace's 3scale version
+        /// (the APIManager's apps.3scale.net/apimanager-threescale-version annotation) is
+        /// used. Default: $XDG_DATA_HOME/host/plugins, else ~/.local/share/host/plugins.
         #[arg(long, value_name = "DIR")]
-        plugins: PathBuf,
+        plugins: Option<PathBuf>,
         /// The run to finish, as printed by the restore (a directory under runs/).
         #[arg(long, value_name = "ID")]
         run: String,
@@ -108,9 +117,11 @@ pub enum Command {
     /// Check a backup set without touching a cluster: against its manifest.json, or by
     /// format for a set made by hand.
     Verify {
-        /// Directory of plugins whose artifacts to check.
+        /// Directory of plugins whose artifacts to check, or of plugin sets (the one for
+        /// the 3scale version the set was made from is used). Default:
+        /// $XDG_DATA_HOME/host/plugins, else ~/.local/share/host/plugins.
         #[arg(long, value_name = "DIR")]
-        plugins: PathBuf,
+        plugins: Option<PathBuf>,
         /// The backup set.
         #[arg(long, value_name = "DIR", default_value = ".")]
         backup_dir: PathBuf,

@@ -1,3 +1,4 @@
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use host::capabilities::Grant;
 use host::cluster::{ClusterOptions, Timeouts};
 use host::error::Error;
 use host::plugin::inspect;
+use host::plugin::sets::{self, Layout};
 use host::run::{self, Kind, PluginSource, Session, Settings, report};
 use host::sandbox::InstanceLimits;
 
@@ -73,7 +75,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Verify {
             ref plugins,
             ref backup_dir,
-        } => verify_cmd(g, plugins, backup_dir),
+        } => verify_cmd(g, &plugins_dir(plugins)?, backup_dir),
         Command::Run {
             action,
             ref plugin,
@@ -92,7 +94,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
         } => {
             backup(settings(
                 g,
-                PluginSource::Dir(plugins.clone()),
+                PluginSource::Dir(plugins_dir(plugins)?),
                 run,
                 parallel,
                 None,
@@ -105,7 +107,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
         } => {
             restore(settings(
                 g,
-                PluginSource::Dir(plugins.clone()),
+                PluginSource::Dir(plugins_dir(plugins)?),
                 run,
                 1,
                 None,
@@ -119,7 +121,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
         } => {
             let s = settings(
                 g,
-                PluginSource::Dir(plugins.clone()),
+                PluginSource::Dir(plugins_dir(plugins)?),
                 args,
                 1,
                 Some(run.clone()),
@@ -130,6 +132,15 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             Ok(if r.ok() { 0 } else { 4 })
         }
     }
+}
+
+/// `--plugins`, else the directory sets are installed in.
+fn plugins_dir(given: &Option<PathBuf>) -> Result<PathBuf, Error> {
+    given.clone().or_else(sets::default_dir).ok_or_else(|| {
+        Error::Invalid(
+            "no --plugins DIR, and neither XDG_DATA_HOME nor HOME is set to find the default (XDG_DATA_HOME/host/plugins)".into(),
+        )
+    })
 }
 
 fn settings(
@@ -226,8 +237,24 @@ fn verify_cmd(
     plugins: &std::path::Path,
     backup_dir: &std::path::Path,
 ) -> Result<u8, Error> {
-    let manifests = manifests_in(plugins)?;
     let set = BackupSet::open(backup_dir)?;
+    let plugins = match sets::survey(plugins)? {
+        Layout::One => plugins.to_path_buf(),
+        Layout::Several(several) => {
+            let made = set.manifest()?.and_then(|m| m.threescale_version);
+            let source = format!(
+                "the backup set {} was made from {}",
+                backup_dir.display(),
+                made.as_deref()
+                    .map(|v| format!("3scale {v}"))
+                    .unwrap_or_else(|| "an unrecorded 3scale version (no manifest.json)".into())
+            );
+            let chosen = several.choose(made.as_deref(), &source)?;
+            println!("{}", chosen.reason);
+            chosen.dir
+        }
+    };
+    let manifests = manifests_in(&plugins)?;
     let v = host::backup_set::verify::verify(&set, &manifests)?;
     for w in &v.warnings {
         println!("warning: {w}");

@@ -42,10 +42,11 @@ impl Cluster {
         Ok(serde_json::to_value(dc).expect("objects serialise"))
     }
 
-    /// `oc rollout latest dc/NAME` (openshift/oc pkg/cli/rollout/latest.go:177-202): refused
-    /// while paused or while the latest ReplicationController has not finished; then a
-    /// `DeploymentRequest{latest: true, force: true}` to `instantiate`. Not retried: a
-    /// second request would start a second deployment.
+    /// `oc rollout latest dc/NAME` (openshift/oc pkg/cli/rollout/latest.go:177-209, at
+    /// 6b8e30c5): refused while paused or while the latest ReplicationController has not
+    /// finished (openshift-apiserver itself would accept a second one and cancel the
+    /// running rollout); then a `DeploymentRequest{latest: true, force: true}` to
+    /// `instantiate`. Not retried: a second request would start a second deployment.
     pub async fn rollout_latest(&self, p: &ConfigPermit) -> Result<()> {
         let name = p.name.as_str();
         let dc = self.config(name).await?;
@@ -92,10 +93,39 @@ impl Cluster {
                 body.to_string().into_bytes(),
             )
             .map_err(|e| Error::Invalid(format!("an instantiate request: {e}")))?;
-        self.client
-            .request::<Value>(request)
+        match self.client.request::<Value>(request).await {
+            Ok(_) => Ok(()),
+            // oc falls back to an Update of the DC as it read it, with status.latestVersion
+            // one up, when instantiate answers 404 or 403 (latest.go:204-209: written for
+            // servers before 1.4, but openshift-apiserver also answers 404 while the latest
+            // version's ReplicationController does not exist yet, openshift/
+            // openshift-apiserver pkg/apps/apiserver/registry/instantiate/rest.go:322-336
+            // at 56aa2d96). The resourceVersion is the one read above: a DC changed
+            // meanwhile is a conflict, as for oc.
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 403 => {
+                self.bump_latest_version(name, dc).await
+            }
+            Err(e) => Err(Error::api(
+                format!("rollout latest of deploymentconfig {name}"),
+                e,
+            )),
+        }
+    }
+
+    async fn bump_latest_version(&self, name: &str, mut dc: Value) -> Result<()> {
+        let version = dc["status"]["latestVersion"].as_i64().unwrap_or(0);
+        dc["status"]["latestVersion"] = json!(version + 1);
+        let object: DynamicObject = serde_json::from_value(dc)
+            .map_err(|e| Error::Invalid(format!("deploymentconfig {name}: {e}")))?;
+        self.resource("apps.openshift.io", "v1", "DeploymentConfig")
+            .replace(name, &PostParams::default(), &object)
             .await
-            .map_err(|e| Error::api(format!("rollout latest of deploymentconfig {name}"), e))?;
+            .map_err(|e| {
+                Error::api(
+                    format!("rollout latest of deploymentconfig {name} (latestVersion {version} -> {}, as oc does when instantiate is not found)", version + 1),
+                    e,
+                )
+            })?;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 
 pub mod inspect;
 mod runtime;
+pub mod sets;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@
 pub mod backup;
 pub mod report;
 pub mod restore;
-mod version;
+pub(crate) mod version;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +21,7 @@ use crate::capabilities::{Grant, HostState, RunContext};
 use crate::cluster::{Cluster, ClusterOptions, Timeouts};
 use crate::error::{Error, Result};
 use crate::journal::Journal;
+use crate::plugin::sets::{self, Layout};
 use crate::plugin::{self, LoadedPlugin, Runtime};
 use crate::progress::Progress;
 use crate::sandbox::cache::Cache;
@@ -86,11 +87,15 @@ impl Session {
         let progress = Progress::new(settings.quiet);
         let runtime = Runtime::new(Sandbox::new(Cache::new(settings.cache_dir.clone()))?)?;
         let started = Instant::now();
-        let plugins = match &settings.plugins {
-            PluginSource::File(path) => vec![plugin::load(&runtime, path)?],
-            PluginSource::Dir(dir) => plugin::load_dir(&runtime, dir)?,
+        // A directory of sets is loaded once the 3scale version says which set.
+        let (mut plugins, several) = match &settings.plugins {
+            PluginSource::File(path) => (vec![plugin::load(&runtime, path)?], None),
+            PluginSource::Dir(dir) => match sets::survey(dir)? {
+                Layout::One => (plugin::load_dir(&runtime, dir)?, None),
+                Layout::Several(sets) => (Vec::new(), Some(sets)),
+            },
         };
-        let load_time = started.elapsed();
+        let mut load_time = started.elapsed();
         let set = match kind {
             Kind::Backup => BackupSet::create(&settings.backup_dir)?,
             Kind::Restore | Kind::Resume => BackupSet::open(&settings.backup_dir)?,
@@ -136,6 +141,14 @@ impl Session {
             ));
             threescale_version = Some(made);
             new_namespace = true;
+        }
+        if let Some(sets) = several {
+            let source = version_source(&ctx, &set, threescale_version.as_deref(), new_namespace);
+            let chosen = sets.choose(threescale_version.as_deref(), &source)?;
+            ctx.progress.line(&chosen.reason);
+            let started = Instant::now();
+            plugins = plugin::load_dir(&runtime, &chosen.dir)?;
+            load_time += started.elapsed();
         }
         let session = Session {
             runtime,
@@ -194,18 +207,34 @@ impl Session {
             );
             return self.refuse_unless_forced(message);
         };
-        for p in &self.plugins {
-            if !version::supports(&p.manifest.threescale, version) {
-                let message = format!(
-                    "plugin {} ({}) supports 3scale {}, the cluster runs {version}",
-                    p.manifest.name,
-                    p.file_name,
-                    p.manifest.threescale.join(", ")
-                );
-                self.refuse_unless_forced(message)?;
+        let source = version_source(&self.ctx, &self.set, Some(version), self.new_namespace);
+        let unfit: Vec<&LoadedPlugin> = self
+            .plugins
+            .iter()
+            .filter(|p| !version::supports(&p.manifest.threescale, version))
+            .collect();
+        let all_for = |declared: &[String]| unfit.iter().all(|p| p.manifest.threescale == declared);
+        let message = match unfit.as_slice() {
+            [] => return Ok(()),
+            [first, ..]
+                if unfit.len() == self.plugins.len()
+                    && self.plugins.len() > 1
+                    && all_for(&first.manifest.threescale) =>
+            {
+                format!(
+                    "the plugin set {} is for 3scale {}, but {source}",
+                    first.path.parent().unwrap_or(&first.path).display(),
+                    first.manifest.threescale.join(", ")
+                )
             }
-        }
-        Ok(())
+            [first, ..] => format!(
+                "plugin {} ({}) is for 3scale {}, but {source}",
+                first.manifest.name,
+                first.path.display(),
+                first.manifest.threescale.join(", ")
+            ),
+        };
+        self.refuse_unless_forced(message)
     }
 
     fn refuse_unless_forced(&self, message: String) -> Result<()> {
@@ -301,6 +330,30 @@ impl Session {
                 .line(&format!("{} {hook}: FAILED: {e}", p.manifest.name)),
         }
         outcome.map(|()| started.elapsed())
+    }
+}
+
+/// Where the 3scale version a run works on comes from, in words.
+fn version_source(
+    ctx: &RunContext,
+    set: &BackupSet,
+    version: Option<&str>,
+    new_namespace: bool,
+) -> String {
+    let ns = ctx.cluster.namespace();
+    match version {
+        Some(v) if new_namespace => format!(
+            "namespace {ns} has no APIManager yet, and the backup set {} was made from 3scale {v}",
+            set.path().display()
+        ),
+        Some(v) => format!(
+            "namespace {ns} runs 3scale {v} (its APIManager's {})",
+            version::ANNOTATION
+        ),
+        None => format!(
+            "namespace {ns} has no APIManager with the {} annotation",
+            version::ANNOTATION
+        ),
     }
 }
 

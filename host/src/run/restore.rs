@@ -80,7 +80,11 @@ pub async fn verify_set(session: &Session) -> Result<Verified> {
         && let Some(made) = &m.threescale_version
         && !super::version::same_release(made, running)
     {
-        let message = format!("the set was made from 3scale {made}, the cluster runs {running}");
+        let message = format!(
+            "the backup set {} was made from 3scale {made}, but namespace {} runs 3scale {running}",
+            session.set.path().display(),
+            session.namespace()
+        );
         session.refuse_unless_forced(message)?;
     }
     Ok(verified)
