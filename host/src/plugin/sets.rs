@@ -30,6 +30,9 @@ pub struct Set {
     pub dir: PathBuf,
     /// The 3scale versions every plugin of the set declares.
     pub versions: Vec<String>,
+    /// Why the set cannot be used (a file that is not a plugin this host runs); such a
+    /// set is never chosen, and named when none fits.
+    pub unusable: Option<String>,
 }
 
 /// The set a run takes, and the line that says why.
@@ -70,9 +73,16 @@ pub fn survey(dir: &Path) -> Result<Layout> {
             continue;
         }
         let mut versions: Option<Vec<String>> = None;
+        let mut unusable = None;
         for file in &files {
-            let bytes = super::read(file)?;
-            let declared = inspect::examine(file, &bytes)?.manifest.threescale;
+            let examined = super::read(file).and_then(|bytes| inspect::examine(file, &bytes));
+            let declared = match examined {
+                Ok(e) => e.manifest.threescale,
+                Err(e) => {
+                    unusable = Some(e.to_string());
+                    break;
+                }
+            };
             versions = Some(match versions {
                 None => declared,
                 Some(v) => v.into_iter().filter(|x| declared.contains(x)).collect(),
@@ -80,7 +90,12 @@ pub fn survey(dir: &Path) -> Result<Layout> {
         }
         sets.push(Set {
             dir: sub,
-            versions: versions.unwrap_or_default(),
+            versions: if unusable.is_some() {
+                Vec::new()
+            } else {
+                versions.unwrap_or_default()
+            },
+            unusable,
         });
     }
     Ok(if sets.is_empty() {
@@ -146,7 +161,9 @@ impl Sets {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                if s.versions.is_empty() {
+                if let Some(why) = &s.unusable {
+                    format!("none ({name}/: {why})")
+                } else if s.versions.is_empty() {
                     format!("no one version ({name}/: its plugins disagree)")
                 } else {
                     format!("3scale {} ({name}/)", s.versions.join(", "))
@@ -182,10 +199,17 @@ mod tests {
                 Set {
                     dir: "plugins/3scale-2.14".into(),
                     versions: vec!["2.14".into()],
+                    unusable: None,
                 },
                 Set {
                     dir: "plugins/3scale-2.15".into(),
                     versions: vec!["2.15".into()],
+                    unusable: None,
+                },
+                Set {
+                    dir: "plugins/test".into(),
+                    versions: Vec::new(),
+                    unusable: Some("broken.wasm: is not a WebAssembly file".into()),
                 },
             ],
         }
@@ -211,7 +235,7 @@ mod tests {
         assert!(matches!(e, Error::Refused(_)));
         assert_eq!(
             e.to_string(),
-            "no plugin set in plugins is for 3scale 2.13 (from the cluster); it holds sets for 3scale 2.14 (3scale-2.14/), 3scale 2.15 (3scale-2.15/)"
+            "no plugin set in plugins is for 3scale 2.13 (from the cluster); it holds sets for 3scale 2.14 (3scale-2.14/), 3scale 2.15 (3scale-2.15/), none (test/: broken.wasm: is not a WebAssembly file)"
         );
         let e = sets().choose(None, "no APIManager").unwrap_err();
         assert!(e.to_string().contains("give --plugins DIR/SET"), "{e}");
@@ -223,8 +247,11 @@ mod tests {
         assert!(matches!(survey(dir.path()).unwrap(), Layout::One));
         std::fs::create_dir(dir.path().join("3scale-2.15")).unwrap();
         std::fs::write(dir.path().join("3scale-2.15/zync.wasm"), b"not wasm").unwrap();
-        // The subdirectory's file is read: a broken one is named.
-        let e = survey(dir.path()).unwrap_err().to_string();
+        // The subdirectory's files are read: a set with a broken one is never chosen.
+        let Layout::Several(sets) = survey(dir.path()).unwrap() else {
+            panic!("a directory of sets")
+        };
+        let e = sets.choose(Some("2.15"), "").unwrap_err().to_string();
         assert!(e.contains("3scale-2.15/zync.wasm"), "{e}");
         std::fs::write(dir.path().join("zync.wasm"), b"not wasm").unwrap();
         assert!(matches!(survey(dir.path()).unwrap(), Layout::One));
