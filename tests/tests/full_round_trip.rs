@@ -3,12 +3,8 @@
 
 mod common;
 
-use common::{Sim, plugins_dir};
+use common::{Sim, assert_same, plugins_dir};
 use serde_json::Value;
-
-fn apimanager_spec(sim: &Sim) -> Value {
-    sim.json(&["get", "apimanager", "3scale", "-o", "json"])["spec"].clone()
-}
 
 fn replicas(sim: &Sim, deployment: &str) -> i64 {
     sim.json(&["get", "deployment", deployment, "-o", "json"])["spec"]["replicas"]
@@ -16,25 +12,12 @@ fn replicas(sim: &Sim, deployment: &str) -> i64 {
         .unwrap()
 }
 
-fn redis_config(sim: &Sim, deployment: &str, key: &str) -> String {
-    let pod = sim.pod(deployment);
-    let out = sim.ok(&["exec", &pod, "--", "redis-cli", "CONFIG", "GET", key]);
-    out.lines().nth(1).unwrap_or("").trim().to_string()
-}
-
-fn resyncs(sim: &Sim) -> usize {
-    sim.sim(&["events"])
-        .lines()
-        .filter(|l| l.contains("rake zync:resync:domains"))
-        .count()
-}
-
 #[test]
 fn every_component_survives_backup_damage_restore() {
     let sim = Sim::start();
     sim.sim(&["seed", "--size", "16MiB"]);
     let before = sim.fingerprint();
-    let spec_before = apimanager_spec(&sim);
+    let spec_before = sim.apimanager_spec();
     let conf_before = sim.json(&["get", "configmap", "redis-config", "-o", "json"])["data"].clone();
     let plugins = plugins_dir();
     let plugins = plugins.to_str().unwrap();
@@ -114,20 +97,14 @@ fn every_component_survives_backup_damage_restore() {
             "{component} was not damaged"
         );
     }
-    let resyncs_before = resyncs(&sim);
+    let resyncs_before = sim.resyncs();
 
     let run = sim.host_ok(&["restore", "--plugins", plugins, "--backup-dir", dir]);
     assert!(run.stdout.contains("restore complete"), "{}", run.stdout);
 
-    let after = sim.fingerprint();
-    for (component, fp) in before["components"].as_object().unwrap() {
-        assert_eq!(
-            &after["components"][component], fp,
-            "{component} differs after the restore"
-        );
-    }
+    assert_same(&before, &sim.fingerprint());
     assert_eq!(
-        apimanager_spec(&sim),
+        sim.apimanager_spec(),
         spec_before,
         "the APIManager spec was not put back"
     );
@@ -135,9 +112,10 @@ fn every_component_survives_backup_damage_restore() {
     assert_eq!(replicas(&sim, "zync"), 1);
     assert_eq!(replicas(&sim, "zync-que"), 1);
     for redis in ["backend-redis", "system-redis"] {
-        assert_eq!(redis_config(&sim, redis, "appendonly"), "yes", "{redis}");
+        let pods = format!("deployment={redis}");
+        assert_eq!(sim.redis_config(&pods, "appendonly"), "yes", "{redis}");
         assert_eq!(
-            redis_config(&sim, redis, "save"),
+            sim.redis_config(&pods, "save"),
             "900 1 300 10 60 10000",
             "{redis}"
         );
@@ -147,7 +125,7 @@ fn every_component_survives_backup_damage_restore() {
         conf_before
     );
     assert_eq!(
-        resyncs(&sim),
+        sim.resyncs(),
         resyncs_before + 1,
         "the zync resync should run once"
     );

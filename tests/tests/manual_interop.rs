@@ -7,7 +7,8 @@ mod common;
 
 use std::sync::Mutex;
 
-use common::{Sim, plugins_dir, shared};
+use common::manual::V2_15 as MANUAL;
+use common::{Sim, assert_same, plugins_dir, shared};
 
 static TURN: Mutex<()> = Mutex::new(());
 
@@ -15,71 +16,13 @@ fn sim() -> &'static Sim {
     shared(Some("8MiB"))
 }
 
-/// `$(oc get pods -l 'deployment=X' -o json | jq -r '.items[0].metadata.name')`
-fn pod(deployment: &str) -> String {
-    format!(
-        "$(kubectl get pods -l 'deployment={deployment}' -o json | jq -r '.items[0].metadata.name')"
-    )
-}
-
-fn assert_same(before: &serde_json::Value, after: &serde_json::Value) {
-    for (component, fp) in before["components"].as_object().unwrap() {
-        assert_eq!(
-            &after["components"][component], fp,
-            "{component} differs after the restore"
-        );
-    }
-}
-
-const SECRETS: &[&str] = &[
-    "system-smtp",
-    "system-seed",
-    "system-database",
-    "backend-internal-api",
-    "system-events-hook",
-    "system-app",
-    "system-recaptcha",
-    "system-redis",
-    "zync",
-    "system-master-apicast",
-    "backend-listener",
-    "backend-redis",
-    "system-memcache",
-];
-
 #[test]
 fn a_backup_made_with_the_manuals_commands_restores_with_host() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let sim = sim();
     let set = tempfile::tempdir().unwrap();
-    // The manual copies whatever dump.rdb is on disk; make it current so the comparison
-    // below is about the restore, not about how old the snapshot was.
-    for redis in ["backend-redis", "system-redis"] {
-        sim.shell(
-            set.path(),
-            &format!("kubectl exec {} -- redis-cli SAVE", pod(redis)),
-        );
-    }
     let before = sim.fingerprint();
-    let mysql = pod("system-mysql");
-    let app = pod("system-app");
-    let zync = pod("zync-database");
-    let backend = pod("backend-redis");
-    let system = pod("system-redis");
-    sim.shell(
-        set.path(),
-        &format!(
-            "kubectl exec {mysql} -- bash -c 'export MYSQL_PWD=${{MYSQL_ROOT_PASSWORD}}; mysqldump --single-transaction -hsystem-mysql -uroot system' | gzip > system-mysql-backup.gz
-             kubectl cp {app}:/opt/system/public/system ./system
-             kubectl cp {backend}:/var/lib/redis/data/dump.rdb ./backend-redis-dump.rdb
-             kubectl cp {system}:/var/lib/redis/data/dump.rdb ./system-redis-dump.rdb
-             kubectl exec {zync} -- bash -c 'pg_dump zync_production' | gzip > zync-database-backup.gz
-             kubectl get configmaps system-environment -o json > system-environment.json
-             kubectl get configmaps apicast-environment -o json > apicast-environment.json
-             for s in {}; do kubectl get secret $s -o json > $s.json; done",
-            SECRETS.join(" ")
-        ),
-    );
+    MANUAL.backup(sim, set.path());
     sim.sim(&["damage"]);
     let plugins = plugins_dir();
     let run = sim.host_ok(&[
@@ -106,7 +49,7 @@ fn a_backup_made_with_the_manuals_commands_restores_with_host() {
 /// The `sleep 1` before a restart is a person's pace: kubectl refuses a restart within
 /// the same second as the last one, and the simulator's pods restart in less.
 fn manual_redis_restore(sim: &Sim, dir: &std::path::Path, deployment: &str, file: &str) {
-    let p = pod(deployment);
+    let p = MANUAL.pod(deployment);
     let wait_for_operator = r#"rv=$(kubectl get configmap redis-config -o jsonpath='{.metadata.resourceVersion}')
             for d in backend-redis system-redis; do
               kubectl wait --for=jsonpath='{.spec.template.metadata.annotations.redisConfigMapResourceVersion}'=$rv deployment/$d --timeout=300s
@@ -151,25 +94,9 @@ fn a_backup_made_by_host_restores_with_the_manuals_commands() {
     ]);
     sim.sim(&["damage"]);
 
-    let mysql = pod("system-mysql");
-    let zync = pod("zync-database");
-    let sidekiq = pod("system-sidekiq");
-    sim.shell(
-        dir,
-        &format!(
-            "for s in {secrets}; do kubectl apply -f $s.json; done
-             kubectl apply -f system-environment.json
-             kubectl apply -f apicast-environment.json
-             kubectl cp ./system-mysql-backup.gz {mysql}:/var/lib/mysql/system-mysql-backup.gz
-             kubectl exec {mysql} -- bash -c 'gzip -d ${{HOME}}/system-mysql-backup.gz'
-             kubectl exec {mysql} -- bash -c 'export MYSQL_PWD=${{MYSQL_ROOT_PASSWORD}}; mysql -hsystem-mysql -uroot system < ${{HOME}}/system-mysql-backup'
-             kubectl cp ./system/. {sidekiq}:/opt/system/public/system
-             kubectl cp ./zync-database-backup.gz {zync}:/var/lib/pgsql/zync-database-backup.gz
-             kubectl exec {zync} -- bash -c 'gzip -d ${{HOME}}/zync-database-backup.gz'
-             kubectl exec {zync} -- bash -c 'psql -q zync_production -f ${{HOME}}/zync-database-backup'",
-            secrets = SECRETS.join(" ")
-        ),
-    );
+    MANUAL.restore_objects(sim, dir);
+    MANUAL.restore_system(sim, dir);
+    MANUAL.load_zync(sim, dir);
     manual_redis_restore(sim, dir, "backend-redis", "backend-redis-dump.rdb");
     manual_redis_restore(sim, dir, "system-redis", "system-redis-dump.rdb");
     assert_same(&before, &sim.fingerprint());

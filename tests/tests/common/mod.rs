@@ -2,6 +2,8 @@
 //! it, and the `host` binary run as a user runs it.
 #![allow(dead_code)]
 
+pub mod manual;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -57,7 +59,29 @@ pub fn plugin(set: &str, file: &str) -> PathBuf {
 }
 
 pub fn plugins_dir() -> PathBuf {
-    plugin("3scale-2.15", "")
+    plugin_set("2.15")
+}
+
+/// The plugin set for a 3scale release, e.g. target/plugins/3scale-2.14.
+pub fn plugin_set(release: &str) -> PathBuf {
+    plugin_sets().join(format!("3scale-{release}"))
+}
+
+/// target/plugins: every set, one per release (and the test plugins'), for the host to
+/// choose from.
+pub fn plugin_sets() -> PathBuf {
+    // Without the trailing slash, as the host prints the sets it finds in it.
+    plugin("", "").components().collect()
+}
+
+/// Every component's fingerprint in `after` is the one in `before`.
+pub fn assert_same(before: &serde_json::Value, after: &serde_json::Value) {
+    for (component, fp) in before["components"].as_object().unwrap() {
+        assert_eq!(
+            &after["components"][component], fp,
+            "{component} differs after the restore"
+        );
+    }
 }
 
 /// What a `host` run printed and returned.
@@ -196,24 +220,43 @@ impl Sim {
     }
 
     pub fn pod(&self, deployment: &str) -> String {
-        let json: serde_json::Value = serde_json::from_str(&self.ok(&[
-            "get",
-            "pods",
-            "-l",
-            &format!("deployment={deployment}"),
-            "-o",
-            "json",
-        ]))
-        .unwrap();
+        self.pod_with(&format!("deployment={deployment}"))
+    }
+
+    /// A running pod matching a label selector (`deploymentConfig=system-mysql` in 2.14).
+    pub fn pod_with(&self, selector: &str) -> String {
+        let json: serde_json::Value =
+            serde_json::from_str(&self.ok(&["get", "pods", "-l", selector, "-o", "json"])).unwrap();
         json["items"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|p| p["metadata"]["deletionTimestamp"].is_null() && p["status"]["phase"] == "Running")
-            .unwrap_or_else(|| panic!("no running pod for {deployment}: {json}"))["metadata"]["name"]
+            .find(|p| {
+                p["metadata"]["deletionTimestamp"].is_null() && p["status"]["phase"] == "Running"
+            })
+            .unwrap_or_else(|| panic!("no running pod for {selector}: {json}"))["metadata"]["name"]
             .as_str()
             .unwrap()
             .to_string()
+    }
+
+    /// `redis-cli CONFIG GET KEY` in the running pod matching `selector`.
+    pub fn redis_config(&self, selector: &str, key: &str) -> String {
+        let pod = self.pod_with(selector);
+        let out = self.ok(&["exec", &pod, "--", "redis-cli", "CONFIG", "GET", key]);
+        out.lines().nth(1).unwrap_or("").trim().to_string()
+    }
+
+    /// How often `rake zync:resync:domains` ran (9.5.8.2).
+    pub fn resyncs(&self) -> usize {
+        self.sim(&["events"])
+            .lines()
+            .filter(|l| l.contains("rake zync:resync:domains"))
+            .count()
+    }
+
+    pub fn apimanager_spec(&self) -> serde_json::Value {
+        self.json(&["get", "apimanager", "3scale", "-o", "json"])["spec"].clone()
     }
 
     pub fn sim(&self, args: &[&str]) -> String {
@@ -380,8 +423,13 @@ static SHARED: OnceLock<Sim> = OnceLock::new();
 /// One simulator shared by the tests of a file, seeded once, stopped and removed when the
 /// test binary exits.
 pub fn shared(seed_size: Option<&str>) -> &'static Sim {
+    shared_with(seed_size, &[])
+}
+
+/// [`shared`], started with more `serve` flags (`--threescale 2.14`, ...).
+pub fn shared_with(seed_size: Option<&str>, flags: &[&str]) -> &'static Sim {
     SHARED.get_or_init(|| {
-        let sim = Sim::start();
+        let sim = Sim::start_with(flags);
         if let Some(size) = seed_size {
             sim.sim(&["seed", "--size", size]);
         }
