@@ -399,7 +399,7 @@ fn a_set_for_another_release_is_refused_before_anything_changes() {
     ]);
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(
-        run.stdout.contains(&format!(
+        run.stderr.contains(&format!(
             "plugin set {} (3scale 2.15) chosen",
             plugin_set("2.15").display()
         )),
@@ -450,7 +450,7 @@ fn a_2_14_set_restores_into_a_new_namespace_with_the_set_it_was_made_with() {
         path(set.path()),
     ]);
     assert!(
-        run.stdout.contains(&format!(
+        run.stderr.contains(&format!(
             "plugin set {} (3scale 2.14) chosen from {}: namespace 3scale has no APIManager yet, and the backup set {} was made from 3scale 2.14",
             plugin_set("2.14").display(),
             plugin_sets().display(),
