@@ -84,3 +84,38 @@ fn verify_refuses_a_missing_set_with_exit_3() {
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("/nonexistent/set"), "{err}");
 }
+
+#[test]
+fn without_plugins_the_sets_are_looked_for_in_the_data_home() {
+    let (code, out, _) = host(&["restore", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("$XDG_DATA_HOME/host/plugins"), "{out}");
+    assert!(out.contains("~/.local/share/host/plugins"), "{out}");
+    let data = tempfile::tempdir().unwrap();
+    for (var, value, expected) in [
+        (
+            "XDG_DATA_HOME",
+            data.path().to_path_buf(),
+            data.path().join("host/plugins"),
+        ),
+        // A relative XDG_DATA_HOME is invalid (XDG Base Directory): HOME's default.
+        (
+            "XDG_DATA_HOME",
+            "relative".into(),
+            "/nowhere/.local/share/host/plugins".into(),
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_host"))
+            .args(["backup", "--kubeconfig", "/nonexistent/kubeconfig"])
+            .env(var, &value)
+            .env("HOME", "/nowhere")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(
+            err.trim(),
+            format!("error: {}: no such plugin directory", expected.display())
+        );
+    }
+}
