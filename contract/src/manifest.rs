@@ -385,7 +385,6 @@ fn is_plugin_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,9 +503,7 @@ rollout = ["zync", { deployment-config = "zync-que" }]
             )
             .contains("not a Kubernetes object name")
         );
-        assert!(
-            bad("zync-database-backup.gz", "zync\\u001b[2J.gz").contains("control characters")
-        );
+        assert!(bad("zync-database-backup.gz", "zync\\u001b[2J.gz").contains("control characters"));
         assert!(bad("version = \"0.1.0\"", "version = \"0.1\\u001b\"").contains("not a version"));
     }
 

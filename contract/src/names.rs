@@ -87,7 +87,13 @@ mod tests {
 
     #[test]
     fn object_names_are_rfc1123_subdomains() {
-        for ok in ["redis-config", "system-app-1-abc12", "a", "a.b-c.d", "3scale"] {
+        for ok in [
+            "redis-config",
+            "system-app-1-abc12",
+            "a",
+            "a.b-c.d",
+            "3scale",
+        ] {
             check_object_name(ok).unwrap();
         }
         for (bad, why) in [
@@ -108,7 +114,10 @@ mod tests {
         }
         assert!(check_object_name(&"a".repeat(254)).is_err());
         let huge = check_object_name(&"/".repeat(1 << 20)).unwrap_err();
-        assert!(huge.len() < 500, "a message quotes a line of the name, not all of it");
+        assert!(
+            huge.len() < 500,
+            "a message quotes a line of the name, not all of it"
+        );
     }
 
     #[test]
@@ -116,7 +125,14 @@ mod tests {
         for ok in ["Secret", "ConfigMap", "APIManager", "PodMetrics"] {
             assert!(is_kind(ok), "{ok}");
         }
-        for bad in ["secret", "configmaps", "Config Map", "Secret/status", "", "Pod\u{1b}"] {
+        for bad in [
+            "secret",
+            "configmaps",
+            "Config Map",
+            "Secret/status",
+            "",
+            "Pod\u{1b}",
+        ] {
             assert!(!is_kind(bad), "{bad}");
         }
     }

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod error;
 pub mod journal;
 pub mod plugin;
+pub mod printable;
 pub mod progress;
 pub mod run;
 pub mod sandbox;

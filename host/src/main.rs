@@ -6,7 +6,6 @@ use clap::Parser;
 
 use contract::Hook;
 use host::backup_set::BackupSet;
-use host::capabilities::Grant;
 use host::cluster::{ClusterOptions, Timeouts};
 use host::error::Error;
 use host::plugin::inspect;
@@ -35,7 +34,8 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e}");
+            // Errors can quote a plugin's manifest or output.
+            eprintln!("error: {}", host::printable::printable(&e.to_string()));
             ExitCode::from(exit_code(&e))
         }
     }
@@ -201,23 +201,7 @@ fn inspect_cmd(file: &std::path::Path, json: bool) -> Result<u8, Error> {
         );
         return Ok(0);
     }
-    println!("{} {} ({})", m.name, m.version, file.display());
-    if !m.description.is_empty() {
-        println!("  {}", m.description);
-    }
-    println!("  3scale versions: {}", m.threescale.join(", "));
-    if !m.after.is_empty() {
-        println!("  runs after:      {}", m.after.join(", "));
-    }
-    println!("  hooks:           {}", m.hook_list());
-    println!("  capabilities:");
-    let caps = Grant::describe(m);
-    if caps.is_empty() {
-        println!("    (none)");
-    }
-    for line in caps {
-        println!("    {line}");
-    }
+    print!("{}", inspect::render(file, &examined));
     Ok(0)
 }
 

@@ -158,9 +158,18 @@ impl store::Host for HostState {
         path: String,
     ) -> std::result::Result<Resource<ReaderHandle>, HostError> {
         let call = StoreCall::read("store-read", &path);
+        let room = self.sandbox.open_artifact();
         let file = self
-            .guarded(call, async |(), ctx| ctx.artifacts.open(&path))
-            .await?;
+            .guarded(call, async |(), ctx| {
+                room.map_err(too_many)?;
+                ctx.artifacts.open(&path)
+            })
+            .await;
+        let file = file.inspect_err(|_| {
+            if room.is_ok() {
+                self.sandbox.close_artifact();
+            }
+        })?;
         Ok(self.sandbox.table().push(ReaderHandle { file, path })?)
     }
 
@@ -169,14 +178,31 @@ impl store::Host for HostState {
         path: String,
     ) -> std::result::Result<Resource<WriterHandle>, HostError> {
         let call = StoreCall::write("store-write", &path);
+        let room = self.sandbox.open_artifact();
         let writer = self
-            .guarded(call, async |(), ctx| ctx.artifacts.create(&path))
-            .await?;
+            .guarded(call, async |(), ctx| {
+                room.map_err(too_many)?;
+                ctx.artifacts.create(&path)
+            })
+            .await;
+        let writer = writer.inspect_err(|_| {
+            if room.is_ok() {
+                self.sandbox.close_artifact();
+            }
+        })?;
         Ok(self.sandbox.table().push(WriterHandle {
             writer: Some(writer),
             path,
         })?)
     }
+}
+
+/// Each open artifact is an open file of the host's: a plugin holding a million would
+/// leave the host (and the other plugins of a parallel backup) without any.
+fn too_many(limit: usize) -> Error {
+    Error::Invalid(format!(
+        "more than {limit} artifacts open at once in one hook: drop readers and writers when done"
+    ))
 }
 
 impl store::HostReader for HostState {
@@ -185,6 +211,7 @@ impl store::HostReader for HostState {
         reader: Resource<ReaderHandle>,
         max: u32,
     ) -> std::result::Result<Vec<u8>, HostError> {
+        self.count(0)?;
         let entered = Instant::now();
         let handle = self.sandbox.table().get_mut(&reader)?;
         let mut buf = vec![0u8; max.min(MAX_CHUNK) as usize];
@@ -203,6 +230,7 @@ impl store::HostReader for HostState {
 
     async fn drop(&mut self, reader: Resource<ReaderHandle>) -> wasmtime::Result<()> {
         self.sandbox.table().delete(reader)?;
+        self.sandbox.close_artifact();
         Ok(())
     }
 }
@@ -213,13 +241,21 @@ impl store::HostWriter for HostState {
         writer: Resource<WriterHandle>,
         bytes: Vec<u8>,
     ) -> std::result::Result<(), HostError> {
+        self.count(0)?;
         let entered = Instant::now();
+        let quota = self.ctx.run.quota.clone();
         let handle = self.sandbox.table().get_mut(&writer)?;
         let result = match handle.writer.as_mut() {
-            Some(w) => w
-                .write_all(&bytes)
-                .await
-                .map_err(|e| Error::Stream(format!("writing artifact `{}`: {e}", handle.path))),
+            Some(w) => match quota.take(bytes.len() as u64) {
+                Ok(()) => w
+                    .write_all(&bytes)
+                    .await
+                    .map_err(|e| Error::Stream(format!("writing artifact `{}`: {e}", handle.path))),
+                Err(full) => Err(Error::Stream(format!(
+                    "writing artifact `{}`: {full}",
+                    handle.path
+                ))),
+            },
             None => Err(Error::Invalid(format!(
                 "artifact `{}` is already finished",
                 handle.path
@@ -250,6 +286,7 @@ impl store::HostWriter for HostState {
     async fn drop(&mut self, writer: Resource<WriterHandle>) -> wasmtime::Result<()> {
         // An unfinished writer's partial file goes with it.
         self.sandbox.table().delete(writer)?;
+        self.sandbox.close_artifact();
         Ok(())
     }
 }

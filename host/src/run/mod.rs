@@ -17,6 +17,7 @@ use crate::backup_set::BackupSet;
 use crate::backup_set::artifacts::ArtifactStore;
 use contract::Hook;
 
+use crate::capabilities::quota::SetQuota;
 use crate::capabilities::{Grant, HostState, RunContext};
 use crate::cluster::{Cluster, ClusterOptions, Timeouts};
 use crate::error::{Error, Result};
@@ -121,6 +122,7 @@ impl Session {
             cluster: Arc::new(cluster),
             audit: Arc::new(audit),
             progress,
+            quota: Arc::new(SetQuota::new(settings.limits.set_bytes)),
         });
         let mut threescale_version = version::read(&ctx.cluster).await?;
         let mut new_namespace = false;

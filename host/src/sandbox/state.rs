@@ -10,7 +10,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 use super::clock::GuestClock;
-use super::limits::{InstanceLimits, Limiter, LogFlood};
+use super::limits::{AuditFlood, HostCallBudget, InstanceLimits, Limiter, LogFlood};
 
 pub struct SandboxState {
     pub(super) wasi: WasiCtx,
@@ -21,6 +21,9 @@ pub struct SandboxState {
     stderr: MemoryOutputPipe,
     log_messages: u64,
     log_bytes: u64,
+    host_calls: u64,
+    audit_bytes: u64,
+    open_artifacts: usize,
 }
 
 /// Access to an instance's sandbox state from the store's data.
@@ -64,7 +67,41 @@ impl SandboxState {
             stderr,
             log_messages: 0,
             log_bytes: 0,
+            host_calls: 0,
+            audit_bytes: 0,
+            open_artifacts: 0,
         }
+    }
+
+    pub fn limits(&self) -> &InstanceLimits {
+        &self.limits
+    }
+
+    /// Counts one host call and the audit bytes it caused; past either budget the plugin
+    /// is stopped. The call itself has happened (and is in the audit log).
+    pub fn count_call(&mut self, audit_bytes: u64) -> wasmtime::Result<()> {
+        self.host_calls += 1;
+        self.audit_bytes += audit_bytes;
+        if self.host_calls > self.limits.host_calls {
+            return Err(wasmtime::Error::new(HostCallBudget(self.limits.host_calls)));
+        }
+        if self.audit_bytes > self.limits.audit_bytes {
+            return Err(wasmtime::Error::new(AuditFlood(self.limits.audit_bytes)));
+        }
+        Ok(())
+    }
+
+    /// One more artifact open, if the instance has room for it; `Err(limit)` otherwise.
+    pub fn open_artifact(&mut self) -> Result<(), usize> {
+        if self.open_artifacts >= self.limits.open_artifacts {
+            return Err(self.limits.open_artifacts);
+        }
+        self.open_artifacts += 1;
+        Ok(())
+    }
+
+    pub fn close_artifact(&mut self) {
+        self.open_artifacts = self.open_artifacts.saturating_sub(1);
     }
 
     pub fn table(&mut self) -> &mut ResourceTable {
