@@ -150,4 +150,46 @@ pub struct RunArgs {
     /// A command in a pod that sends no output for this long is stuck (seconds).
     #[arg(long, default_value_t = 900, value_name = "SECS")]
     pub idle_timeout: u64,
+    /// Wall-clock time allowed per hook call, host calls included (seconds): no plugin
+    /// keeps 3scale quiesced longer.
+    #[arg(long, default_value_t = 6 * 3600, value_name = "SECS")]
+    pub hook_timeout: u64,
+    /// The most a run may write into the backup set (e.g. 500GiB).
+    #[arg(long, default_value = "1TiB", value_name = "SIZE", value_parser = size)]
+    pub max_set_size: u64,
+}
+
+/// `1024`, `64KiB`, `8MiB`, `1GiB`, `1TiB` (K, M, G, T accepted for the same).
+fn size(text: &str) -> Result<u64, String> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &text[digits.len()..];
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as 8MiB or 500GiB"))?;
+    let shift = match unit {
+        "" | "B" => 0,
+        "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        "T" | "TiB" => 40,
+        _ => return Err(format!("`{unit}`: sizes are in B, KiB, MiB, GiB or TiB")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size("1024"), Ok(1024));
+        assert_eq!(size("8MiB"), Ok(8 << 20));
+        assert_eq!(size("8M"), Ok(8 << 20));
+        assert_eq!(size("1TiB"), Ok(1 << 40));
+        assert!(size("8MB").unwrap_err().contains("KiB, MiB"));
+        assert!(size("lots").is_err());
+        assert!(size("99999999TiB").unwrap_err().contains("too large"));
+    }
 }

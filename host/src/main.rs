@@ -160,6 +160,8 @@ fn settings(
         limits: InstanceLimits {
             memory: run.plugin_memory << 20,
             cpu: Duration::from_secs(run.plugin_cpu),
+            wall: Duration::from_secs(run.hook_timeout),
+            set_bytes: run.max_set_size,
             ..InstanceLimits::default()
         },
         timeouts: Timeouts {

@@ -166,8 +166,14 @@ pub struct CallCtx {
 }
 
 impl CallCtx {
+    /// A progress line's label; `what` names the plugin's artifact and pod path.
     pub fn transfer_label(&self, what: &str) -> String {
-        format!("{} {}: {what}", self.grant.plugin, self.grant.hook)
+        format!(
+            "{} {}: {}",
+            self.grant.plugin,
+            self.grant.hook,
+            crate::printable::printable(&crate::audit::cut(what, 200))
+        )
     }
 
     /// Writes the call's audit line; returns its length.
