@@ -267,6 +267,9 @@ impl HostState {
         let entered = Instant::now();
         let ctx = self.ctx.clone();
         let (name, target) = call.audit();
+        // What the call names (its pod, command, path, patch body) is what the plugin
+        // handed over: it counts against the hook's argument budget, cut or not.
+        let handed = target.len() as u64;
         let mut target = audit::cut(&target, audit::FIELD_LIMIT).into_owned();
         let checked = async {
             if ctx.run.audit.full() {
@@ -305,14 +308,14 @@ impl HostState {
         }
         .map_err(clipped);
         let bytes = ctx.audit(name, &target, &result, entered);
-        self.sandbox.count_call(bytes)?;
+        self.sandbox.count_call(bytes, handed)?;
         result.map_err(HostError::from)
     }
 
     /// Counts a host call that is not audited (a chunk read or written, a log line)
     /// against the hook's budgets, with the audit bytes it caused.
     pub(crate) fn count(&mut self, audit_bytes: u64) -> wasmtime::Result<()> {
-        self.sandbox.count_call(audit_bytes)
+        self.sandbox.count_call(audit_bytes, 0)
     }
 
     pub fn ctx(&self) -> &CallCtx {

@@ -23,6 +23,10 @@ pub struct InstanceLimits {
     pub host_calls: u64,
     /// Bytes of audit log one hook call may cause.
     pub audit_bytes: u64,
+    /// Bytes of arguments (names, paths, commands, patch bodies) the host may be handed
+    /// in one hook call: copying and checking them is the host's work on the plugin's
+    /// behalf, whether the call is allowed or not.
+    pub argument_bytes: u64,
     /// Artifacts (store readers and writers) open at once.
     pub open_artifacts: usize,
     /// Bytes a whole run may write into the backup set (`--max-set-size`), counted across
@@ -42,6 +46,7 @@ impl Default for InstanceLimits {
             // loop, and 16 MiB of audit lines is some 50,000 calls.
             host_calls: 1_000_000,
             audit_bytes: 16 << 20,
+            argument_bytes: 256 << 20,
             open_artifacts: 64,
             set_bytes: 1 << 40,
         }
@@ -75,6 +80,11 @@ pub struct HostCallBudget(pub u64);
 #[derive(Debug, thiserror::Error)]
 #[error("flooded the audit log (more than {} MiB of audit lines in one hook) and was stopped", .0 >> 20)]
 pub struct AuditFlood(pub u64);
+
+/// The guest handed the host more argument bytes in one hook than allowed.
+#[derive(Debug, thiserror::Error)]
+#[error("handed the host more than {} MiB of arguments in one hook (the same call over and over?) and was stopped", .0 >> 20)]
+pub struct ArgumentFlood(pub u64);
 
 /// The hook ran longer than its wall-clock limit, host calls included.
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +179,9 @@ pub fn explain(trap: &wasmtime::Error, stderr: &[u8]) -> String {
         return b.to_string();
     }
     if let Some(a) = trap.downcast_ref::<AuditFlood>() {
+        return a.to_string();
+    }
+    if let Some(a) = trap.downcast_ref::<ArgumentFlood>() {
         return a.to_string();
     }
     let stderr = String::from_utf8_lossy(stderr);

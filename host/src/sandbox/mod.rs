@@ -13,7 +13,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 
 use crate::error::Result;
 pub use limits::{
-    AuditFlood, CpuDeadline, HostCallBudget, InstanceLimits, LogFlood, MemoryLimit, WallClock,
+    ArgumentFlood, AuditFlood, CpuDeadline, HostCallBudget, InstanceLimits, LogFlood, MemoryLimit, WallClock,
     explain,
 };
 pub use state::{LogVerdict, SandboxState, SandboxView};
