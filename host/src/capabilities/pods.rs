@@ -59,6 +59,11 @@ impl Grant {
         Ok(Grant { rules })
     }
 
+    /// Whether the plugin may exec anywhere at all (else no pod is even looked up).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
     fn summary(&self) -> String {
         if self.rules.is_empty() {
             "the plugin may exec in no pod".to_string()
@@ -121,7 +126,7 @@ impl Grant {
 /// What an exec grant gives, in words: a command in a container runs with all the
 /// container has, whatever the command.
 const POWER: &str =
-    "the container's environment and secrets, its service-account token, its network";
+    "its environment and secrets, its service-account token, its network";
 
 /// Programs that run whatever they are given (`bash -c`, `python -c`): a command list
 /// with one of them narrows nothing.
@@ -155,14 +160,14 @@ pub fn describe(manifest: &Manifest) -> Vec<String> {
                     .filter(|b| RUNS_ANYTHING.contains(&b.as_str()))
                     .collect();
                 let reach = if open.is_empty() {
-                    format!("each runs with {POWER}")
+                    format!("each runs with all the container has: {POWER}")
                 } else {
                     format!(
-                        "{} runs any command, so this is full control of the container ({POWER})",
+                        "{} runs any command, so this is full control of the container: {POWER}",
                         open.join(" and ")
                     )
                 };
-                format!("  only the commands {}: {reach}", list.join(", "))
+                format!("  only these commands: {} ({reach})", list.join(", "))
             }
         });
     }
@@ -622,12 +627,12 @@ mod tests {
         let words = describe(&m).join("\n");
         assert!(
             words.contains(
-                "exec commands and copy files in pods matching deployment=zync-database (the pod's default container)\n  any command: full control of the container (the container's environment and secrets, its service-account token, its network)"
+                "exec commands and copy files in pods matching deployment=zync-database (the pod's default container)\n  any command: full control of the container (its environment and secrets, its service-account token, its network)"
             ),
             "{words}"
         );
         assert!(
-            words.contains("exec commands in pods matching deployment=system-app (container system-master)\n  only the commands redis-cli: each runs with the container's environment"),
+            words.contains("exec commands in pods matching deployment=system-app (container system-master)\n  only these commands: redis-cli (each runs with all the container has: its environment and secrets"),
             "{words}"
         );
         let m = Manifest::parse(&super::super::testing::MANIFEST.replace(
@@ -637,7 +642,7 @@ mod tests {
         .unwrap();
         let words = describe(&m).join("\n");
         assert!(
-            words.contains("only the commands /bin/bash, tar: bash runs any command, so this is full control of the container"),
+            words.contains("only these commands: /bin/bash, tar (bash runs any command, so this is full control of the container: its environment"),
             "{words}"
         );
     }
