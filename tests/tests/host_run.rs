@@ -266,7 +266,8 @@ fn inspect_lists_capabilities_and_refuses_what_is_not_a_plugin() {
     let run = sim.host_ok(&["inspect", zync.to_str().unwrap()]);
     for expected in [
         "zync-database 0.2.0",
-        "exec commands and copy files in pods matching deployment=zync-database (the pod's default container)",
+        "exec commands in pods matching deployment=zync-database (the pod's default container)",
+        "only these commands: bash (bash runs any command, so this is full control of the container",
         "patch APIManager (apps.3scale.net/v1alpha1): any name, at /spec/zync",
         "patch Deployment (apps/v1): zync, zync-que, at /spec/replicas",
         "restart deployment zync-que",

@@ -44,12 +44,14 @@ impl Grant {
     /// Paths are checked as text first (no `..`, no absolute paths, nothing the set keeps
     /// for itself), then must name a declared artifact or lie inside a declared directory.
     pub fn check(&self, path: &str, access: Access) -> Result<()> {
+        // Messages quote a line's worth of the path: it is the plugin's, of any length.
+        let shown = crate::audit::cut(path, 200);
         check_relative_path(path)
-            .map_err(|e| Error::Denied(format!("artifact path `{path}`: {e}")))?;
+            .map_err(|e| Error::Denied(format!("artifact path `{shown}`: {e}")))?;
         if access == Access::Write && !self.writable {
             let during = self.hook.map(Hook::name).unwrap_or("describe");
             return Err(Error::Denied(format!(
-                "writing `{path}` during {during}: the backup set is read-only except during backup"
+                "writing `{shown}` during {during}: the backup set is read-only except during backup"
             )));
         }
         let declared = self
@@ -61,7 +63,7 @@ impl Grant {
         } else {
             let names: Vec<String> = self.artifacts.iter().map(|a| a.path.clone()).collect();
             Err(Error::Denied(format!(
-                "artifact `{path}` is not declared in the plugin's manifest; declared: {}",
+                "artifact `{shown}` is not declared in the plugin's manifest; declared: {}",
                 list_or_none(&names)
             )))
         }

@@ -125,8 +125,7 @@ impl Grant {
 
 /// What an exec grant gives, in words: a command in a container runs with all the
 /// container has, whatever the command.
-const POWER: &str =
-    "its environment and secrets, its service-account token, its network";
+const POWER: &str = "its environment and secrets, its service-account token, its network";
 
 /// Programs that run whatever they are given (`bash -c`, `python -c`): a command list
 /// with one of them narrows nothing.

@@ -13,8 +13,8 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 
 use crate::error::Result;
 pub use limits::{
-    ArgumentFlood, AuditFlood, CpuDeadline, HostCallBudget, InstanceLimits, LogFlood, MemoryLimit, WallClock,
-    explain,
+    ArgumentFlood, AuditFlood, CpuDeadline, HostCallBudget, InstanceLimits, LogFlood, MemoryLimit,
+    WallClock, explain,
 };
 pub use state::{LogVerdict, SandboxState, SandboxView};
 

@@ -10,9 +10,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 use super::clock::GuestClock;
-use super::limits::{
-    ArgumentFlood, AuditFlood, HostCallBudget, InstanceLimits, Limiter, LogFlood,
-};
+use super::limits::{ArgumentFlood, AuditFlood, HostCallBudget, InstanceLimits, Limiter, LogFlood};
 
 pub struct SandboxState {
     pub(super) wasi: WasiCtx,
@@ -89,7 +87,9 @@ impl SandboxState {
         self.audit_bytes += audit_bytes;
         self.argument_bytes += argument_bytes;
         if self.argument_bytes > self.limits.argument_bytes {
-            return Err(wasmtime::Error::new(ArgumentFlood(self.limits.argument_bytes)));
+            return Err(wasmtime::Error::new(ArgumentFlood(
+                self.limits.argument_bytes,
+            )));
         }
         if self.host_calls > self.limits.host_calls {
             return Err(wasmtime::Error::new(HostCallBudget(self.limits.host_calls)));

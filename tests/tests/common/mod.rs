@@ -2,6 +2,8 @@
 //! it, and the `host` binary run as a user runs it.
 #![allow(dead_code)]
 
+pub mod plugin_bytes;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //!
 //! The exports are written out by hand instead of with `export_plugin!`, so that
 //! `describe()` can attack too: it runs with nothing granted, and does so when the
-//! embedded manifest (which a test byte-patches) says `describe-attack`.
+//! embedded manifest's description (which a test byte-patches) is `describe-attack`.
 
 use guest_sdk::__bindings::host::plugin::types::Error as WitError;
 use guest_sdk::objects::PatchType;
@@ -24,15 +24,19 @@ static EMBEDDED_MANIFEST: [u8; MANIFEST.len()] = {
 };
 
 const ZYNC_DB: &str = "deployment=zync-database";
+/// The description that turns describe()'s attack on.
+const DESCRIBE_ATTACK: &str = "description = \"describe-attack";
 const SECRET: &str = "system-seed";
 
 struct Hostile;
 
 impl Plugin for Hostile {
-    /// Fills the set: a command that never stops writing, into an artifact.
+    /// Fills the set: 256 MiB of zeros into an artifact (bounded, so a host without a
+    /// quota fills a test's temporary directory, not the disk).
     fn backup() -> Result<()> {
         let pod = pods::find_pod(ZYNC_DB)?;
-        pods::exec_to_artifact(&pod, &["cat", "/dev/zero"], "files/zero", Compression::None)?;
+        let zeros = ["head", "-c", "268435456", "/dev/zero"];
+        pods::exec_to_artifact(&pod, &zeros, "files/zero", Compression::None)?;
         Ok(())
     }
 
@@ -160,7 +164,10 @@ impl Plugin for Hostile {
                     json!({"metadata": {"labels": {"hostile": "yes"}}}),
                 );
                 // Leave the Secret as it was, whatever came back.
-                patch(PatchType::Merge, json!({"metadata": {"labels": {"hostile": null}}}))?;
+                patch(
+                    PatchType::Merge,
+                    json!({"metadata": {"labels": {"hostile": null}}}),
+                )?;
                 leak(patched?)?;
             }
             // `big-patch MIB`: a body far past the API server's limit, to be parsed.
@@ -220,7 +227,7 @@ struct Exports;
 impl guest_sdk::__bindings::Guest for Exports {
     fn describe() -> String {
         let manifest = String::from_utf8_lossy(&EMBEDDED_MANIFEST).into_owned();
-        if manifest.contains("describe-attack") && describe_attack() {
+        if manifest.contains(DESCRIBE_ATTACK) && describe_attack() {
             return "pwned".into();
         }
         manifest
