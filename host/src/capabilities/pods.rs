@@ -98,6 +98,10 @@ impl Grant {
                 self.summary()
             )));
         };
+        // argv[0] exactly as listed: the list narrows what a plugin runs, it does not
+        // sandbox it. A listed `bash` (or any interpreter) runs whatever `-c` says, and
+        // every command has the container's environment, token and network; `host
+        // inspect` says as much.
         if let Some(commands) = &rule.commands
             && !commands.iter().any(|c| c == program)
         {

@@ -93,7 +93,7 @@ pub struct WallClock(pub Duration);
 
 fn seconds(d: &Duration) -> String {
     let s = d.as_secs();
-    if s >= 3600 && s % 3600 == 0 {
+    if s >= 3600 && s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
     } else {
         format!("{s}s")
