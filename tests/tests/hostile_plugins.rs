@@ -196,8 +196,9 @@ fn a_flood_of_denied_calls_is_stopped_and_the_audit_log_stays_small() {
                 .any(|l| l["reason"].as_str().is_some_and(|r| r.contains("[cut: "))),
             "a cut field says so"
         );
-        // The plugin's own memory (a 64 MiB string, its copy) plus the host's.
-        assert!(m.peak_rss_mib < 500, "peak RSS {} MiB", m.peak_rss_mib);
+        // The plugin's own memory (up to its 256 MiB), a few copies of one argument in
+        // flight in the host, the host's own 30 MiB: nothing that grows with the loop.
+        assert!(m.peak_rss_mib < 600, "peak RSS {} MiB", m.peak_rss_mib);
     }
     let (m, set) = refused(
         sim,
@@ -578,7 +579,9 @@ fn host_side_resources_are_bounded() {
         &["--plugin-memory", "256"],
         "the API server takes at most 3 MiB",
     );
-    assert!(m.peak_rss_mib < 200, "peak RSS {} MiB", m.peak_rss_mib);
+    // The plugin's own memory (up to its 256 MiB) and the body's one copy in the host;
+    // parsed, its 32 million numbers would take over a GiB.
+    assert!(m.peak_rss_mib < 256 + 128, "peak RSS {} MiB", m.peak_rss_mib);
     // Open files, journal notes.
     refused(
         sim,

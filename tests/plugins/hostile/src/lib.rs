@@ -173,9 +173,9 @@ impl Plugin for Hostile {
             // `big-patch MIB`: a body far past the API server's limit, to be parsed.
             "big-patch" => {
                 let mib = number(64).max(1);
-                let mut body = String::with_capacity((mib << 20) + 2);
+                let mut body = String::with_capacity((mib << 20) + 4);
                 body.push('[');
-                while body.len() < mib << 20 {
+                while body.len() + 2 < mib << 20 {
                     body.push_str("0,");
                 }
                 body.push_str("0]");
