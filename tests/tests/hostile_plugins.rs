@@ -581,7 +581,11 @@ fn host_side_resources_are_bounded() {
     );
     // The plugin's own memory (up to its 256 MiB) and the body's one copy in the host;
     // parsed, its 32 million numbers would take over a GiB.
-    assert!(m.peak_rss_mib < 256 + 128, "peak RSS {} MiB", m.peak_rss_mib);
+    assert!(
+        m.peak_rss_mib < 256 + 128,
+        "peak RSS {} MiB",
+        m.peak_rss_mib
+    );
     // Open files, journal notes.
     refused(
         sim,
