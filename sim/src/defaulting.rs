@@ -13,6 +13,8 @@ pub fn on_create(rt: &ResourceType, object: &mut Value) {
             default(&mut object["spec"], "replicas", json!(1));
         }
         "jobs" => job(object),
+        "replicationcontrollers" => replication_controller(object),
+        "deploymentconfigs" => deployment_config_create(object),
         "services" => service(object),
         "persistentvolumeclaims" => {
             default(&mut object["spec"], "volumeMode", json!("Filesystem"));
@@ -24,8 +26,10 @@ pub fn on_create(rt: &ResourceType, object: &mut Value) {
 
 /// On every create and update.
 pub fn on_write(rt: &ResourceType, object: &mut Value) {
-    if rt.plural == "secrets" {
-        secret_string_data(object);
+    match rt.plural {
+        "secrets" => secret_string_data(object),
+        "deploymentconfigs" => deployment_config(object),
+        _ => {}
     }
 }
 
@@ -117,6 +121,104 @@ fn service(svc: &mut Value) {
         spec["ipFamilyPolicy"] = json!("SingleStack");
     }
     default(svc, "status", json!({"loadBalancer": {}}));
+}
+
+/// core/v1 SetDefaults_ReplicationController: selector and labels from the template's
+/// labels when empty, one replica.
+fn replication_controller(rc: &mut Value) {
+    let labels = rc["spec"]["template"]["metadata"]["labels"].clone();
+    if labels.is_object() {
+        if rc["spec"]["selector"]
+            .as_object()
+            .is_none_or(|s| s.is_empty())
+        {
+            rc["spec"]["selector"] = labels.clone();
+        }
+        if rc["metadata"]["labels"]
+            .as_object()
+            .is_none_or(|l| l.is_empty())
+        {
+            rc["metadata"]["labels"] = labels;
+        }
+    }
+    default(&mut rc["spec"], "replicas", json!(1));
+}
+
+/// The DeploymentConfig group strategy's PrepareForCreate (openshift-apiserver
+/// pkg/apps/apiserver/registry/deployconfig/strategy.go:55-65, 146-151, 177-182): the status
+/// starts empty, every ImageChange trigger's `lastTriggeredImage` is cleared (the image
+/// trigger controller resolves it again) and `revisionHistoryLimit` defaults to 10.
+fn deployment_config_create(dc: &mut Value) {
+    dc["status"] = json!({
+        "latestVersion": 0, "observedGeneration": 0, "replicas": 0, "updatedReplicas": 0,
+        "availableReplicas": 0, "unavailableReplicas": 0,
+    });
+    for trigger in dc["spec"]["triggers"].as_array_mut().into_iter().flatten() {
+        if let Some(params) = trigger["imageChangeParams"].as_object_mut() {
+            params.remove("lastTriggeredImage");
+        }
+    }
+    default(&mut dc["spec"], "revisionHistoryLimit", json!(10));
+}
+
+/// apps.openshift.io/v1 defaults (openshift-apiserver pkg/apps/apis/apps/v1/defaults.go),
+/// on every write as the API server decodes: a ConfigChange trigger when none is given, the
+/// selector from the template's labels, a Rolling strategy with its parameters, Recreate's
+/// timeout, the 6 h deadline, `replicas` and `test` (not omitempty in the v1 type), and an
+/// ImageChange trigger's `from` in the DeploymentConfig's namespace.
+fn deployment_config(dc: &mut Value) {
+    let namespace = dc["metadata"]["namespace"].clone();
+    let spec = &mut dc["spec"];
+    if !spec.is_object() {
+        *spec = json!({});
+    }
+    if spec["triggers"].is_null() {
+        spec["triggers"] = json!([{"type": "ConfigChange"}]);
+    }
+    if spec["selector"].as_object().is_none_or(|s| s.is_empty())
+        && spec["template"]["metadata"]["labels"].is_object()
+    {
+        spec["selector"] = spec["template"]["metadata"]["labels"].clone();
+    }
+    default(spec, "replicas", json!(0));
+    default(spec, "test", json!(false));
+    let strategy = &mut spec["strategy"];
+    default(strategy, "type", json!("Rolling"));
+    if strategy["type"] == "Rolling" {
+        let params = &mut strategy["rollingParams"];
+        default(params, "intervalSeconds", json!(1));
+        default(params, "updatePeriodSeconds", json!(1));
+        default(params, "timeoutSeconds", json!(600));
+        let unset = |v: &Value| v.is_null();
+        let zero = |v: &Value| *v == json!(0) || *v == json!("0%");
+        match (params["maxUnavailable"].clone(), params["maxSurge"].clone()) {
+            (u, s) if unset(&u) && unset(&s) => {
+                params["maxUnavailable"] = json!("25%");
+                params["maxSurge"] = json!("25%");
+            }
+            (u, s) if unset(&u) && zero(&s) => params["maxUnavailable"] = json!("25%"),
+            (u, s) if unset(&s) && zero(&u) => params["maxSurge"] = json!("25%"),
+            _ => {}
+        }
+    }
+    if strategy["type"] == "Recreate" {
+        default(
+            &mut strategy["recreateParams"],
+            "timeoutSeconds",
+            json!(600),
+        );
+    }
+    default(strategy, "activeDeadlineSeconds", json!(21600));
+    default(strategy, "resources", json!({}));
+    for trigger in spec["triggers"].as_array_mut().into_iter().flatten() {
+        if trigger["imageChangeParams"].is_object() {
+            let from = &mut trigger["imageChangeParams"]["from"];
+            default(from, "kind", json!("ImageStreamTag"));
+            if namespace.is_string() {
+                default(from, "namespace", namespace.clone());
+            }
+        }
+    }
 }
 
 fn default(object: &mut Value, key: &str, value: Value) {

@@ -1,5 +1,5 @@
-//! A Kubernetes API simulator with a live 3scale 2.15 namespace, honest enough for the
-//! real kubectl: its pods are real MariaDB, PostgreSQL and Redis processes, each in its
+//! A Kubernetes API simulator with a live 3scale 2.15 namespace (or 2.14, on OpenShift
+//! DeploymentConfigs), honest enough for the real kubectl: its pods are real MariaDB, PostgreSQL and Redis processes, each in its
 //! own mount, network, UTS and PID namespaces.
 
 pub mod api;
@@ -12,6 +12,7 @@ pub mod faults;
 mod patch;
 pub mod pod;
 pub mod protocols;
+pub mod release;
 pub mod resources;
 mod selector;
 mod server;

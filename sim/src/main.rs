@@ -1,4 +1,4 @@
-//! `sim`: a Kubernetes API simulator with a live 3scale 2.15 namespace.
+//! `sim`: a Kubernetes API simulator with a live 3scale 2.15 (or 2.14) namespace.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,14 +9,16 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use sim::faults::FaultSettings;
 use sim::protocols::ExecProtocols;
+use sim::release::Release;
 use sim::{ClusterOptions, SimConfig, Simulator, client};
 
 #[derive(Parser)]
 #[command(
     name = "sim",
     version,
-    about = "A Kubernetes API simulator whose 3scale 2.15 pods are real MariaDB, PostgreSQL and Redis processes",
-    long_about = "A Kubernetes API simulator with a live 3scale 2.15 namespace (`3scale`). The real kubectl and \
+    about = "A Kubernetes API simulator whose 3scale 2.15 (or 2.14) pods are real MariaDB, PostgreSQL and Redis processes",
+    long_about = "A Kubernetes API simulator with a live 3scale 2.15 namespace (`3scale`), or 3scale 2.14 on \
+OpenShift DeploymentConfigs with `serve --threescale 2.14`. The real kubectl and \
 kube-rs talk to it over HTTP and WebSocket; its pods are real MariaDB, PostgreSQL and Redis servers from \
 Debian's packages, each in its own mount, network, UTS and PID namespaces (run as root).\n\n\
 Start it with `sim serve --dir DIR`, then use DIR/kubeconfig:\n  \
@@ -59,17 +61,23 @@ enum Command {
         /// Deployment or the redis ConfigMap it owns) to its reconcile.
         #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = seconds)]
         operator_delay: f64,
-        /// Seconds the system-app-pre Job's `rake boot openshift:deploy` stand-in works
-        /// against system-mysql.
+        /// Seconds the system-app-pre Job's (2.14: system-app's pre hook's)
+        /// `rake boot openshift:deploy` stand-in works against system-mysql.
         #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = seconds)]
         deploy_job_seconds: f64,
-        /// The job controller's back-off after a failed Job pod, doubled per failure.
+        /// The job controller's back-off after a failed Job pod, doubled per failure (2.14:
+        /// also the kubelet's before a failed Retry hook container runs again).
         #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
         job_backoff_seconds: f64,
         /// Start a new data directory with only the operator: no APIManager, no 3scale
         /// objects, no pods. Applying an APIManager installs 3scale (manual 9.5.1).
         #[arg(long)]
         empty: bool,
+        /// The 3scale release the namespace runs: 2.15 (Deployments, the default for a new
+        /// directory) or 2.14 (OpenShift DeploymentConfigs, ReplicationControllers and
+        /// system-app's lifecycle hooks). A directory keeps the release it was made with.
+        #[arg(long, value_name = "RELEASE", value_parser = parse_release)]
+        threescale: Option<Release>,
     },
     /// Fill the namespace with 3scale-shaped data of about SIZE, deterministically.
     Seed {
@@ -144,14 +152,16 @@ async fn run(cli: Cli) -> Result<()> {
             deploy_job_seconds,
             job_backoff_seconds,
             empty,
+            threescale,
         } => {
             let options = ClusterOptions {
                 operator_delay: Duration::from_secs_f64(operator_delay),
                 deploy_job: Duration::from_secs_f64(deploy_job_seconds),
                 job_backoff: Duration::from_secs_f64(job_backoff_seconds),
                 empty,
+                release: Release::default(),
             };
-            serve(dir, port, faults, exec_protocols, options).await
+            serve(dir, port, faults, exec_protocols, options, threescale).await
         }
         Command::Seed { dir, size } => {
             let report =
@@ -218,6 +228,10 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+fn parse_release(text: &str) -> std::result::Result<Release, String> {
+    Release::parse(text)
+}
+
 fn parse_protocols(text: &str) -> std::result::Result<ExecProtocols, String> {
     ExecProtocols::parse(text)
 }
@@ -235,6 +249,7 @@ async fn serve(
     faults: Vec<String>,
     exec_protocols: ExecProtocols,
     options: ClusterOptions,
+    threescale: Option<Release>,
 ) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         anyhow::bail!("sim serve runs pods in their own namespaces and needs root");
@@ -248,6 +263,7 @@ async fn serve(
     config.faults = settings;
     config.exec_protocols = exec_protocols;
     config.options = options;
+    config.threescale = threescale;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let started = tokio::select! {
         s = Simulator::start(config) => s.with_context(|| format!("starting the simulator in {}", dir.display()))?,

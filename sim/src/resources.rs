@@ -144,6 +144,33 @@ pub const EVENTS: ResourceType = ResourceType {
     short_names: &["ev"],
 };
 
+/// OpenShift's DeploymentConfig (openshift/api apps/v1/types.go; served by
+/// openshift-apiserver pkg/apps/apiserver/registry/deployconfig/etcd/etcd.go: short name
+/// `dc`, category `all`). Only a 3scale 2.14 cluster serves it here (`Release::serves`).
+pub const DEPLOYMENT_CONFIGS: ResourceType = ResourceType {
+    group: "apps.openshift.io",
+    version: "v1",
+    plural: "deploymentconfigs",
+    singular: "deploymentconfig",
+    kind: "DeploymentConfig",
+    list_kind: "DeploymentConfigList",
+    verbs: CRUD,
+    namespaced: true,
+    short_names: &["dc"],
+};
+/// The core ReplicationController, a DeploymentConfig's deployments.
+pub const REPLICATION_CONTROLLERS: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    plural: "replicationcontrollers",
+    singular: "replicationcontroller",
+    kind: "ReplicationController",
+    list_kind: "ReplicationControllerList",
+    verbs: CRUD,
+    namespaced: true,
+    short_names: &["rc"],
+};
+
 pub const ALL: &[ResourceType] = &[
     PODS,
     CONFIGMAPS,
@@ -156,6 +183,8 @@ pub const ALL: &[ResourceType] = &[
     REPLICASETS,
     JOBS,
     EVENTS,
+    DEPLOYMENT_CONFIGS,
+    REPLICATION_CONTROLLERS,
 ];
 
 impl ResourceType {

@@ -10,6 +10,7 @@ use crate::api::{self, App};
 use crate::cluster::{Cluster, ClusterOptions, Dirs};
 use crate::faults::FaultSettings;
 use crate::protocols::ExecProtocols;
+use crate::release::Release;
 use crate::{Result, SimError};
 
 pub const NAMESPACE: &str = "3scale";
@@ -24,6 +25,9 @@ pub struct SimConfig {
     pub exec_protocols: ExecProtocols,
     /// The operator's and controllers' timings, and `--empty`.
     pub options: ClusterOptions,
+    /// The 3scale release asked for (`--threescale`); `None` keeps the data directory's,
+    /// or 2.15 for a new one.
+    pub threescale: Option<Release>,
     /// How long to wait for every pod to run before `start` gives up.
     pub ready_timeout: Duration,
 }
@@ -36,6 +40,7 @@ impl SimConfig {
             faults: FaultSettings::default(),
             exec_protocols: ExecProtocols::default(),
             options: ClusterOptions::default(),
+            threescale: None,
             ready_timeout: Duration::from_secs(240),
         }
     }
@@ -51,9 +56,10 @@ pub struct Simulator {
 
 impl Simulator {
     /// Starts everything and returns once every pod is running.
-    pub async fn start(config: SimConfig) -> Result<Simulator> {
+    pub async fn start(mut config: SimConfig) -> Result<Simulator> {
         let dir = std::path::absolute(&config.dir).map_err(|e| SimError::io(&config.dir, e))?;
         std::fs::create_dir_all(&dir).map_err(|e| SimError::io(&dir, e))?;
+        config.options.release = Release::for_dir(&dir, config.threescale)?;
         let token = token(&dir)?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
             .await

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::resources::{EVENTS, PODS, ResourceType};
+use crate::resources::{DEPLOYMENT_CONFIGS, EVENTS, PODS, ResourceType};
 use crate::status::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +178,23 @@ impl Store {
     where
         F: FnOnce(&mut Value) -> Result<(), ApiError>,
     {
+        self.modify_as(rt, ns, name, Write::Object, change)
+    }
+
+    /// `modify` through one of the object's endpoints: the object itself, its status
+    /// subresource (spec and labels stay as they are, the generation too), or a
+    /// DeploymentConfig's instantiate (see `Write`).
+    pub fn modify_as<F>(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        write: Write,
+        change: F,
+    ) -> Result<Value, ApiError>
+    where
+        F: FnOnce(&mut Value) -> Result<(), ApiError>,
+    {
         let mut inner = self.inner.lock().unwrap();
         let key = (rt.plural, ns.to_string(), name.to_string());
         let current = inner
@@ -205,11 +222,29 @@ impl Store {
         for field in ["uid", "creationTimestamp"] {
             next["metadata"][field] = current["metadata"][field].clone();
         }
+        if write == Write::Status {
+            // A status write keeps what the object says it wants (e.g. openshift-apiserver
+            // deployconfig/strategy.go statusStrategy.PrepareForUpdate: spec and labels).
+            next["spec"] = current["spec"].clone();
+            next["metadata"]["labels"] = current["metadata"]["labels"].clone();
+            if next["spec"].is_null() {
+                next.as_object_mut().map(|o| o.remove("spec"));
+            }
+            if next["metadata"]["labels"].is_null() {
+                next["metadata"].as_object_mut().map(|o| o.remove("labels"));
+            }
+        }
+        let latest_version_moved = rt.plural == DEPLOYMENT_CONFIGS.plural
+            && deployment_config_status(write, &current, &mut next);
         if tracks_generation(rt) {
             // The API server's strategies bump the generation on a change of .spec only;
             // metadata and status writes leave it (e.g. deployment strategy PrepareForUpdate).
+            // A DeploymentConfig's also moves with status.latestVersion, except through
+            // its status subresource (deployconfig/strategy.go:89, instantiate/strategy.go).
             let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
-            let generation = if next.get("spec") != current.get("spec") {
+            let generation = if write != Write::Status
+                && (next.get("spec") != current.get("spec") || latest_version_moved)
+            {
                 generation + 1
             } else {
                 generation
@@ -311,6 +346,45 @@ impl Store {
     }
 }
 
+/// Which endpoint a write comes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// PUT or PATCH of the object (what controllers and the operator use, too).
+    Object,
+    /// The status subresource: only status and metadata other than labels change.
+    Status,
+    /// `deploymentconfigs/NAME/instantiate`: the spec, and of the status only
+    /// `latestVersion` and `details` (instantiate/strategy.go PrepareForUpdate).
+    Instantiate,
+}
+
+/// The DeploymentConfig strategies' handling of status on a write that is not a status
+/// write (openshift-apiserver pkg/apps/apiserver/registry/deployconfig/strategy.go:68-92 and
+/// instantiate/strategy.go:43-56): the stored status stays, but for `latestVersion`
+/// moving up by exactly one (the old `oc deploy --latest`, and `oc rollout latest`'s
+/// fallback), or as instantiate sets it. Returns whether `latestVersion` moved.
+fn deployment_config_status(write: Write, current: &Value, next: &mut Value) -> bool {
+    let old = current["status"]["latestVersion"].as_i64().unwrap_or(0);
+    let new = next["status"]["latestVersion"].as_i64().unwrap_or(0);
+    match write {
+        Write::Status => return new != old,
+        Write::Object => {
+            let mut status = current["status"].clone();
+            if new == old + 1 {
+                status["latestVersion"] = json!(new);
+            }
+            next["status"] = status;
+        }
+        Write::Instantiate => {
+            let mut status = current["status"].clone();
+            status["latestVersion"] = json!(new);
+            status["details"] = next["status"]["details"].clone();
+            next["status"] = status;
+        }
+    }
+    next["status"]["latestVersion"].as_i64().unwrap_or(0) != old
+}
+
 /// Pods are processes that do not outlive the simulator; events are short-lived records
 /// (an hour in a real cluster). Everything else survives a restart.
 fn persisted(plural: &str) -> bool {
@@ -322,7 +396,12 @@ fn persisted(plural: &str) -> bool {
 fn tracks_generation(rt: &ResourceType) -> bool {
     matches!(
         rt.plural,
-        "deployments" | "replicasets" | "jobs" | "apimanagers"
+        "deployments"
+            | "replicasets"
+            | "jobs"
+            | "apimanagers"
+            | "deploymentconfigs"
+            | "replicationcontrollers"
     )
 }
 
@@ -359,7 +438,6 @@ fn normalise(rt: &ResourceType, ns: &str, object: &mut Value) {
     if !object["metadata"].is_object() {
         object["metadata"] = json!({});
     }
-    crate::defaulting::on_write(rt, object);
     if let Some(meta) = object["metadata"].as_object_mut() {
         // Cluster-scoped kinds (namespaces) live under "" and have no namespace field.
         if ns.is_empty() {
@@ -370,6 +448,7 @@ fn normalise(rt: &ResourceType, ns: &str, object: &mut Value) {
         meta.remove("managedFields");
         meta.remove("selfLink");
     }
+    crate::defaulting::on_write(rt, object);
 }
 
 pub fn now() -> String {

@@ -434,6 +434,21 @@ fn editing_redis_config_rolls_both_redis_deployments_after_the_operator_delay() 
     let before: Vec<String> = ["system-redis", "backend-redis"]
         .map(|d| sim.pod(d))
         .to_vec();
+    let annotation = |d: &str| {
+        sim.json("deployment", d)["spec"]["template"]["metadata"]["annotations"]
+            ["redisConfigMapResourceVersion"]
+            .clone()
+    };
+    // Before the edit, both carry the ConfigMap's current version (a freshly started
+    // shared simulator may not have had its first reconcile yet).
+    let old = sim.wait_for(
+        30,
+        "both redis annotated with redis-config's version",
+        || {
+            let rv = sim.json("configmap", "redis-config")["metadata"]["resourceVersion"].clone();
+            (annotation("system-redis") == rv && annotation("backend-redis") == rv).then_some(rv)
+        },
+    );
     let mut cm = sim.json("configmap", "redis-config");
     let conf = cm["data"]["redis.conf"].as_str().unwrap().to_string();
     // The manual's edit, plus one the operator reverts: it re-adds rename-command lines.
@@ -445,13 +460,6 @@ fn editing_redis_config_rolls_both_redis_deployments_after_the_operator_delay() 
     let file = dir.path().join("cm.json");
     std::fs::write(&file, cm.to_string()).unwrap();
     sim.ok(&["replace", "-f", file.to_str().unwrap()]);
-    let annotation = |d: &str| {
-        sim.json("deployment", d)["spec"]["template"]["metadata"]["annotations"]
-            ["redisConfigMapResourceVersion"]
-            .clone()
-    };
-    let old = annotation("system-redis");
-    assert_eq!(old, annotation("backend-redis"));
     let rv = sim.wait_for(30, "the operator annotating both redis deployments", || {
         let rv = sim.json("configmap", "redis-config")["metadata"]["resourceVersion"].clone();
         (annotation("system-redis") == rv && annotation("backend-redis") == rv).then_some(rv)
@@ -687,6 +695,8 @@ fn rollouts_go_through_replica_sets_and_generations_with_events() {
 
 #[test]
 fn an_empty_namespace_gets_3scale_from_an_applied_apimanager_and_keeps_restored_secrets() {
+    // The pre Job retries until a new MySQL accepts connections; a backoff of 2 s gives
+    // it about two minutes (the real default of 10 s gives ten), enough on a loaded CI.
     let sim = Sim::start_with(&[
         "--empty",
         "--operator-delay",
@@ -694,7 +704,7 @@ fn an_empty_namespace_gets_3scale_from_an_applied_apimanager_and_keeps_restored_
         "--deploy-job-seconds",
         "1",
         "--job-backoff-seconds",
-        "0.5",
+        "2",
     ]);
     for kind in [
         "deployments",
@@ -729,12 +739,23 @@ fn an_empty_namespace_gets_3scale_from_an_applied_apimanager_and_keeps_restored_
     )
     .unwrap();
     sim.ok(&["apply", "-f", apimanager.to_str().unwrap()]);
+    let mut waiting_for = String::new();
     sim.wait_for(180, "every deployment available", || {
         let list: Value =
             serde_json::from_str(&sim.ok(&["get", "deployments", "-o", "json"])).ok()?;
         let items = list["items"].as_array()?;
-        (items.len() == 15 && items.iter().all(|d| d["status"]["availableReplicas"] == 1))
-            .then_some(())
+        let unavailable: Vec<&str> = items
+            .iter()
+            .filter(|d| d["status"]["availableReplicas"] != 1)
+            .filter_map(|d| d["metadata"]["name"].as_str())
+            .collect();
+        let now = format!("{} deployments, unavailable: {unavailable:?}", items.len());
+        if now != waiting_for {
+            // Shown only when the test fails: which deployment the install was stuck on.
+            eprintln!("{now}");
+            waiting_for = now;
+        }
+        (items.len() == 15 && unavailable.is_empty()).then_some(())
     });
     // The operator's Services and claims come with the install, owned by the APIManager;
     // the claims bound, system-storage in the default class (the spec names none).

@@ -73,7 +73,7 @@ pub async fn connect(options: &ClusterOptions) -> Result<(Client, String, String
         .await
         .map_err(|e| Error::Connect {
             what: format!("cannot reach the API server at {server}"),
-            source: Box::new(std::io::Error::other(super::answer::in_words(&e))),
+            source: Box::new(std::io::Error::other(crate::error::api_words(&e))),
         })?;
     Ok((client, namespace, server))
 }

@@ -6,7 +6,6 @@
 //! for its own reads; the operation takes its target from the permit, so a permit for one
 //! thing cannot be spent on another.
 
-pub mod answer;
 mod attached;
 pub mod client;
 mod copy;

@@ -42,7 +42,7 @@ where
         .notify(|e, after| {
             tracing::debug!(
                 "transient API error, trying again in {after:?}: {}",
-                super::answer::in_words(e)
+                crate::error::api_words(e)
             )
         })
         .await

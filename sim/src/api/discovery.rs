@@ -4,7 +4,13 @@
 use serde_json::{Value, json};
 
 use crate::protocols::ExecProtocols;
+use crate::release::Release;
 use crate::resources::{ALL, ResourceType};
+
+/// The kinds the cluster of `release` serves.
+fn served(release: Release) -> impl Iterator<Item = &'static ResourceType> {
+    ALL.iter().filter(move |r| release.serves(r))
+}
 
 /// The release the simulator plays follows the exec protocols it offers (see
 /// `protocols`); `/usr/bin/kubectl`, Google's dispatcher, runs the kubectl of that minor.
@@ -22,9 +28,9 @@ pub fn core_versions() -> Value {
     json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
 }
 
-pub fn groups() -> Value {
+pub fn groups(release: Release) -> Value {
     let mut groups: Vec<Value> = Vec::new();
-    for rt in ALL.iter().filter(|r| !r.group.is_empty()) {
+    for rt in served(release).filter(|r| !r.group.is_empty()) {
         if groups.iter().any(|g| g["name"] == rt.group) {
             continue;
         }
@@ -34,8 +40,11 @@ pub fn groups() -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
-pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let resources = ResourceType::in_group_version(group, version);
+pub fn resource_list(release: Release, group: &str, version: &str) -> Option<Value> {
+    let resources: Vec<ResourceType> = ResourceType::in_group_version(group, version)
+        .into_iter()
+        .filter(|r| release.serves(r))
+        .collect();
     if resources.is_empty() {
         return None;
     }
@@ -49,7 +58,13 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             // `kubectl get all`
             if matches!(
                 r.plural,
-                "pods" | "services" | "deployments" | "replicasets" | "jobs"
+                "pods"
+                    | "services"
+                    | "deployments"
+                    | "replicasets"
+                    | "jobs"
+                    | "deploymentconfigs"
+                    | "replicationcontrollers"
             ) {
                 resource["categories"] = json!(["all"]);
             }
@@ -72,6 +87,18 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             list.push(json!({"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
             list.push(json!({"name": "deployments/status", "singularName": "", "namespaced": true, "kind": "Deployment", "verbs": ["get", "patch", "update"]}));
         }
+        if r.plural == "replicationcontrollers" {
+            list.push(json!({"name": "replicationcontrollers/scale", "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+            list.push(json!({"name": "replicationcontrollers/status", "singularName": "", "namespaced": true, "kind": "ReplicationController", "verbs": ["get", "patch", "update"]}));
+        }
+        if r.plural == "deploymentconfigs" {
+            // openshift-apiserver pkg/apps/apiserver/apiserver.go: instantiate takes a
+            // DeploymentRequest; scale speaks extensions/v1beta1 inside apps.openshift.io/v1
+            // (deployconfig/etcd/etcd.go ScaleREST.GroupVersionKind).
+            list.push(json!({"name": "deploymentconfigs/instantiate", "singularName": "", "namespaced": true, "kind": "DeploymentRequest", "verbs": ["create"]}));
+            list.push(json!({"name": "deploymentconfigs/scale", "singularName": "", "namespaced": true, "group": "extensions", "version": "v1beta1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+            list.push(json!({"name": "deploymentconfigs/status", "singularName": "", "namespaced": true, "kind": "DeploymentConfig", "verbs": ["get", "patch", "update"]}));
+        }
     }
     let gv = resources[0].api_version();
     Some(
@@ -87,9 +114,9 @@ fn openapi_path(r: &ResourceType) -> String {
     }
 }
 
-pub fn openapi_index() -> Value {
+pub fn openapi_index(release: Release) -> Value {
     let mut paths = serde_json::Map::new();
-    for r in ALL {
+    for r in served(release) {
         let p = openapi_path(r);
         paths.insert(
             p.clone(),
@@ -101,9 +128,9 @@ pub fn openapi_index() -> Value {
 
 /// One group-version's document: enough for kubectl to know the kinds exist and that the
 /// server validates fields itself.
-pub fn openapi_group(path: &str, protocols: ExecProtocols) -> Option<Value> {
+pub fn openapi_group(path: &str, protocols: ExecProtocols, release: Release) -> Option<Value> {
     let mut paths = serde_json::Map::new();
-    for r in ALL.iter().filter(|r| openapi_path(r) == path) {
+    for r in served(release).filter(|r| openapi_path(r) == path) {
         let base = if r.group.is_empty() {
             format!("/api/{}", r.version)
         } else {

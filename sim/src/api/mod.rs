@@ -2,6 +2,7 @@
 //! kube-rs use for 3scale backup and restore) and a small admin API under `/sim/v1`.
 
 mod admin;
+mod deploymentconfigs;
 mod discovery;
 mod exec;
 mod objects;
@@ -135,28 +136,29 @@ async fn api_route(
         )
         .into_response()
     };
+    let release = app.cluster.options.release;
     match segments.as_slice() {
         ["version"] => ok(discovery::version(app.exec_protocols)),
         ["healthz"] | ["readyz"] | ["livez"] => "ok".into_response(),
         ["api"] => ok(discovery::core_versions()),
-        ["apis"] => ok(discovery::groups()),
-        ["api", "v1"] => discovery::resource_list("", "v1")
+        ["apis"] => ok(discovery::groups(release)),
+        ["api", "v1"] => discovery::resource_list(release, "", "v1")
             .map(ok)
             .unwrap_or_else(not_found),
-        ["apis", group, version] => discovery::resource_list(group, version)
+        ["apis", group, version] => discovery::resource_list(release, group, version)
             .map(ok)
             .unwrap_or_else(not_found),
-        ["openapi", "v3"] => ok(discovery::openapi_index()),
+        ["openapi", "v3"] => ok(discovery::openapi_index(release)),
         ["openapi", "v3", rest @ ..] => {
-            discovery::openapi_group(&rest.join("/"), app.exec_protocols)
+            discovery::openapi_group(&rest.join("/"), app.exec_protocols, release)
                 .map(ok)
                 .unwrap_or_else(not_found)
         }
-        ["api", "v1", rest @ ..] => match Target::parse("", "v1", rest) {
+        ["api", "v1", rest @ ..] => match Target::parse(release, "", "v1", rest) {
             Ok(t) => objects::serve(app, method, t, query, &headers, body).await,
             Err(e) => e.into_response(),
         },
-        ["apis", group, version, rest @ ..] => match Target::parse(group, version, rest) {
+        ["apis", group, version, rest @ ..] => match Target::parse(release, group, version, rest) {
             Ok(t) => objects::serve(app, method, t, query, &headers, body).await,
             Err(e) => e.into_response(),
         },

@@ -13,7 +13,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::App;
 use super::query::Query;
 use crate::patch::{self, PatchKind};
-use crate::resources::{DEPLOYMENTS, NAMESPACES, PODS, ResourceType};
+use crate::release::Release;
+use crate::resources::{
+    DEPLOYMENT_CONFIGS, DEPLOYMENTS, NAMESPACES, PODS, REPLICATION_CONTROLLERS, ResourceType,
+};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::EventType;
@@ -28,7 +31,12 @@ pub struct Target {
 
 impl Target {
     /// `segments` follow `/api/v1` or `/apis/G/V`.
-    pub fn parse(group: &str, version: &str, segments: &[&str]) -> Result<Target, ApiError> {
+    pub fn parse(
+        release: Release,
+        group: &str,
+        version: &str,
+        segments: &[&str],
+    ) -> Result<Target, ApiError> {
         let not_found = || {
             ApiError::new(
                 404,
@@ -46,7 +54,9 @@ impl Target {
             [plural, name, sub] => (*plural, Some(name.to_string()), Some(sub.to_string())),
             _ => return Err(not_found()),
         };
-        let rt = ResourceType::find(group, version, plural).ok_or_else(not_found)?;
+        let rt = ResourceType::find(group, version, plural)
+            .filter(|rt| release.serves(rt))
+            .ok_or_else(not_found)?;
         // One object of a namespaced kind lives under its namespace; a cluster-scoped kind
         // has none. (A namespaced kind without one is the all-namespaces list.)
         if (rt.namespaced && namespace.is_none() && name.is_some())
@@ -209,7 +219,20 @@ async fn dispatch(
                         "details": {"name": name, "kind": rt.plural, "uid": deleted["metadata"]["uid"]}}),
             ))
         }
-        (m, Some(name), Some("scale")) if rt.plural == DEPLOYMENTS.plural => {
+        (&Method::POST, Some(_), Some("instantiate")) if rt.plural == DEPLOYMENT_CONFIGS.plural => {
+            let ns = t.namespace.as_deref().unwrap_or_default();
+            accept_body_type(headers)?;
+            let request = parse_body(&body)?;
+            super::deploymentconfigs::instantiate(app, ns, &request)
+        }
+        (m, Some(name), Some("scale"))
+            if [
+                DEPLOYMENTS.plural,
+                REPLICATION_CONTROLLERS.plural,
+                DEPLOYMENT_CONFIGS.plural,
+            ]
+            .contains(&rt.plural) =>
+        {
             let ns = t.namespace.as_deref().unwrap_or_default();
             if m == Method::PUT || m == Method::PATCH {
                 let mut scale = scale_of(
@@ -267,11 +290,30 @@ fn has_status(rt: &ResourceType) -> bool {
             | "replicasets"
             | "jobs"
             | "apimanagers"
+            | "replicationcontrollers"
     )
+    // DeploymentConfigs too, but their update strategy (status kept, but for a
+    // latestVersion one up) is the store's (`store::Write`).
 }
 
 fn scale_of(deployment: &Value) -> Value {
+    if deployment["kind"] == DEPLOYMENT_CONFIGS.kind {
+        return super::deploymentconfigs::scale_of(deployment);
+    }
     let name = deployment["metadata"]["name"].as_str().unwrap_or_default();
+    // A ReplicationController's selector is a map; a Deployment's here is `deployment=NAME`
+    // (the 3scale operator's matchLabels).
+    let selector = match deployment["spec"]["selector"].as_object() {
+        Some(map) if deployment["kind"] == REPLICATION_CONTROLLERS.kind => {
+            let mut pairs: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect();
+            pairs.sort();
+            pairs.join(",")
+        }
+        _ => format!("deployment={name}"),
+    };
     json!({
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {"name": name, "namespace": deployment["metadata"]["namespace"],
@@ -279,7 +321,7 @@ fn scale_of(deployment: &Value) -> Value {
                      "uid": deployment["metadata"]["uid"]},
         "spec": {"replicas": deployment["spec"]["replicas"]},
         "status": {"replicas": deployment["status"]["replicas"].as_i64().unwrap_or(0),
-                   "selector": format!("deployment={name}")}
+                   "selector": selector}
     })
 }
 

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::pod::templates::Template;
+use crate::release::Release;
 
 /// The secrets the operator reconciles (each component's ReconcileSecret call).
 pub const SECRET_NAMES: &[&str] = &[
@@ -23,7 +24,22 @@ pub const SECRET_NAMES: &[&str] = &[
     "system-memcache",
 ];
 
-/// redis.conf as the operator writes it into `redis-config` (pkg/3scale/amp/component/
+/// redis.conf as the operator writes it into `redis-config`.
+pub fn default_redis_conf(release: Release) -> &'static str {
+    match release {
+        Release::V2_15 => DEFAULT_REDIS_CONF,
+        // 3scale-2.14-stable pkg/3scale/amp/component/redis.go getRedisConfData:293-338: the
+        // same text up to `dir`, without the two rename-command lines 2.15 added.
+        Release::V2_14 => {
+            let end = DEFAULT_REDIS_CONF
+                .find("\nrename-command")
+                .expect("2.15's redis.conf ends with its rename-command lines");
+            &DEFAULT_REDIS_CONF[..end]
+        }
+    }
+}
+
+/// redis.conf as the 2.15 operator writes it into `redis-config` (pkg/3scale/amp/component/
 /// redis.go getRedisConfData, 521-580).
 pub const DEFAULT_REDIS_CONF: &str = "\
 protected-mode no
@@ -76,25 +92,28 @@ rename-command REPLICAOF \"\"
 rename-command SLAVEOF \"\"
 ";
 
-pub fn labels(t: &Template) -> Value {
-    json!({
+/// A component's pod labels; the operator's selector label is `deployment` in 2.15 and
+/// `deploymentConfig` in 2.14 (see `Release::selector_key`).
+pub fn labels(t: &Template, release: Release) -> Value {
+    let mut labels = json!({
         "app": "3scale-api-management",
-        "deployment": t.deployment,
         "threescale_component": t.component,
         "threescale_component_element": t.element,
-    })
+    });
+    labels[release.selector_key()] = json!(t.deployment);
+    labels
 }
 
 /// The Deployment the operator builds for a component (before replicas from the spec).
 pub fn deployment(t: &Template) -> Value {
     json!({
-        "metadata": {"name": t.deployment, "labels": labels(t)},
+        "metadata": {"name": t.deployment, "labels": labels(t, Release::V2_15)},
         "spec": {
             "replicas": t.replicas,
             "selector": {"matchLabels": {"deployment": t.deployment}},
             "strategy": {"type": "Recreate"},
             "template": {
-                "metadata": {"labels": labels(t)},
+                "metadata": {"labels": labels(t, Release::V2_15)},
                 "spec": crate::pod::spec::pod_template_spec(t)
             }
         }

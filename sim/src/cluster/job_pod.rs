@@ -1,7 +1,7 @@
-//! The kubelet for a Job's pod (restartPolicy Never): the container's command runs once
-//! as the pod's only process, in the system image's environment (3scale's tool stand-ins)
-//! with the claims and emptyDirs the Job's pod template mounts, and the pod ends Succeeded
-//! or Failed with its exit code. Its status is built as every pod's is
+//! The kubelet for a Job's pod (restartPolicy Never) and a DeploymentConfig's hook pod
+//! (Never, or OnFailure for a Retry hook): the container's command runs as the pod's only
+//! process, in the system image's environment (3scale's tool stand-ins) with the claims and
+//! emptyDirs the pod mounts, and the pod ends Succeeded or Failed with its exit code. Its status is built as every pod's is
 //! (`pod_object`). The pod joins system-mysql's network, where the 3scale Jobs find their
 //! database.
 
@@ -18,7 +18,7 @@ use super::owners::controller_ref;
 use super::pod_object;
 use super::supervisor::{containers_started, make_empty_dirs, set_slot, update_pod};
 use super::{Cluster, PodSlot, PodState};
-use crate::pod::process::PodProcess;
+use crate::pod::process::{Launch, PodProcess};
 use crate::pod::scripts::{self, ScriptInput};
 use crate::pod::templates::{Container, Mount, SERVICE_NAMES, Template, Volume, VolumeSource};
 use crate::resources::{CONFIGMAPS, PODS, SECRETS};
@@ -33,9 +33,7 @@ pub fn start(cluster: &Arc<Cluster>, job: &Value) -> Option<String> {
         .collect();
     let name = format!("{job_name}-{suffix}");
     let template_spec = &job["spec"]["template"];
-    let container = template_spec["spec"]["containers"][0].clone();
     let mut spec = template_spec["spec"].clone();
-    spec["nodeName"] = json!(super::NODE_NAME);
     if spec["restartPolicy"].is_null() {
         spec["restartPolicy"] = json!("Never");
     }
@@ -49,14 +47,28 @@ pub fn start(cluster: &Arc<Cluster>, job: &Value) -> Option<String> {
             "ownerReferences": [controller_ref(job)],
         },
         "spec": spec,
-        "status": {
-            "phase": "Pending",
-            "qosClass": "BestEffort",
-            "conditions": [{"type": "PodScheduled", "status": "True"}],
-            "hostIP": "127.0.0.1",
-            "hostIPs": [{"ip": "127.0.0.1"}],
-        },
     });
+    start_pod(cluster, object)
+}
+
+/// Creates the pod `object` (metadata and spec; its first container is the one that
+/// runs) and runs it to its end in the system image's layout. A container that fails is
+/// run again in the same pod when the pod's `restartPolicy` is OnFailure, after the
+/// kubelet's back-off (from `--job-backoff-seconds`, doubled per restart, at most 300 s
+/// as the kubelet's MaxContainerBackOff). Returns the pod's name.
+pub fn start_pod(cluster: &Arc<Cluster>, mut object: Value) -> Option<String> {
+    let name = object["metadata"]["name"].as_str()?.to_string();
+    let container = object["spec"]["containers"][0].clone();
+    object["spec"]["nodeName"] = json!(super::NODE_NAME);
+    object["status"] = json!({
+        "phase": "Pending",
+        "qosClass": "BestEffort",
+        "conditions": [{"type": "PodScheduled", "status": "True"}],
+        "hostIP": "127.0.0.1",
+        "hostIPs": [{"ip": "127.0.0.1"}],
+    });
+    let restart = object["spec"]["restartPolicy"] == "OnFailure";
+    let spec = object["spec"].clone();
     let created = cluster
         .store
         .create(&PODS, &cluster.namespace, object)
@@ -72,7 +84,7 @@ pub fn start(cluster: &Arc<Cluster>, job: &Value) -> Option<String> {
         ),
         "default-scheduler",
     );
-    let template = template_for(job_name, &spec, &container);
+    let template = template_for(&name, &spec, &container);
     let stop = Arc::new(Notify::new());
     cluster.pods.lock().unwrap().insert(
         name.clone(),
@@ -91,7 +103,15 @@ pub fn start(cluster: &Arc<Cluster>, job: &Value) -> Option<String> {
     let task_cluster = cluster.clone();
     let task_name = name.clone();
     cluster.supervisors.lock().unwrap().spawn(async move {
-        let deleted = run(&task_cluster, &task_name, template, &container, &stop).await;
+        let deleted = run(
+            &task_cluster,
+            &task_name,
+            template,
+            &container,
+            restart,
+            &stop,
+        )
+        .await;
         task_cluster.pods.lock().unwrap().remove(&task_name);
         if deleted {
             let _ = task_cluster
@@ -173,6 +193,7 @@ async fn run(
     name: &str,
     template: &'static Template,
     container: &Value,
+    restart_on_failure: bool,
     stop: &Notify,
 ) -> bool {
     let env = loop {
@@ -195,48 +216,107 @@ async fn run(
             command.push(arg.as_str().unwrap_or_default().to_string());
         }
     }
-    let mut process = match launch(cluster, name, template, &env, &command).await {
-        Ok(p) => p,
-        Err(e) => {
-            cluster.note(&format!("pod/{name}: the container did not start: {e}"));
-            let now = crate::store::now();
-            update_pod(cluster, name, |p| {
-                pod_object::set_terminated(p, template, 128, "StartError", &now)
-            });
-            return false;
-        }
-    };
-    set_slot(cluster, name, |s| {
-        s.init_pid = Some(process.init_pid);
-        s.containers = vec![(template.main_container().to_string(), process.init_pid)];
-        s.env = env.clone();
-        s.state = PodState::Running;
-    });
-    containers_started(cluster, name, template);
-    let started_at = crate::store::now();
     let ip = format!(
         "10.128.{}.{}",
         rand::random_range(0..=254u8),
         rand::random_range(2..=254u8)
     );
-    update_pod(cluster, name, |p| {
-        pod_object::set_running(p, template, true, 0, &started_at, &ip)
-    });
-    cluster.notify_changed();
-    let exit = tokio::select! {
-        _ = stop.notified() => {
-            // The operator deletes its Jobs with a grace period of 0 (helper/job.go DeleteJob).
-            process.kill().await;
-            return true;
+    let mut restarts = 0u32;
+    // The container's previous run, as the kubelet keeps it in `lastState`.
+    let mut last_state = json!({});
+    loop {
+        let started_at = crate::store::now();
+        let launched = launch(cluster, name, template, &env, &command).await;
+        let mut process = match launched {
+            Ok(launch) => launch,
+            Err(e) => {
+                cluster.note(&format!("pod/{name}: the container did not start: {e}"));
+                let now = crate::store::now();
+                update_pod(cluster, name, |p| {
+                    pod_object::set_terminated(p, template, 128, "StartError", &now)
+                });
+                return false;
+            }
+        };
+        if restarts == 0 {
+            containers_started(cluster, name, template);
         }
-        status = process.wait_status() => status,
-    };
-    let code = exit.unwrap_or(137);
-    let reason = if code == 0 { "Completed" } else { "Error" };
-    update_pod(cluster, name, |p| {
-        pod_object::set_terminated(p, template, code, reason, &started_at)
-    });
-    false
+        let exit = match &mut process {
+            // Over before its PID 1 was seen: it ran, and ended.
+            Launch::Exited(status) => *status,
+            Launch::Running(process) => {
+                set_slot(cluster, name, |s| {
+                    s.init_pid = Some(process.init_pid);
+                    s.containers = vec![(template.main_container().to_string(), process.init_pid)];
+                    s.env = env.clone();
+                    s.state = PodState::Running;
+                });
+                update_pod(cluster, name, |p| {
+                    pod_object::set_running(p, template, true, restarts, &started_at, &ip);
+                    p["status"]["containerStatuses"][0]["lastState"] = last_state.clone();
+                });
+                cluster.notify_changed();
+                tokio::select! {
+                    _ = stop.notified() => {
+                        // The operator deletes its Jobs with a grace period of 0
+                        // (helper/job.go DeleteJob).
+                        process.kill().await;
+                        return true;
+                    }
+                    status = process.wait_status() => status,
+                }
+            }
+        };
+        let code = exit.unwrap_or(137);
+        let reason = if code == 0 { "Completed" } else { "Error" };
+        if code == 0 || !restart_on_failure {
+            update_pod(cluster, name, |p| {
+                pod_object::set_terminated(p, template, code, reason, &started_at);
+                p["status"]["containerStatuses"][0]["restartCount"] = json!(restarts);
+                p["status"]["containerStatuses"][0]["lastState"] = last_state.clone();
+            });
+            return false;
+        }
+        // restartPolicy OnFailure: the kubelet starts the container again in this pod
+        // after its crash back-off, and the pod stays Running meanwhile. The finished
+        // container's log is kept apart (what `kubectl logs --previous` reads).
+        let pod_dir = cluster.dirs.pods.join(name);
+        let _ = std::fs::rename(pod_dir.join("log"), pod_dir.join("previous.log"));
+        let backoff = cluster
+            .options
+            .job_backoff
+            .saturating_mul(1 << restarts.min(16))
+            .min(Duration::from_secs(300));
+        restarts += 1;
+        set_slot(cluster, name, |s| {
+            s.init_pid = None;
+            s.containers.clear();
+        });
+        let finished = crate::store::now();
+        last_state = json!({"terminated": {
+            "exitCode": code, "reason": reason, "startedAt": started_at,
+            "finishedAt": finished,
+        }});
+        update_pod(cluster, name, |p| {
+            pod_object::set_waiting(
+                p,
+                template,
+                "CrashLoopBackOff",
+                &format!(
+                    "back-off {}s restarting failed container={} pod={name}",
+                    backoff.as_secs(),
+                    template.main_container()
+                ),
+                restarts,
+            );
+            p["status"]["phase"] = json!("Running");
+            p["status"]["containerStatuses"][0]["lastState"] = last_state.clone();
+        });
+        tokio::select! {
+            _ = stop.notified() => return true,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+    }
 }
 
 /// The container's environment as the kubelet builds it: literal values and secret keys
@@ -316,7 +396,7 @@ async fn launch(
     template: &Template,
     env: &[(String, String)],
     command: &[String],
-) -> Result<PodProcess> {
+) -> Result<Launch> {
     let pod_dir = cluster.dirs.pods.join(name);
     std::fs::create_dir_all(&pod_dir).map_err(|e| SimError::io(&pod_dir, e))?;
     for point in scripts::mount_points(template) {
@@ -350,5 +430,5 @@ async fn launch(
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| SimError::io(&path, e))?;
     let mysql = cluster.running_pod("system-mysql").map(|h| h.init_pid);
-    PodProcess::launch_in_network(name, &path, &pod_dir.join("log"), mysql).await
+    PodProcess::start(name, &path, &pod_dir.join("log"), mysql).await
 }

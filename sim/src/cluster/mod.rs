@@ -1,11 +1,16 @@
 //! The cluster behind the API: kube-controller-manager's deployment, replica set and job
 //! controllers and garbage collector, the 3scale operator, and the pods as real processes.
 
+pub mod appsutil;
 pub mod bootstrap;
 mod claims;
+mod dc_controller;
+mod deployer;
+mod deployer_controller;
 mod deployment_controller;
 mod events;
 mod garbage_collector;
+pub mod image_triggers;
 mod job_controller;
 mod job_pod;
 mod namespaces;
@@ -32,6 +37,7 @@ use tokio::task::JoinSet;
 use crate::faults::{FaultSettings, Faults};
 use crate::pod::process::postgres_bin;
 use crate::pod::templates::Template;
+use crate::release::Release;
 use crate::store::Store;
 use crate::{Result, SimError};
 use workqueue::WorkQueue;
@@ -55,6 +61,9 @@ pub struct ClusterOptions {
     pub job_backoff: Duration,
     /// Start with only the operator: no APIManager, no 3scale objects (manual 9.5.1).
     pub empty: bool,
+    /// The 3scale release the namespace runs (`Release::for_dir` decides it for a data
+    /// directory).
+    pub release: Release,
 }
 
 impl Default for ClusterOptions {
@@ -64,6 +73,7 @@ impl Default for ClusterOptions {
             deploy_job: Duration::from_secs(5),
             job_backoff: Duration::from_secs(10),
             empty: false,
+            release: Release::default(),
         }
     }
 }
@@ -74,6 +84,10 @@ struct Queues {
     replicasets: WorkQueue,
     jobs: WorkQueue,
     operator: WorkQueue,
+    replicationcontrollers: WorkQueue,
+    deploymentconfigs: WorkQueue,
+    deployer: WorkQueue,
+    image_triggers: WorkQueue,
 }
 
 /// Where a simulator keeps its state under its data directory.
@@ -211,6 +225,10 @@ impl Cluster {
                 replicasets: WorkQueue::new(),
                 jobs: WorkQueue::new(),
                 operator: WorkQueue::new(),
+                replicationcontrollers: WorkQueue::new(),
+                deploymentconfigs: WorkQueue::new(),
+                deployer: WorkQueue::new(),
+                image_triggers: WorkQueue::new(),
             },
             recorder: events::Recorder::default(),
             supervisors: Mutex::new(JoinSet::new()),
@@ -222,6 +240,13 @@ impl Cluster {
         }
         deployment_controller::spawn(cluster.clone());
         replicaset_controller::spawn(cluster.clone());
+        if cluster.options.release == Release::V2_14 {
+            // openshift-controller-manager's DeploymentConfig, deployer and image trigger
+            // controllers.
+            dc_controller::spawn(cluster.clone());
+            deployer_controller::spawn(cluster.clone());
+            image_triggers::spawn(cluster.clone());
+        }
         job_controller::spawn(cluster.clone());
         garbage_collector::spawn(cluster.clone());
         operator::spawn(cluster.clone());
@@ -279,14 +304,34 @@ impl Cluster {
     fn not_ready(&self) -> Option<String> {
         let pods = self.pods.lock().unwrap();
         let mut waiting = Vec::new();
-        for d in self
-            .store
-            .list(&crate::resources::DEPLOYMENTS, Some(&self.namespace))
-            .0
-        {
+        let workload = self.options.release.workload();
+        for d in self.store.list(workload, Some(&self.namespace)).0 {
             let name = d["metadata"]["name"].as_str().unwrap_or_default();
             let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
-            let hash = deployment_controller::template_hash(&d);
+            // A Deployment's pods are its template's; a DeploymentConfig's, those of its
+            // active deployment once the latest one has ended (a failed one, e.g. a
+            // rollout cut short by a restart, leaves the previous one active).
+            let hash = if workload.plural == crate::resources::DEPLOYMENTS.plural {
+                deployment_controller::template_hash(&d)
+            } else {
+                let deployments = appsutil::deployments_of(&self.store, &self.namespace, &d);
+                let (latest_exists, latest) = appsutil::latest_info(&d, &deployments);
+                match (
+                    latest.filter(|_| latest_exists),
+                    appsutil::active(&deployments),
+                ) {
+                    (Some(rc), Some(active)) if appsutil::is_terminated(rc) => {
+                        appsutil::name_of(active).to_string()
+                    }
+                    _ => {
+                        waiting.push(format!(
+                            "{name} (rollout of version {})",
+                            appsutil::latest_version(&d)
+                        ));
+                        continue;
+                    }
+                }
+            };
             let have = pods
                 .values()
                 .filter(|s| s.deployment == name && s.hash == hash && s.state == PodState::Running)

@@ -5,16 +5,22 @@
 
 use serde_json::{Value, json};
 
+use super::supervisor::PodOwner;
 use crate::pod::spec::{container_id, image_id, pod_template_spec};
 use crate::pod::templates::Template;
+use crate::release::Release;
 
-/// The pod a ReplicaSet's controller creates from the ReplicaSet's pod template.
-pub fn new_pod(name: &str, template: &Template, hash: &str, replica_set: &Value) -> Value {
+/// The pod a ReplicaSet's or ReplicationController's controller creates from its pod
+/// template.
+pub fn new_pod(name: &str, template: &Template, owner: &PodOwner, release: Release) -> Value {
+    let replica_set = owner.controller;
     let mut labels = replica_set["spec"]["template"]["metadata"]["labels"].clone();
     if !labels.is_object() {
-        labels = super::bootstrap::labels(template);
+        labels = super::bootstrap::labels(template, release);
     }
-    labels["pod-template-hash"] = json!(hash);
+    for (k, v) in owner.extra_labels.as_object().into_iter().flatten() {
+        labels[k] = v.clone();
+    }
     let annotations = replica_set["spec"]["template"]["metadata"]["annotations"].clone();
     // The pod is its ReplicaSet's template (the Deployment's), stamped out.
     let mut spec = replica_set["spec"]["template"]["spec"].clone();
@@ -33,7 +39,7 @@ pub fn new_pod(name: &str, template: &Template, hash: &str, replica_set: &Value)
     json!({
         "metadata": {
             "name": name,
-            "generateName": format!("{}-{hash}-", template.deployment),
+            "generateName": owner.generate_name,
             "labels": labels,
             "annotations": if annotations.is_object() { annotations } else { json!({}) },
             "ownerReferences": [super::owners::controller_ref(replica_set)]

@@ -1,48 +1,75 @@
 //! kube-controller-manager's replica set controller (pkg/controller/replicaset): keeps as
 //! many active pods as the ReplicaSet asks for, records SuccessfulCreate and
-//! SuccessfulDelete, and reports what its pods are.
+//! SuccessfulDelete, and reports what its pods are. The same code runs as the replication
+//! manager for ReplicationControllers (pkg/controller/replication wraps the replica set
+//! controller), whose pods a 3scale 2.14 DeploymentConfig's deployments own.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::events::Kind;
+use super::events::Kind as EventKind;
 use super::owners::{controller_of, owned};
+use super::supervisor::PodOwner;
+use super::workqueue::WorkQueue;
 use super::{Cluster, supervisor, watch};
-use crate::resources::{PODS, REPLICASETS};
+use crate::resources::{PODS, REPLICASETS, REPLICATION_CONTROLLERS, ResourceType};
 
 const LATENCY: Duration = Duration::from_millis(10);
-const COMPONENT: &str = "replicaset-controller";
+
+/// What differs between the two controllers.
+struct Kind {
+    rt: &'static ResourceType,
+    component: &'static str,
+    queue: fn(&Cluster) -> &WorkQueue,
+}
+
+const REPLICA_SETS: Kind = Kind {
+    rt: &REPLICASETS,
+    component: "replicaset-controller",
+    queue: |c| &c.queues.replicasets,
+};
+
+const REPLICATION: Kind = Kind {
+    rt: &REPLICATION_CONTROLLERS,
+    component: "replication-controller",
+    queue: |c| &c.queues.replicationcontrollers,
+};
 
 pub fn spawn(cluster: Arc<Cluster>) {
+    spawn_kind(cluster.clone(), &REPLICA_SETS);
+    if cluster.options.release.serves(&REPLICATION_CONTROLLERS) {
+        spawn_kind(cluster, &REPLICATION);
+    }
+}
+
+fn spawn_kind(cluster: Arc<Cluster>, kind: &'static Kind) {
     watch::spawn_informer(
         cluster.clone(),
-        |c| {
-            for rs in c.store.list(&REPLICASETS, Some(&c.namespace)).0 {
-                c.queues
-                    .replicasets
+        move |c| {
+            for rs in c.store.list(kind.rt, Some(&c.namespace)).0 {
+                (kind.queue)(c)
                     .add_after(rs["metadata"]["name"].as_str().unwrap_or_default(), LATENCY);
             }
         },
-        |c, event| match event.plural {
-            "replicasets" => c.queues.replicasets.add_after(
-                event.object["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default(),
-                LATENCY,
-            ),
-            "pods" => {
-                if let Some((kind, owner, _)) = controller_of(&event.object)
-                    && kind == "ReplicaSet"
-                {
-                    c.queues.replicasets.add_after(&owner, LATENCY);
-                }
+        move |c, event| {
+            if event.plural == kind.rt.plural {
+                (kind.queue)(c).add_after(
+                    event.object["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default(),
+                    LATENCY,
+                );
+            } else if event.plural == "pods"
+                && let Some((owner_kind, owner, _)) = controller_of(&event.object)
+                && owner_kind == kind.rt.kind
+            {
+                (kind.queue)(c).add_after(&owner, LATENCY);
             }
-            _ => {}
         },
     );
-    watch::spawn_worker(cluster, |c| &c.queues.replicasets, sync);
+    watch::spawn_worker(cluster, kind.queue, move |c, name| sync(c, kind, name));
 }
 
 fn is_active(pod: &Value) -> bool {
@@ -60,20 +87,43 @@ fn is_ready(pod: &Value) -> bool {
     })
 }
 
-fn sync(cluster: &Arc<Cluster>, name: &str) {
+fn sync(cluster: &Arc<Cluster>, kind: &Kind, name: &str) {
     let ns = cluster.namespace.clone();
-    let Some(rs) = cluster.store.get(&REPLICASETS, &ns, name) else {
+    let Some(rs) = cluster.store.get(kind.rt, &ns, name) else {
         return;
     };
     let uid = rs["metadata"]["uid"].as_str().unwrap_or_default();
-    let hash = rs["metadata"]["labels"]["pod-template-hash"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    // The workload (Deployment or DeploymentConfig) whose pods these are.
     let deployment = controller_of(&rs).map(|(_, n, _)| n).unwrap_or_default();
+    let owner = if kind.rt.plural == REPLICASETS.plural {
+        let hash = rs["metadata"]["labels"]["pod-template-hash"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        PodOwner {
+            workload: deployment.clone(),
+            generate_name: format!("{deployment}-{hash}-"),
+            extra_labels: json!({"pod-template-hash": hash}),
+            revision: hash,
+            controller: &rs,
+        }
+    } else {
+        // A ReplicationController's pods: generateName `NAME-VERSION-`, no hash label
+        // (pkg/controller/controller_utils.go getPodsPrefix).
+        PodOwner {
+            workload: deployment.clone(),
+            generate_name: format!("{name}-"),
+            extra_labels: json!({}),
+            revision: name.to_string(),
+            controller: &rs,
+        }
+    };
     let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
+    // Only the pods it controls: a deployment's deployer and hook pods name their RC as
+    // an owner, not as their controller.
     let mut active: Vec<Value> = owned(&cluster.store, &PODS, &ns, uid)
         .into_iter()
+        .filter(|p| controller_of(p).is_some_and(|(_, _, u)| u == uid))
         .filter(is_active)
         .collect();
     let ready = active.iter().filter(|p| is_ready(p)).count();
@@ -82,14 +132,13 @@ fn sync(cluster: &Arc<Cluster>, name: &str) {
         // Pods run only what the simulator knows how to run: 3scale's deployments.
         if let Some(template) = crate::pod::templates::find(&deployment) {
             for _ in have..want {
-                if let Some(pod) = supervisor::start_pod(cluster, &deployment, &hash, template, &rs)
-                {
+                if let Some(pod) = supervisor::start_pod(cluster, template, &owner) {
                     cluster.event(
                         &rs,
-                        Kind::Normal,
+                        EventKind::Normal,
                         "SuccessfulCreate",
                         &format!("Created pod: {pod}"),
-                        COMPONENT,
+                        kind.component,
                     );
                 }
             }
@@ -108,10 +157,10 @@ fn sync(cluster: &Arc<Cluster>, name: &str) {
             if cluster.delete_pod(pod_name) {
                 cluster.event(
                     &rs,
-                    Kind::Normal,
+                    EventKind::Normal,
                     "SuccessfulDelete",
                     &format!("Deleted pod: {pod_name}"),
-                    COMPONENT,
+                    kind.component,
                 );
             }
         }
@@ -131,7 +180,7 @@ fn sync(cluster: &Arc<Cluster>, name: &str) {
         "observedGeneration".into(),
         rs["metadata"]["generation"].clone(),
     );
-    let _ = cluster.store.modify(&REPLICASETS, &ns, name, |r| {
+    let _ = cluster.store.modify(kind.rt, &ns, name, |r| {
         r["status"] = Value::Object(status);
         Ok(())
     });

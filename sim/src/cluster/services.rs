@@ -5,6 +5,8 @@
 
 use serde_json::{Value, json};
 
+use crate::release::Release;
+
 /// A target port given by number or by the container port's name.
 enum Target {
     Number(u16),
@@ -158,8 +160,10 @@ const SERVICES_OF_3SCALE: &[Service] = &[
 ];
 
 /// The Service `name` as the operator builds it (labelled with the APIManager's
-/// `appLabel`); the API server allocates its cluster IP (`defaulting`).
-pub fn desired(name: &str, app_label: &str) -> Option<Value> {
+/// `appLabel`); the API server allocates its cluster IP (`defaulting`). 3scale 2.14's
+/// Services select `deploymentConfig` (e.g. 3scale-2.14-stable system_mysql.go:44); names
+/// and ports are 2.15's.
+pub fn desired_for(name: &str, app_label: &str, release: Release) -> Option<Value> {
     let s = SERVICES_OF_3SCALE.iter().find(|s| s.name == name)?;
     let ports: Vec<Value> = s
         .ports
@@ -190,7 +194,7 @@ pub fn desired(name: &str, app_label: &str) -> Option<Value> {
         },
         "spec": {
             "ports": ports,
-            "selector": {"deployment": s.selects},
+            "selector": {release.selector_key(): s.selects},
             "type": "ClusterIP",
             "sessionAffinity": "None",
         },
@@ -199,13 +203,21 @@ pub fn desired(name: &str, app_label: &str) -> Option<Value> {
 
 #[cfg(test)]
 mod tests {
+    use crate::release::Release;
+
+    fn desired(name: &str, app_label: &str) -> Option<serde_json::Value> {
+        super::desired_for(name, app_label, Release::V2_15)
+    }
+
     #[test]
     fn every_service_is_built() {
         for s in super::SERVICES_OF_3SCALE {
-            let d = super::desired(s.name, "3scale-api-management").unwrap();
+            let d = desired(s.name, "3scale-api-management").unwrap();
             assert_eq!(d["spec"]["selector"]["deployment"], s.selects);
+            let d = super::desired_for(s.name, "x", Release::V2_14).unwrap();
+            assert_eq!(d["spec"]["selector"]["deploymentConfig"], s.selects);
         }
-        assert!(super::desired("no-such-service", "x").is_none());
+        assert!(desired("no-such-service", "x").is_none());
     }
 
     #[test]
@@ -213,7 +225,7 @@ mod tests {
         let mut ips: Vec<String> = super::SERVICES_OF_3SCALE
             .iter()
             .map(|s| {
-                let mut svc = super::desired(s.name, "3scale-api-management").unwrap();
+                let mut svc = desired(s.name, "3scale-api-management").unwrap();
                 crate::defaulting::on_create(&crate::resources::SERVICES, &mut svc);
                 svc["spec"]["clusterIP"].as_str().unwrap().to_string()
             })

@@ -41,21 +41,31 @@ pub fn prepare_machine(dirs: &Dirs, options: &ClusterOptions) -> Result<()> {
     Ok(())
 }
 
+/// Who a pod belongs to: its workload (the Deployment or DeploymentConfig, whose name is
+/// the template's), the revision it was stamped from (a pod-template-hash or an RC's
+/// name), its controller (a ReplicaSet or ReplicationController) and the name prefix and
+/// labels the controller adds.
+pub struct PodOwner<'a> {
+    pub workload: String,
+    pub revision: String,
+    pub generate_name: String,
+    pub extra_labels: Value,
+    pub controller: &'a Value,
+}
+
 /// Creates the pod object and starts supervising its processes, as the scheduler and the
-/// kubelet do together. `spec` is the ReplicaSet the pod belongs to. Returns its name.
+/// kubelet do together. Returns its name.
 pub fn start_pod(
     cluster: &Arc<Cluster>,
-    deployment: &str,
-    hash: &str,
     template: &'static Template,
-    spec: &Value,
+    owner: &PodOwner,
 ) -> Option<String> {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let suffix: String = (0..5)
         .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
         .collect();
-    let name = format!("{deployment}-{hash}-{suffix}");
-    let object = pod_object::new_pod(&name, template, hash, spec);
+    let name = format!("{}{suffix}", owner.generate_name);
+    let object = pod_object::new_pod(&name, template, owner, cluster.options.release);
     let created = cluster
         .store
         .create(&PODS, &cluster.namespace, object)
@@ -76,8 +86,8 @@ pub fn start_pod(
     cluster.pods.lock().unwrap().insert(
         name.clone(),
         PodSlot {
-            deployment: deployment.to_string(),
-            hash: hash.to_string(),
+            deployment: owner.workload.clone(),
+            hash: owner.revision.clone(),
             template,
             state: PodState::Starting,
             init_pid: None,

@@ -9,10 +9,15 @@ use crate::cluster::{Cluster, PodHandle};
 use crate::pod::process::exec_command;
 use crate::{Result, SimError};
 
+/// A running pod of a component's workload: its Deployment's (2.15) or, in 2.14, its
+/// DeploymentConfig's (whatever its labels, `deployment=` or `deploymentConfig=`).
 pub fn pod(cluster: &Cluster, deployment: &str) -> Result<PodHandle> {
-    cluster
-        .running_pod(deployment)
-        .ok_or_else(|| SimError::Other(format!("no running pod for deployment {deployment}")))
+    cluster.running_pod(deployment).ok_or_else(|| {
+        SimError::Other(format!(
+            "no running pod for {} {deployment}",
+            cluster.options.release.workload().singular
+        ))
+    })
 }
 
 fn argv(args: &[&str]) -> Vec<String> {

@@ -14,6 +14,12 @@ use tokio::process::{Child, Command};
 use super::templates::Template;
 use crate::{Result, SimError};
 
+/// A started pod: running, or already over (with PID 1's exit code).
+pub enum Launch {
+    Running(PodProcess),
+    Exited(Option<i32>),
+}
+
 pub struct PodProcess {
     unshare: Child,
     /// PID 1 of the pod, as the machine numbers it.
@@ -35,6 +41,26 @@ impl PodProcess {
         log: &Path,
         net_of: Option<i32>,
     ) -> Result<PodProcess> {
+        match Self::start(pod, script, log, net_of).await? {
+            Launch::Running(p) => Ok(p),
+            Launch::Exited(status) => Err(SimError::pod(
+                pod,
+                format!(
+                    "pod init exited at once ({status:?}); see {}",
+                    log.display()
+                ),
+            )),
+        }
+    }
+
+    /// `launch_in_network` for a pod whose command may be over before its PID 1 is seen
+    /// (a Job's or a hook's that fails at once): that is an exit, with its code.
+    pub async fn start(
+        pod: &str,
+        script: &Path,
+        log: &Path,
+        net_of: Option<i32>,
+    ) -> Result<Launch> {
         let out = std::fs::File::create(log).map_err(|e| SimError::io(log, e))?;
         let err = out.try_clone()?;
         let mut unshare = match net_of {
@@ -88,15 +114,15 @@ impl PodProcess {
             if let Ok(text) = std::fs::read_to_string(&children)
                 && let Some(pid) = text.split_whitespace().next().and_then(|p| p.parse().ok())
             {
-                return Ok(PodProcess {
+                return Ok(Launch::Running(PodProcess {
                     unshare,
                     init_pid: pid,
-                });
+                }));
             }
             if let Ok(Some(status)) = unshare.try_wait() {
-                return Err(SimError::pod(
-                    pod,
-                    format!("pod init exited at once ({status}); see {}", log.display()),
+                use std::os::unix::process::ExitStatusExt;
+                return Ok(Launch::Exited(
+                    status.code().or_else(|| status.signal().map(|s| 128 + s)),
                 ));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -115,6 +115,10 @@ fn container_defaults(name: &str, image: &str) -> Value {
 /// What the kubelet reports as `imageID`: the image's repository pinned to a digest. The
 /// digest is made up but stable for an image, as a real one is.
 pub fn image_id(image: &str) -> String {
+    // Pinned by digest already (a DeploymentConfig's resolved image): that is its ID.
+    if image.contains("@sha256:") {
+        return image.to_string();
+    }
     let repository = match image.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => repo,
         _ => image,

@@ -192,11 +192,13 @@ impl Sim {
             if let Some(v) = check() {
                 return v;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "waited {secs}s for {what}; sim events:\n{}",
-                self.sim(&["events"])
-            );
+            if std::time::Instant::now() >= deadline {
+                // The last events say what was stuck; CI keeps only part of a long message.
+                let events = self.sim(&["events"]);
+                let lines: Vec<&str> = events.lines().collect();
+                let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+                panic!("waited {secs}s for {what}; the last sim events:\n{tail}");
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

@@ -21,6 +21,7 @@ use crate::store::{EventType, WatchEvent};
 const WATCHED: &[&str] = &[
     "apimanagers",
     "deployments",
+    "deploymentconfigs",
     "configmaps",
     "secrets",
     "jobs",

@@ -7,13 +7,35 @@ use serde_json::{Value, json};
 
 use super::{Ctx, Step};
 use crate::SimError;
-use crate::cluster::bootstrap::{DEFAULT_REDIS_CONF, deployment};
+use crate::cluster::bootstrap::{DEFAULT_REDIS_CONF, default_redis_conf, deployment};
 use crate::pod::templates;
+use crate::release::Release;
 use crate::resources::{CONFIGMAPS, DEPLOYMENTS, SECRETS};
 
 type Reconciler = fn(&Ctx) -> crate::Result<Step>;
 
-pub const STEPS: &[Reconciler] = &[
+pub fn steps(release: Release) -> &'static [Reconciler] {
+    match release {
+        Release::V2_15 => STEPS,
+        Release::V2_14 => STEPS_2_14,
+    }
+}
+
+/// 3scale-2.14-stable apimanager_controller.go reconcileAPIManagerLogic:208-264 (the
+/// ImageStreams of NewAMPImagesReconciler first, which the simulator does not serve).
+const STEPS_2_14: &[Reconciler] = &[
+    system_mysql,
+    system_redis_2_14,
+    backend_redis_2_14,
+    backend,
+    memcached,
+    system_searchd_2_14,
+    super::system_app::reconcile_2_14,
+    zync,
+    apicast,
+];
+
+const STEPS: &[Reconciler] = &[
     system_mysql,
     system_redis,
     backend_redis,
@@ -47,10 +69,14 @@ impl Ctx<'_> {
             .as_i64()
     }
 
-    /// The deployment as the operator builds it; its replicas are the spec's or 1.
+    /// The deployment (2.14: DeploymentConfig) as the operator builds it; its replicas are
+    /// the spec's or 1.
     pub fn desired_deployment(&self, name: &str) -> Value {
-        let t = templates::find(name).expect("a 3scale 2.15 deployment");
-        let mut d = deployment(t);
+        let t = templates::find(name).expect("a 3scale component");
+        let mut d = match self.release() {
+            Release::V2_15 => deployment(t),
+            Release::V2_14 => super::deployment_configs::desired(t, &self.app_label()),
+        };
         if let Some(r) = self.spec_replicas(name) {
             d["spec"]["replicas"] = json!(r);
         }
@@ -172,6 +198,39 @@ fn redis(ctx: &Ctx, name: &str, claim: &str) -> crate::Result<Step> {
     Ok(Step::Continue)
 }
 
+fn system_redis_2_14(ctx: &Ctx) -> crate::Result<Step> {
+    redis_2_14(ctx, "system-redis", "system-redis-storage")
+}
+
+fn backend_redis_2_14(ctx: &Ctx) -> crate::Result<Step> {
+    redis_2_14(ctx, "backend-redis", "backend-redis-storage")
+}
+
+/// 3scale-2.14-stable redis_reconciler.go Reconcile:58-117: the DeploymentConfig (no
+/// ConfigMap version in its pod template), the Service, `redis-config` with
+/// CreateOnlyMutator (:88: every edit stays, nothing is appended, and nothing rolls the
+/// redis pods when it changes), the claim, the Secret (system-redis still with
+/// `NAMESPACE`).
+fn redis_2_14(ctx: &Ctx, name: &str, claim: &str) -> crate::Result<Step> {
+    ctx.reconcile_deployment(ctx.desired_deployment(name), None)?;
+    super::extras::service(ctx, name)?;
+    ctx.reconcile_configmap(
+        ctx.config_map(
+            "redis-config",
+            ctx.labels("system", Some("redis")),
+            json!({"redis.conf": default_redis_conf(Release::V2_14)}),
+        ),
+        create_only,
+    )?;
+    super::extras::persistent_volume_claim(ctx, claim)?;
+    ctx.reconcile_secret(if name == "system-redis" {
+        ctx.system_redis_secret()
+    } else {
+        ctx.backend_redis_secret()
+    })?;
+    Ok(Step::Continue)
+}
+
 /// RedisConfigMapReconcileField (pkg/reconcilers/configmap.go:23-47): a missing
 /// `redis.conf` is put back whole; otherwise only the two rename-command lines are
 /// appended when absent. Every other edit stays.
@@ -260,6 +319,18 @@ fn system_searchd(ctx: &Ctx) -> crate::Result<Step> {
     } else {
         Ok(Step::Requeue)
     }
+}
+
+/// 3scale-2.14-stable system_searchd_reconciler.go Reconcile:25-63: the old system-sphinx
+/// DeploymentConfig and Service go (the 2.13 upgrade), then Service, claim and
+/// DeploymentConfig; no re-index Job and no wait.
+fn system_searchd_2_14(ctx: &Ctx) -> crate::Result<Step> {
+    ctx.delete(&crate::resources::SERVICES, "system-sphinx")?;
+    ctx.delete(&crate::resources::DEPLOYMENT_CONFIGS, "system-sphinx")?;
+    super::extras::service(ctx, "system-searchd")?;
+    super::extras::persistent_volume_claim(ctx, "system-searchd-manticore")?;
+    ctx.reconcile_deployment(ctx.desired_deployment("system-searchd"), None)?;
+    Ok(Step::Continue)
 }
 
 /// zync_reconciler.go.

@@ -8,12 +8,20 @@ use serde_json::json;
 use super::Ctx;
 use crate::SimError;
 use crate::cluster::{claims, services};
+use crate::release::Release;
 use crate::resources::{PERSISTENT_VOLUME_CLAIMS, SERVICES};
 
 pub fn service(ctx: &Ctx, name: &str) -> crate::Result<()> {
-    let desired = services::desired(name, &ctx.app_label())
-        .ok_or_else(|| SimError::Other(format!("no Service {name} in 3scale 2.15")))?;
+    let release = ctx.release();
+    let desired = services::desired_for(name, &ctx.app_label(), release).ok_or_else(|| {
+        SimError::Other(format!("no Service {name} in 3scale {}", release.as_str()))
+    })?;
     ctx.reconcile_object(&SERVICES, desired, |existing, desired| {
+        // 2.14 reconciles Services with CreateOnlyMutator alone (e.g. 3scale-2.14-stable
+        // system_reconciler.go:54-75): a changed selector stays.
+        if release == Release::V2_14 {
+            return false;
+        }
         if existing["spec"]["selector"] == desired["spec"]["selector"] {
             return false;
         }
@@ -53,9 +61,8 @@ pub fn persistent_volume_claim(ctx: &Ctx, claim: &str) -> crate::Result<()> {
         .find(|(c, _)| *c == claim)
         .and_then(|(_, pointer)| ctx.apimanager.pointer(pointer))
         .and_then(|v| v.as_str());
-    let desired = claims::desired(claim, &ctx.app_label(), class).ok_or_else(|| {
-        SimError::Other(format!("no PersistentVolumeClaim {claim} in 3scale 2.15"))
-    })?;
+    let desired = claims::desired(claim, &ctx.app_label(), class)
+        .ok_or_else(|| SimError::Other(format!("no PersistentVolumeClaim {claim} in 3scale")))?;
     let existed = ctx.get(&PERSISTENT_VOLUME_CLAIMS, claim).is_some();
     ctx.reconcile_object(&PERSISTENT_VOLUME_CLAIMS, desired, |_, _| false)?;
     if !existed {

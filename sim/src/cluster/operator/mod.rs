@@ -1,13 +1,15 @@
-//! The 3scale operator (3scale-operator 0.12.5, 3scale 2.15.5, branch 3scale-2.15-stable)
-//! as a controller-runtime controller of its own: it watches the APIManager, the
-//! Deployments it owns and the redis ConfigMap through an informer cache that sees every
-//! change `--operator-delay` late, queues the APIManager's name when a change arrives,
-//! and reconciles the whole APIManager from that queue, in the order of
+//! The 3scale operator (3scale-operator 0.12.5, 3scale 2.15.5, branch 3scale-2.15-stable;
+//! or 0.11.3, 3scale 2.14, branch 3scale-2.14-stable, with `--threescale 2.14`) as a
+//! controller-runtime controller of its own: it watches the APIManager, the Deployments
+//! (2.14: DeploymentConfigs) it owns and (2.15) the redis ConfigMap through an informer
+//! cache that sees every change `--operator-delay` late, queues the APIManager's name when
+//! a change arrives, and reconciles the whole APIManager from that queue, in the order of
 //! controllers/apps/apimanager_controller.go reconcileAPIManagerLogic.
 
 mod cache;
 mod components;
 pub mod defaults;
+mod deployment_configs;
 mod extras;
 mod secrets;
 mod status;
@@ -22,7 +24,8 @@ use serde_json::{Value, json};
 use super::owners::{controller_of, ensure_controller_ref};
 use super::{Cluster, watch};
 use crate::SimError;
-use crate::resources::{APIMANAGERS, CONFIGMAPS, DEPLOYMENTS, JOBS, ResourceType};
+use crate::release::Release;
+use crate::resources::{APIMANAGERS, CONFIGMAPS, JOBS, ResourceType};
 use crate::status::ApiError;
 use crate::store::WatchEvent;
 
@@ -58,6 +61,10 @@ impl Ctx<'_> {
             .as_str()
             .unwrap_or("3scale")
             .to_string()
+    }
+
+    pub fn release(&self) -> Release {
+        self.cluster.options.release
     }
 
     pub fn name(&self) -> &str {
@@ -179,16 +186,19 @@ impl Ctx<'_> {
         self.reconcile_object(&CONFIGMAPS, desired, mutate)
     }
 
-    /// ReconcileDeployment with the mutators every 3scale deployment has (pod template
-    /// labels and annotations merged in) and DeploymentReplicasMutator only when the
-    /// APIManager spec sets replicas (e.g. system_reconciler.go:202).
+    /// ReconcileDeployment (2.14: ReconcileDeploymentConfig) with the mutators every 3scale
+    /// deployment has (pod template labels and annotations merged in; 2.14 also the
+    /// ImageChange trigger's image stream, DeploymentConfigImageChangeTriggerMutator) and
+    /// the replicas mutator only when the APIManager spec sets replicas (e.g. 2.15
+    /// system_reconciler.go:202, 2.14 system_reconciler.go:96-98).
     pub fn reconcile_deployment(&self, desired: Value, replicas: Option<i64>) -> crate::Result<()> {
+        let rt = self.release().workload();
         let name = desired["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let before = self.get(&DEPLOYMENTS, &name);
-        self.reconcile_object(&DEPLOYMENTS, desired, |existing, desired| {
+        let before = self.get(rt, &name);
+        self.reconcile_object(rt, desired, |existing, desired| {
             let mut changed = false;
             for field in ["labels", "annotations"] {
                 for (k, v) in desired["spec"]["template"]["metadata"][field]
@@ -202,6 +212,7 @@ impl Ctx<'_> {
                     }
                 }
             }
+            changed |= image_change_trigger(existing, desired);
             if let Some(r) = replicas
                 && existing["spec"]["replicas"] != r
             {
@@ -210,7 +221,7 @@ impl Ctx<'_> {
             }
             changed
         })?;
-        if let (Some(before), Some(after)) = (before, self.get(&DEPLOYMENTS, &name))
+        if let (Some(before), Some(after)) = (before, self.get(rt, &name))
             && before["spec"] != after["spec"]
         {
             let what = if before["spec"]["replicas"] != after["spec"]["replicas"] {
@@ -222,8 +233,8 @@ impl Ctx<'_> {
                 "pod template".to_string()
             };
             self.log(&format!(
-                "updated deployment/{name}: {what} (generation {})",
-                after["metadata"]["generation"]
+                "updated {}/{name}: {what} (generation {})",
+                rt.singular, after["metadata"]["generation"]
             ));
         }
         Ok(())
@@ -271,6 +282,27 @@ impl Ctx<'_> {
                         .any(|c| c["type"] == "Progressing" && c["reason"] == "ReplicaSetUpdated")
                 })
     }
+}
+
+/// DeploymentConfigImageChangeTriggerMutator (3scale-2.14-stable
+/// pkg/reconcilers/deploymentconfig.go:196-216): the ImageChange trigger's image stream tag
+/// is put back; its resolved image is left alone.
+fn image_change_trigger(existing: &mut Value, desired: &Value) -> bool {
+    let find = |dc: &Value| {
+        dc["spec"]["triggers"]
+            .as_array()
+            .and_then(|t| t.iter().position(|t| t["type"] == "ImageChange"))
+    };
+    let (Some(want), Some(have)) = (find(desired), find(existing)) else {
+        return false;
+    };
+    let name = &desired["spec"]["triggers"][want]["imageChangeParams"]["from"]["name"];
+    let current = &mut existing["spec"]["triggers"][have]["imageChangeParams"]["from"]["name"];
+    if current == name {
+        return false;
+    }
+    *current = name.clone();
+    true
 }
 
 fn api_error(e: ApiError) -> SimError {
@@ -323,7 +355,7 @@ pub fn install(cluster: &Arc<Cluster>) -> crate::Result<()> {
 pub fn spawn(cluster: Arc<Cluster>) {
     let delay = cluster.options.operator_delay;
     let cache = cache::spawn(cluster.clone(), delay, |c, old, event| {
-        for owner in owners_to_enqueue(old, event) {
+        for owner in owners_to_enqueue(c.options.release, old, event) {
             c.queues.operator.add_after(&owner, Duration::ZERO);
         }
     });
@@ -371,8 +403,10 @@ pub fn spawn(cluster: Arc<Cluster>) {
 }
 
 /// SetupWithManager: For(APIManager), Owns(Deployment), Owns(ConfigMap) with the label
-/// threescale_component_element=redis (apimanager_controller.go:355-384).
-fn owners_to_enqueue(old: Option<&Value>, event: &WatchEvent) -> Vec<String> {
+/// threescale_component_element=redis (apimanager_controller.go:355-384); in 2.14
+/// For(APIManager), Owns(DeploymentConfig) (and Secrets labelled for it, and Routes,
+/// which the simulator does not model).
+fn owners_to_enqueue(release: Release, old: Option<&Value>, event: &WatchEvent) -> Vec<String> {
     let name = event.object["metadata"]["name"]
         .as_str()
         .unwrap_or_default()
@@ -385,11 +419,13 @@ fn owners_to_enqueue(old: Option<&Value>, event: &WatchEvent) -> Vec<String> {
     let mut owners = Vec::new();
     match event.plural {
         "apimanagers" => owners.push(name),
-        "deployments" => {
+        "deployments" | "deploymentconfigs" if event.plural == release.workload().plural => {
             owners.extend(old.and_then(owner_of));
             owners.extend(owner_of(&event.object));
         }
-        "configmaps" => {
+        // 2.15 only (3scale-2.14-stable apimanager_controller.go:150-159 watches no
+        // ConfigMaps).
+        "configmaps" if release == Release::V2_15 => {
             let labelled =
                 event.object["metadata"]["labels"]["threescale_component_element"] == "redis";
             if labelled {
@@ -433,7 +469,7 @@ fn reconcile(
         ));
     }
     // setAPIManagerDefaults: update and requeue.
-    if let Some(defaulted) = defaults::apply(&apimanager) {
+    if let Some(defaulted) = defaults::apply(&apimanager, cluster.options.release) {
         ctx.update(&APIMANAGERS, defaulted)?;
         return Ok(Step::Requeue);
     }
@@ -443,7 +479,7 @@ fn reconcile(
     // 435-497 returns ctrl.Result{} at the end), as is a spec Requeue that comes without
     // an error (Reconcile returns only the status reconciler's result then).
     let mut spec_error = None;
-    for step in components::STEPS {
+    for step in components::steps(cluster.options.release) {
         match step(&ctx) {
             Ok(Step::Continue | Step::RequeueAfter(_)) => {}
             Ok(Step::Requeue) => break,

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::Ctx;
 use crate::SimError;
+use crate::release::Release;
 use crate::resources::SECRETS;
 
 pub struct DesiredSecret {
@@ -135,7 +136,15 @@ impl Ctx<'_> {
                     self.field(s, "SENTINEL_HOSTS", String::new),
                 ),
                 ("SENTINEL_ROLE", self.field(s, "SENTINEL_ROLE", String::new)),
-            ],
+            ]
+            .into_iter()
+            // 2.14 still has NAMESPACE (3scale-2.14-stable redis.go SystemRedisSecret:
+            // 618-633, DefaultSystemRedisNamespace ""); 2.15 deletes it.
+            .chain(
+                (self.release() == Release::V2_14)
+                    .then(|| ("NAMESPACE", self.field(s, "NAMESPACE", String::new))),
+            )
+            .collect(),
         }
     }
 

@@ -1,4 +1,5 @@
-//! The APIManager's status (controllers/apps/apimanager_status_reconciler.go): the
+//! The APIManager's status (controllers/apps/apimanager_status_reconciler.go; 2.14: the
+//! same from DeploymentConfigs, without preflights and their requeue): the
 //! `Available` condition (every expected Deployment it owns is available; routes count as
 //! ready), the `Preflights` condition, and the deployments listed as ready, starting or
 //! stopped (operator-utils olm.GetDeploymentStatus). While the APIManager was not
@@ -9,7 +10,8 @@ use serde_json::{Value, json};
 use super::Ctx;
 use crate::SimError;
 use crate::cluster::owners::is_owned_by;
-use crate::resources::{APIMANAGERS, DEPLOYMENTS};
+use crate::release::Release;
+use crate::resources::APIMANAGERS;
 
 /// component.DeploymentsLister for internal MySQL, Redis and zync database.
 const EXPECTED: &[&str] = &[
@@ -49,7 +51,7 @@ pub fn reconcile(ctx: &Ctx) -> crate::Result<bool> {
     let was_available = is_true(&current["status"]["conditions"], "Available");
     let deployments: Vec<Value> = EXPECTED
         .iter()
-        .filter_map(|d| ctx.get(&DEPLOYMENTS, d))
+        .filter_map(|d| ctx.get(ctx.release().workload(), d))
         .filter(|d| is_owned_by(d, &uid))
         .collect();
     let all_available = deployments.len() == EXPECTED.len()
@@ -98,12 +100,15 @@ pub fn reconcile(ctx: &Ctx) -> crate::Result<bool> {
         None,
         None,
     );
-    set(
-        "Preflights",
-        "True",
-        Some("PreflightsPass"),
-        Some("All requirements for the current version are met"),
-    );
+    // 2.14 has no preflights (3scale-2.14-stable apimanager_status_reconciler.go:68-88).
+    if ctx.release() == Release::V2_15 {
+        set(
+            "Preflights",
+            "True",
+            Some("PreflightsPass"),
+            Some("All requirements for the current version are met"),
+        );
+    }
     let mut deployment_status = json!({});
     for (key, list) in [
         ("ready", ready),
@@ -121,5 +126,6 @@ pub fn reconcile(ctx: &Ctx) -> crate::Result<bool> {
     current["status"] = status;
     ctx.update(&APIMANAGERS, current)
         .map_err(|e| SimError::Other(format!("Failed to update APIManager status: {e}")))?;
-    Ok(!was_available && !ctx.install)
+    // 2.14 requeues only on a conflict (apimanager_status_reconciler.go:38-65).
+    Ok(!was_available && !ctx.install && ctx.release() == Release::V2_15)
 }

@@ -4,6 +4,9 @@
 //! completed: pkg/helper/job.go DeleteJob refuses a running or failed one with an error)
 //! and created again; the system-app Deployment is not reconciled (replicas included)
 //! until that Job has completed; `system-app-post` follows once system-app is available.
+//!
+//! 3scale 2.14 has no such Jobs: its system-app DeploymentConfig runs the same rake tasks
+//! as lifecycle hooks of each rollout (`reconcile_2_14`, `deployment_configs`).
 
 use std::time::Duration;
 
@@ -17,6 +20,28 @@ use crate::resources::{DEPLOYMENTS, JOBS};
 const PRE: &str = "system-app-pre";
 const POST: &str = "system-app-post";
 const GENERATION: &str = "system-app-deployment-generation";
+
+/// 3scale-2.14-stable system_reconciler.go Reconcile:44-205: the claim, the Services,
+/// system-app's and sidekiq's DeploymentConfigs (replicas only when the APIManager sets
+/// them), the ConfigMaps, the Secrets.
+pub fn reconcile_2_14(ctx: &Ctx) -> crate::Result<Step> {
+    super::extras::persistent_volume_claim(ctx, "system-storage")?;
+    for service in [
+        "system-provider",
+        "system-master",
+        "system-developer",
+        "system-memcache",
+    ] {
+        super::extras::service(ctx, service)?;
+    }
+    ctx.deployment_step("system-app")?;
+    ctx.deployment_step("system-sidekiq")?;
+    system_config_maps(ctx)?;
+    for secret in ctx.system_secrets() {
+        ctx.reconcile_secret(secret)?;
+    }
+    Ok(Step::Continue)
+}
 
 pub fn reconcile(ctx: &Ctx) -> crate::Result<Step> {
     // reconcileFileStorage: the RWX claim (system_reconciler.go:33-44).
@@ -140,11 +165,11 @@ fn system_image() -> &'static str {
         .image
 }
 
-/// A Job in the system image (system.go AppPreHookJob/AppPostHookJob:732-810,
-/// system_searchd.go ReindexingJob), with the environment its rake task reads.
-pub fn job(ctx: &Ctx, name: &str, task: &str, generation: Option<i64>) -> Value {
+/// The environment of system's rake tasks (system.go buildSystemBaseEnv, as the 2.15
+/// Jobs and the 2.14 pre hook get it).
+pub fn base_env() -> Value {
     let secret = |var: &str, secret: &str, key: &str| json!({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}});
-    let env = json!([
+    json!([
         {"name": "APICAST_REGISTRY_URL", "valueFrom": {"configMapKeyRef": {"name": "system-environment", "key": "APICAST_REGISTRY_URL"}}},
         secret("DATABASE_URL", "system-database", "URL"),
         secret("MASTER_DOMAIN", "system-seed", "MASTER_DOMAIN"),
@@ -165,7 +190,13 @@ pub fn job(ctx: &Ctx, name: &str, task: &str, generation: Option<i64>) -> Value 
         secret("APICAST_ACCESS_TOKEN", "system-master-apicast", "ACCESS_TOKEN"),
         secret("REDIS_URL", "system-redis", "URL"),
         secret("BACKEND_REDIS_URL", "backend-redis", "REDIS_STORAGE_URL"),
-    ]);
+    ])
+}
+
+/// A Job in the system image (system.go AppPreHookJob/AppPostHookJob:732-810,
+/// system_searchd.go ReindexingJob), with the environment its rake task reads.
+pub fn job(ctx: &Ctx, name: &str, task: &str, generation: Option<i64>) -> Value {
+    let env = base_env();
     let mut annotations = json!({});
     if let Some(g) = generation {
         annotations[GENERATION] = json!(g.to_string());
