@@ -161,7 +161,12 @@ fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>> {
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(forged(path, &format!("it cannot be opened as a file ({e})"))),
+        Err(e) => {
+            return Err(forged(
+                path,
+                &format!("it cannot be opened as a file ({e})"),
+            ));
+        }
     };
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if !meta.is_file() || meta.len() > MAX_FILE {
@@ -371,11 +376,11 @@ mod tests {
         let path = dir.path().join("journal/backend-redis.json");
         let mut j = Journal::open(&path, &k, "r1", "backend-redis").unwrap();
         j.record("redis-conf", "save 900 1").unwrap();
-        let refused = |p: &Path, k: &JournalKey, run: &str, plugin: &str| {
-            match Journal::open(p, k, run, plugin) {
-                Err(Error::Refused(m)) => m,
-                other => panic!("expected a refusal, got {other:?}"),
-            }
+        let refused = |p: &Path, k: &JournalKey, run: &str, plugin: &str| match Journal::open(
+            p, k, run, plugin,
+        ) {
+            Err(Error::Refused(m)) => m,
+            other => panic!("expected a refusal, got {other:?}"),
         };
         // By hand, as host 0.1 wrote them.
         let forged = dir.path().join("journal/forged.json");
@@ -390,7 +395,9 @@ mod tests {
         assert!(refused(&path, &k, "r1", "system-redis").contains("backend-redis"));
         // Another user's key.
         let other = tempfile::tempdir().unwrap();
-        assert!(refused(&path, &key(other.path()), "r1", "backend-redis").contains("does not match"));
+        assert!(
+            refused(&path, &key(other.path()), "r1", "backend-redis").contains("does not match")
+        );
         // An empty journal of host 0.1 holds nothing to act on.
         std::fs::write(&forged, "{}").unwrap();
         assert!(Journal::open(&forged, &k, "r1", "x").unwrap().is_empty());

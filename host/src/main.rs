@@ -90,8 +90,14 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             action: KeyAction::New { ref out },
         } => {
             let (public, print) = seal::generate(out)?;
-            println!("private key: {} (keep it private: it seals sets)", out.display());
-            println!("public key:  {} ({print}; give it to --trust-key)", public.display());
+            println!(
+                "private key: {} (keep it private: it seals sets)",
+                out.display()
+            );
+            println!(
+                "public key:  {} ({print}; give it to --trust-key)",
+                public.display()
+            );
             Ok(0)
         }
         Command::Run {
@@ -220,7 +226,11 @@ async fn backup(s: Settings) -> Result<u8, Error> {
     }
     let r = run::backup::run(session).await?;
     print!("{}", report::backup(&r));
-    Ok(if r.ok() && r.not_sealed.is_none() { 0 } else { 1 })
+    Ok(if r.ok() && r.not_sealed.is_none() {
+        0
+    } else {
+        1
+    })
 }
 
 async fn restore(s: Settings) -> Result<u8, Error> {

@@ -208,7 +208,9 @@ impl BackupSet {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(self.path.join(name), e)),
         };
-        let meta = file.metadata().map_err(|e| Error::io(self.path.join(name), e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(self.path.join(name), e))?;
         if !meta.is_file() {
             return Err(Error::bad_set(
                 &self.path,
@@ -233,7 +235,10 @@ impl BackupSet {
         if bytes.len() as u64 > limit {
             return Err(Error::bad_set(
                 &self.path,
-                format!("{name} grew past {} while read", crate::progress::human(limit)),
+                format!(
+                    "{name} grew past {} while read",
+                    crate::progress::human(limit)
+                ),
             ));
         }
         Ok(Some(bytes))

@@ -230,7 +230,10 @@ mod tests {
         let set = BackupSet::create(&dir.path().join("set")).unwrap();
         let keys = tempfile::tempdir().unwrap();
         let (public, print) = generate(&keys.path().join("k")).unwrap();
-        assert!(generate(&keys.path().join("k")).is_err(), "never overwrites");
+        assert!(
+            generate(&keys.path().join("k")).is_err(),
+            "never overwrites"
+        );
         let mode = std::fs::metadata(keys.path().join("k"))
             .unwrap()
             .permissions()
@@ -250,6 +253,9 @@ mod tests {
         set.remove_seal().unwrap();
         let unsealed = check(&set, b"{\"a\":1}", &trusted).unwrap_err().to_string();
         assert!(unsealed.contains("not sealed"), "{unsealed}");
-        assert!(trusted_key(&keys.path().join("k")).is_err(), "a private key is not a public one");
+        assert!(
+            trusted_key(&keys.path().join("k")).is_err(),
+            "a private key is not a public one"
+        );
     }
 }

@@ -60,7 +60,19 @@ pub struct Verified {
 }
 
 /// Verifies what `plugins` will read. Runs on a blocking thread (it reads every byte).
+/// Whatever stops it (a FIFO, a planted link, an unreadable file) refuses the set.
 pub fn verify(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Result<Verified> {
+    refusing(set, verify_set(set, plugins, checks))
+}
+
+fn refusing<T>(set: &BackupSet, r: Result<T>) -> Result<T> {
+    r.map_err(|e| match e {
+        Error::BadSet { .. } | Error::Refused(_) | Error::Invalid(_) => e,
+        other => Error::bad_set(set.path(), other.to_string()),
+    })
+}
+
+fn verify_set(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Result<Verified> {
     let bad = |m: String| Error::bad_set(set.path(), m);
     let Some(bytes) = set.manifest_bytes()? else {
         if !checks.trusted.is_empty() {
@@ -174,6 +186,10 @@ pub fn verify(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Resul
 /// Checks every record of manifest.json against the files, whatever the plugins: what
 /// `host seal` vouches for. Returns the manifest's bytes as checked.
 pub fn verify_all_records(set: &BackupSet) -> Result<(Vec<u8>, Verified)> {
+    refusing(set, all_records(set))
+}
+
+fn all_records(set: &BackupSet) -> Result<(Vec<u8>, Verified)> {
     let bad = |m: String| Error::bad_set(set.path(), m);
     let Some(bytes) = set.manifest_bytes()? else {
         return Err(bad(

@@ -86,10 +86,7 @@ pub fn describe(manifest: &Manifest) -> Vec<String> {
         .map(|a| {
             let optional = if a.optional { ", optional" } else { "" };
             let content = match a.content {
-                Some(c) => format!(
-                    ", {}: the host refuses client commands in it",
-                    c.name()
-                ),
+                Some(c) => format!(", {}: the host refuses client commands in it", c.name()),
                 None => String::new(),
             };
             format!(

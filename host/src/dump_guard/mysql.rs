@@ -73,13 +73,37 @@ impl Escapes {
 /// The client's commands by name (`help` lists them), matched case-insensitively as the
 /// first word of a statement's first line.
 const NAMED: &[&str] = &[
-    "?", "clear", "connect", "delimiter", "edit", "ego", "exit", "go", "help", "nopager",
-    "notee", "nowarning", "pager", "print", "prompt", "quit", "rehash", "sandbox", "source",
-    "status", "system", "tee", "use", "charset", "warnings",
+    "?",
+    "clear",
+    "connect",
+    "delimiter",
+    "edit",
+    "ego",
+    "exit",
+    "go",
+    "help",
+    "nopager",
+    "notee",
+    "nowarning",
+    "pager",
+    "print",
+    "prompt",
+    "quit",
+    "rehash",
+    "sandbox",
+    "source",
+    "status",
+    "system",
+    "tee",
+    "use",
+    "charset",
+    "warnings",
 ];
 /// Those that run programs, touch files, connect elsewhere, or change the client's
 /// reading (charset, delimiter outside the guard's view).
-const HARMFUL_NAMED: &[&str] = &["connect", "edit", "pager", "source", "system", "tee", "charset"];
+const HARMFUL_NAMED: &[&str] = &[
+    "connect", "edit", "pager", "source", "system", "tee", "charset",
+];
 /// One-character commands that do the same: `\!` system, `\.` source, `\T` tee, `\P`
 /// pager, `\e` edit, `\C` charset, `\d` delimiter. (`\r`, connect, is not among them:
 /// misread data holds `\r` for every carriage return.)
@@ -90,8 +114,12 @@ const TAKE_ARGS: &[u8] = b"rRuh?";
 #[derive(Debug)]
 enum State {
     Normal,
-    Quote { q: u8 },
-    QuoteEscape { q: u8 },
+    Quote {
+        q: u8,
+    },
+    QuoteEscape {
+        q: u8,
+    },
     Dash,
     DashDash,
     LineComment,
@@ -106,9 +134,13 @@ enum State {
     /// Leading blanks of a line that starts a statement.
     LineStart,
     /// The first word of such a line.
-    Word { word: Vec<u8> },
+    Word {
+        word: Vec<u8>,
+    },
     /// `DELIMITER`'s argument.
-    Delimiter { arg: Vec<u8> },
+    Delimiter {
+        arg: Vec<u8>,
+    },
 }
 
 pub(super) struct Mysql {
@@ -267,7 +299,12 @@ impl Mysql {
                     return Ok(i + 1);
                 }
                 let text = String::from_utf8_lossy(arg).trim().to_string();
-                let new = text.split_whitespace().next().unwrap_or("").as_bytes().to_vec();
+                let new = text
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .as_bytes()
+                    .to_vec();
                 let first = new.first().copied().unwrap_or(0);
                 let ok = !new.is_empty()
                     && new.len() <= 4

@@ -29,12 +29,58 @@ enum Strictness {
 /// Meta-commands that run programs, touch files, connect, or change psql's variables or
 /// its reading of the input.
 const HARMFUL: &[&str] = &[
-    "!", "o", "out", "g", "gx", "gexec", "gset", "gdesc", "w", "write", "i", "include",
-    "ir", "include_relative", "e", "edit", "ef", "ev", "s", "copy", "cd", "c", "connect",
-    "setenv", "set", "unset", "prompt", "password", "encoding", "getenv", "lo_export",
-    "lo_import", "lo_unlink", "lo_list", "if", "elif", "else", "endif", "bind",
-    "bind_named", "parse", "close", "close_prepared", "startpipeline", "endpipeline",
-    "sendpipeline", "syncpipeline", "flush", "flushrequest", "getresults", "watch", "pset",
+    "!",
+    "o",
+    "out",
+    "g",
+    "gx",
+    "gexec",
+    "gset",
+    "gdesc",
+    "w",
+    "write",
+    "i",
+    "include",
+    "ir",
+    "include_relative",
+    "e",
+    "edit",
+    "ef",
+    "ev",
+    "s",
+    "copy",
+    "cd",
+    "c",
+    "connect",
+    "setenv",
+    "set",
+    "unset",
+    "prompt",
+    "password",
+    "encoding",
+    "getenv",
+    "lo_export",
+    "lo_import",
+    "lo_unlink",
+    "lo_list",
+    "if",
+    "elif",
+    "else",
+    "endif",
+    "bind",
+    "bind_named",
+    "parse",
+    "close",
+    "close_prepared",
+    "startpipeline",
+    "endpipeline",
+    "sendpipeline",
+    "syncpipeline",
+    "flush",
+    "flushrequest",
+    "getresults",
+    "watch",
+    "pset",
 ];
 
 /// What may follow a backslash in COPY's text format (`\N`, `\\`, `\t`, octal, hex...).
@@ -53,29 +99,55 @@ fn ident_char(c: u8) -> bool {
 #[derive(Debug)]
 enum State {
     Normal,
-    Single { escapes: bool },
+    Single {
+        escapes: bool,
+    },
     SingleEscape,
     /// A `'` inside a string: another `'` continues it.
-    SingleEnd { escapes: bool },
+    SingleEnd {
+        escapes: bool,
+    },
     Double,
     DoubleEnd,
-    DollarTag { tag: Vec<u8> },
-    Dollar { tag: Vec<u8>, matched: usize },
+    DollarTag {
+        tag: Vec<u8>,
+    },
+    Dollar {
+        tag: Vec<u8>,
+        matched: usize,
+    },
     Dash,
     LineComment,
     Slash,
-    Block { depth: u32 },
-    BlockStar { depth: u32 },
-    BlockSlash { depth: u32 },
+    Block {
+        depth: u32,
+    },
+    BlockStar {
+        depth: u32,
+    },
+    BlockSlash {
+        depth: u32,
+    },
     /// After a backslash: the command's name, then (for `\restrict`) the rest of the line.
-    Meta { name: Vec<u8>, line_start: bool, named: bool, rest: Vec<u8> },
+    Meta {
+        name: Vec<u8>,
+        line_start: bool,
+        named: bool,
+        rest: Vec<u8>,
+    },
     /// The arguments of a harmless meta-command, to the end of the line.
     MetaArgs,
     /// After `COPY ... FROM stdin;`: nothing else on its line.
     CopyTail,
-    Data { line_start: bool },
-    DataBackslash { line_start: bool },
-    DataDot { cr: bool },
+    Data {
+        line_start: bool,
+    },
+    DataBackslash {
+        line_start: bool,
+    },
+    DataDot {
+        cr: bool,
+    },
 }
 
 /// What the statement so far says about COPY.
@@ -537,7 +609,10 @@ impl View for Psql {
         // A command at the very end, with no newline after it.
         match &self.state {
             State::Meta {
-                name, named: false, line_start, ..
+                name,
+                named: false,
+                line_start,
+                ..
             } if !name.is_empty() => {
                 let (name, line_start) = (name.clone(), *line_start);
                 if self.meta_named(&name, line_start)? {

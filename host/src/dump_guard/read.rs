@@ -49,14 +49,17 @@ impl<R: AsyncRead + Unpin> AsyncRead for GuardedRead<R> {
         out: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        let preamble = this.guard.preamble();
-        if this.preamble_sent < preamble.len() {
-            let n = (preamble.len() - this.preamble_sent).min(out.remaining());
-            out.put_slice(&preamble[this.preamble_sent..this.preamble_sent + n]);
-            this.preamble_sent += n;
-            return Poll::Ready(Ok(()));
-        }
         loop {
+            // The preamble goes only with the first checked bytes: a stream refused at
+            // once hands nothing on.
+            let preamble = this.guard.preamble();
+            let started = this.cleared > 0 || (this.eof && this.refused.is_none());
+            if this.preamble_sent < preamble.len() && started {
+                let n = (preamble.len() - this.preamble_sent).min(out.remaining());
+                out.put_slice(&preamble[this.preamble_sent..this.preamble_sent + n]);
+                this.preamble_sent += n;
+                return Poll::Ready(Ok(()));
+            }
             if this.sent < this.cleared {
                 let n = (this.cleared - this.sent).min(out.remaining());
                 out.put_slice(&this.buf[this.sent..this.sent + n]);
@@ -110,7 +113,11 @@ impl<R: AsyncRead + Unpin> AsyncRead for GuardedRead<R> {
 
 /// Reads `reader` to its end through a guard, up to `limit` bytes. `Err` says why, in
 /// words for a message about the artifact. Returns the bytes read.
-pub fn check_reader(mut reader: impl Read, mut guard: Option<Guard>, limit: u64) -> Result<u64, String> {
+pub fn check_reader(
+    mut reader: impl Read,
+    mut guard: Option<Guard>,
+    limit: u64,
+) -> Result<u64, String> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {

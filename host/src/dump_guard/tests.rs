@@ -93,8 +93,8 @@ fn psql_meta_commands_are_refused_wherever_psql_reads_them() {
         assert!(r.what.contains(cmd), "{text:?}: {r}");
     }
     // After COPY data, psql reads commands again.
-    let after = format!("COPY t (a) FROM stdin;\n1\n\\.\n\\! id\n");
-    assert_eq!(pg(&after).unwrap_err().line, 4);
+    let after = "COPY t (a) FROM stdin;\n1\n\\.\n\\! id\n";
+    assert_eq!(pg(after).unwrap_err().line, 4);
     // In COPY data, only COPY's escapes: a meta-command there would run if the COPY failed.
     let data = "COPY t (a) FROM stdin;\n1\n\\! id\n\\.\n";
     assert!(pg(data).unwrap_err().what.contains("COPY data"));
@@ -111,7 +111,8 @@ fn quotes_and_comments_hide_backslashes_as_psql_sees_them() {
     pg("SELECT $1, a$b, 'x';\n").unwrap();
     // With standard_conforming_strings off, 'a\' does not end the string, so psql would
     // read the `\!` below as outside of it: refused.
-    let text = "SET standard_conforming_strings = off;\nSELECT 'a\\' ; ' \\! touch /tmp/pwned\n';\n";
+    let text =
+        "SET standard_conforming_strings = off;\nSELECT 'a\\' ; ' \\! touch /tmp/pwned\n';\n";
     assert!(pg(text).unwrap_err().what.contains("\\!"));
     // And the other way round.
     let text = "SELECT 'a\\' \\! touch /tmp/pwned ';\n";
