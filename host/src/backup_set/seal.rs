@@ -109,6 +109,9 @@ pub fn generate(out: &Path) -> Result<(PathBuf, String)> {
     }
     create(out, 0o600, private.as_bytes())?;
     create(&pub_path, 0o644, public.as_bytes())?;
+    // A public key is meant to be handed out: readable whatever the host's umask.
+    std::fs::set_permissions(&pub_path, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| Error::io(&pub_path, e))?;
     Ok((pub_path, fingerprint(&key.verifying_key())))
 }
 
