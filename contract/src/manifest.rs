@@ -14,6 +14,10 @@
 //! path = "zync-database-backup.gz"
 //! format = "gzip"             # gzip | json | rdb | tree | raw
 //! optional = false            # true: a set without it restores with a warning
+//! content = "postgresql-dump" # what the stream is, if a client will read it: mysql-dump
+//!                             # | postgresql-dump. The host then refuses client commands
+//!                             # in it (psql's `\!`, mysql's `system`) where it is
+//!                             # streamed into a pod and when a hand-made set is verified.
 //!
 //! [capabilities]
 //! # Pods the plugin may exec and copy in, by label selector; find-pod takes exactly one
@@ -71,6 +75,29 @@ pub struct Artifact {
     /// A set without it restores with a warning (hand-made sets may lack it).
     #[serde(default)]
     pub optional: bool,
+    /// What the (decompressed) bytes are, when a database client will read them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+}
+
+/// A stream a database client reads as a script. Such a script can hold the client's own
+/// commands (psql's `\!` runs a shell, mysql's `system` too), which a dump never needs.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Content {
+    /// mysqldump's output, for the `mysql` (MariaDB) client.
+    MysqlDump,
+    /// pg_dump's plain output, for `psql`.
+    PostgresqlDump,
+}
+
+impl Content {
+    pub fn name(self) -> &'static str {
+        match self {
+            Content::MysqlDump => "mysql-dump",
+            Content::PostgresqlDump => "postgresql-dump",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -274,6 +301,15 @@ impl Manifest {
                     a.path.escape_debug()
                 ));
             }
+            if let Some(c) = a.content
+                && !matches!(a.format, Format::Gzip | Format::Raw)
+            {
+                return rule(format!(
+                    "artifact `{}`: content `{}` needs format gzip or raw (a stream)",
+                    a.path,
+                    c.name()
+                ));
+            }
         }
         for v in std::iter::once(&self.version).chain(&self.threescale) {
             if !is_version(v) {
@@ -399,6 +435,7 @@ hooks = ["backup", "restore", "resume"]
 [[artifacts]]
 path = "zync-database-backup.gz"
 format = "gzip"
+content = "postgresql-dump"
 
 [capabilities]
 exec = ["deployment=zync-database", { selector = "deployment=system-app", container = "system-master" }]
@@ -413,6 +450,7 @@ rollout = ["zync", { deployment-config = "zync-que" }]
         assert_eq!(m.name, "zync-database");
         assert!(m.has_hook(Hook::Restore) && !m.has_hook(Hook::Quiesce));
         assert_eq!(m.artifacts[0].format, Format::Gzip);
+        assert_eq!(m.artifacts[0].content, Some(Content::PostgresqlDump));
         assert_eq!(m.capabilities.patch[0].paths, vec!["/spec/zync"]);
         assert_eq!(m.after, vec!["apimanager"]);
         assert_eq!(m.capabilities.exec[0].container(), None);
@@ -435,6 +473,8 @@ rollout = ["zync", { deployment-config = "zync-que" }]
             Manifest::parse(&text).unwrap_err().to_string()
         };
         assert!(bad("format = \"gzip\"", "format = \"zip\"").contains("format"));
+        assert!(bad("format = \"gzip\"", "format = \"tree\"").contains("needs format gzip"));
+        assert!(bad("\"postgresql-dump\"", "\"oracle-dump\"").contains("content"));
         assert!(bad("zync-database-backup.gz", "../escape.gz").contains(".."));
         assert!(bad("zync-database-backup.gz", "/abs.gz").contains("absolute"));
         assert!(bad("zync-database-backup.gz", "runs").contains("kept by the host"));

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod backup_set;
 pub mod capabilities;
 pub mod cluster;
+pub mod dump_guard;
 pub mod error;
 pub mod journal;
 pub mod plugin;

@@ -159,6 +159,8 @@ fn contained(sim: &Sim, set: &Path, expect: &str) -> common::Run {
         "3",
         "--plugin-memory",
         "64",
+        // The attack is a set made by hand: no manifest.json.
+        "--hand-made",
     ]);
     assert_eq!(
         run.code,

@@ -70,6 +70,16 @@ impl Grant {
     }
 }
 
+impl Grant {
+    /// What a declared artifact holds, if a database client reads it.
+    pub fn content(&self, path: &str) -> Option<contract::manifest::Content> {
+        self.artifacts
+            .iter()
+            .find(|a| a.path == path)
+            .and_then(|a| a.content)
+    }
+}
+
 /// `host inspect`'s words for the artifacts.
 pub fn describe(manifest: &Manifest) -> Vec<String> {
     manifest
@@ -77,8 +87,12 @@ pub fn describe(manifest: &Manifest) -> Vec<String> {
         .iter()
         .map(|a| {
             let optional = if a.optional { ", optional" } else { "" };
+            let content = match a.content {
+                Some(c) => format!(", {}: the host refuses client commands in it", c.name()),
+                None => String::new(),
+            };
             format!(
-                "artifact {} ({}{optional}): written during backup, read during restore",
+                "artifact {} ({}{optional}{content}): written during backup, read during restore",
                 a.path,
                 a.format.name()
             )

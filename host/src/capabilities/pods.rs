@@ -3,6 +3,7 @@
 //! kubectl picks it). Streaming calls move bytes between a pod and an artifact without
 //! the plugin seeing them.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_compression::Level;
@@ -10,7 +11,8 @@ use async_compression::tokio::bufread::GzipDecoder;
 use async_compression::tokio::write::GzipEncoder;
 use contract::Manifest;
 use contract::selector::Selector;
-use tokio::io::{AsyncWriteExt, BufReader};
+
+use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 
 use super::artifacts::Access;
 use super::bindings::host::plugin::pods::{self, ExecOutput};
@@ -19,6 +21,7 @@ use super::quota::{QuotaReader, QuotaWriter};
 use super::{Call, CallCtx, Grant as FullGrant, HostError, HostState};
 use crate::backup_set::tar_stream;
 use crate::cluster::{ExecResult, PodFacts, PodPermit, PodSearchPermit, pod_path};
+use crate::dump_guard::{Guard, GuardedRead};
 use crate::error::{Error, Result};
 
 /// Level 2 (zlib-rs): dumps are large and the link to the pod is fast. On a 200 MB SQL
@@ -482,7 +485,8 @@ async fn stream_out(
     result
 }
 
-/// An artifact into a command's stdin, through gunzip if asked.
+/// An artifact into a command's stdin, through gunzip if asked, and through the dump
+/// guard if the manifest says a database client reads it (see `dump_guard`).
 async fn stream_in(
     ctx: &CallCtx,
     permit: &PodPermit,
@@ -497,21 +501,21 @@ async fn stream_in(
         None,
     );
     let cluster = &ctx.run.cluster;
-    let result = match decompression {
+    let guard = ctx.grant.artifacts.content(artifact).map(Guard::new);
+    let mut source: Pin<Box<dyn AsyncRead + Send + '_>> = match decompression {
         Compression::Gzip => {
             let mut decoder = GzipDecoder::new(reader);
             decoder.multiple_members(true);
-            cluster
-                .reader_to_exec(&mut decoder, permit, argv, &mut transfer)
-                .await
+            Box::pin(decoder)
         }
-        Compression::None => {
-            let mut reader = reader;
-            cluster
-                .reader_to_exec(&mut reader, permit, argv, &mut transfer)
-                .await
-        }
+        Compression::None => Box::pin(reader),
     };
+    if let Some(guard) = guard {
+        source = Box::pin(GuardedRead::new(source, guard));
+    }
+    let result = cluster
+        .reader_to_exec(&mut source, permit, argv, &mut transfer)
+        .await;
     transfer.finish(result.is_ok());
     result.map_err(|e| match e {
         Error::Invalid(m) => Error::Invalid(format!("artifact `{artifact}`: {m}")),

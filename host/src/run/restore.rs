@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use super::Session;
 use crate::backup_set::BackupSet;
-use crate::backup_set::verify::{self, Verified};
+use crate::backup_set::verify::{self, PluginFile, Verified};
 use crate::cluster::PodPermit;
 use crate::error::{Error, Result};
-use contract::{Hook, Manifest};
+use contract::Hook;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepResult {
@@ -64,19 +64,29 @@ pub fn interrupt_signal() -> impl std::future::Future<Output = &'static str> {
 /// Checks the whole set on a blocking thread (it reads every byte).
 pub async fn verify_set(session: &Session) -> Result<Verified> {
     let path = session.set.path().to_path_buf();
-    let manifests: Vec<Manifest> = session.plugins.iter().map(|p| p.manifest.clone()).collect();
+    let plugins: Vec<PluginFile> = session
+        .plugins
+        .iter()
+        .map(|p| PluginFile {
+            manifest: p.manifest.clone(),
+            file: p.file_name.clone(),
+            sha256: p.sha256.clone(),
+        })
+        .collect();
+    let mut checks = session.settings.checks.clone();
+    checks.namespace = Some(session.namespace().to_string());
     let verified = tokio::task::spawn_blocking(move || {
         let set = BackupSet::open(&path)?;
-        verify::verify(&set, &manifests)
+        verify::verify(&set, &plugins, &checks)
     })
     .await
     .map_err(|e| Error::task("verifying the set", e))?
     // Whatever stops verification (a planted symlink, an unreadable file) refuses the set.
     .map_err(|e| match e {
-        Error::BadSet { .. } => e,
+        Error::BadSet { .. } | Error::Refused(_) | Error::Invalid(_) => e,
         other => Error::bad_set(session.set.path(), other.to_string()),
     })?;
-    if let (Some(m), Some(running)) = (session.set.manifest()?, &session.threescale_version)
+    if let (Some(m), Some(running)) = (&verified.manifest, &session.threescale_version)
         && let Some(made) = &m.threescale_version
         && !super::version::same_release(made, running)
     {
@@ -92,9 +102,13 @@ pub async fn run(session: Arc<Session>) -> Result<RestoreReport> {
         session.progress().line(&format!("warning: {w}"));
     }
     session.progress().line(&format!(
-        "backup set verified: {} files, {}",
+        "backup set verified: {} files, {}{}",
         verified.files,
-        crate::progress::human(verified.bytes)
+        crate::progress::human(verified.bytes),
+        match &verified.sealed_by {
+            Some(key) => format!(", sealed by {key}"),
+            None => String::new(),
+        }
     ));
     check_exec_protocol(&session).await?;
     let mut report = phases(&session, &[Hook::Quiesce, Hook::Restore]).await?;
