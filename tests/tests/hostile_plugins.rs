@@ -102,6 +102,8 @@ fn restore(sim: &Sim, plugin: &Path, set: &Path, flags: &[&str]) -> Measured {
         plugin.to_str().unwrap(),
         "--backup-dir",
         set.to_str().unwrap(),
+        // The attacks are sets made by hand: no manifest.json.
+        "--hand-made",
     ];
     args.extend_from_slice(flags);
     host_measured(sim, &args, &[])
@@ -648,6 +650,7 @@ fn the_compiled_cache_trusts_only_what_this_user_wrote() {
                 set.path().to_str().unwrap(),
                 "--cache-dir",
                 cache.to_str().unwrap(),
+                "--hand-made",
             ],
             &[("XDG_STATE_HOME", state.as_path())],
         );
