@@ -1,5 +1,7 @@
-//! `host restore` and `host resume`. A restore runs in phases, in the plugins' order:
-//! every quiesce hook, then every restore hook, then every resume hook. The set is
+//! `host restore` and `host resume`. A restore runs in the plugins' order: the quiesce
+//! and restore hooks as `contract::order::quiesce_then_restore` orders them (a quiesce
+//! after the restores of what its plugin comes after, every other restore after the
+//! quiesces), then every resume hook. The set is
 //! verified before the first change. When a step fails (or the run is interrupted), no
 //! further step runs, and every plugin that still holds journal notes of something it
 //! scaled down or changed gets its resume hook, in a fresh instance, to put it back.
@@ -111,7 +113,7 @@ pub async fn run(session: Arc<Session>) -> Result<RestoreReport> {
         }
     ));
     check_exec_protocol(&session).await?;
-    let mut report = phases(&session, &[Hook::Quiesce, Hook::Restore]).await?;
+    let mut report = phases(&session).await?;
     report.verified = Some(verified);
     Ok(report)
 }
@@ -187,44 +189,46 @@ impl RestoreReport {
     }
 }
 
-async fn phases(session: &Arc<Session>, hooks: &[Hook]) -> Result<RestoreReport> {
+/// The quiesce and restore steps, in `quiesce_then_restore`'s order; then, on success,
+/// every resume hook, or on failure the put-back.
+async fn phases(session: &Arc<Session>) -> Result<RestoreReport> {
     let mut report = RestoreReport::new(session);
     let mut interrupted = Box::pin(interrupt_signal());
-    for &hook in hooks {
-        for p in session.plugins.iter().filter(|p| p.manifest.has_hook(hook)) {
-            let name = p.manifest.name.clone();
-            if report.failure.is_some() {
-                report.steps.push(Step {
-                    plugin: name,
-                    hook,
-                    result: StepResult::Skipped,
-                    duration: Duration::ZERO,
-                });
-                continue;
-            }
-            let started = std::time::Instant::now();
-            let outcome = tokio::select! {
-                r = session.call(p, hook, session.set.reader()?) => r.map(|_| ()),
-                signal = &mut interrupted => Err(Error::Interrupted(signal)),
-            };
-            let result = match outcome {
-                Ok(()) => StepResult::Ok,
-                Err(e) => {
-                    let message = match e {
-                        Error::Plugin { message, .. } => message,
-                        other => other.to_string(),
-                    };
-                    report.failure = Some(format!("{name} {hook}: {message}"));
-                    StepResult::Failed(message)
-                }
-            };
+    let manifests: Vec<&contract::Manifest> = session.plugins.iter().map(|p| &p.manifest).collect();
+    for (i, hook) in contract::order::quiesce_then_restore(&manifests) {
+        let p = &session.plugins[i];
+        let name = p.manifest.name.clone();
+        if report.failure.is_some() {
             report.steps.push(Step {
                 plugin: name,
                 hook,
-                result,
-                duration: started.elapsed(),
+                result: StepResult::Skipped,
+                duration: Duration::ZERO,
             });
+            continue;
         }
+        let started = std::time::Instant::now();
+        let outcome = tokio::select! {
+            r = session.call(p, hook, session.set.reader()?) => r.map(|_| ()),
+            signal = &mut interrupted => Err(Error::Interrupted(signal)),
+        };
+        let result = match outcome {
+            Ok(()) => StepResult::Ok,
+            Err(e) => {
+                let message = match e {
+                    Error::Plugin { message, .. } => message,
+                    other => other.to_string(),
+                };
+                report.failure = Some(format!("{name} {hook}: {message}"));
+                StepResult::Failed(message)
+            }
+        };
+        report.steps.push(Step {
+            plugin: name,
+            hook,
+            result,
+            duration: started.elapsed(),
+        });
     }
     if report.failure.is_some() {
         return put_back(session, report, "putting back what the run changed").await;

@@ -245,7 +245,19 @@ impl Sim {
             .env("HOST_CACHE_DIR", self.dir.join("host-cache"))
             // The journal key, kept per test cluster rather than in the user's home.
             .env("XDG_STATE_HOME", self.dir.join("host-state"));
-        let out = output_within(cmd, what, None);
+        let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            output_within(cmd, what, None)
+        })) {
+            Ok(out) => out,
+            Err(hung) => {
+                // What the cluster did meanwhile says why the host waited.
+                let message = hung.downcast_ref::<String>().cloned().unwrap_or_default();
+                let events = self.sim(&["events"]);
+                let lines: Vec<&str> = events.lines().collect();
+                let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+                panic!("{message}\nthe last sim events:\n{tail}");
+            }
+        };
         let run = Run {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
