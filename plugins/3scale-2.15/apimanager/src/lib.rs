@@ -1,11 +1,11 @@
 //! 9.5.1 on a new cluster: with the operator installed and the Secrets and ConfigMaps
-//! restored, the APIManager from the set is created, the operator deploys 3scale, and
-//! system-app is then scaled down as 9.5 asks, so the data load into a quiet install. The
-//! operator's own first run of system-app-pre seeds an empty database; the MySQL load
-//! replaces it.
+//! restored, the APIManager from the set is created and the operator deploys 3scale.
+//! system-app comes after this plugin, so its quiesce then scales the new install's
+//! system-app down as 9.5 asks, and the data load into a quiet install. The operator's
+//! own first run of system-app-pre seeds an empty database; the MySQL load replaces it.
 
 use guest_sdk::prelude::*;
-use threescale::apimanager::{self, API, KIND, SYSTEM_APP, WAIT};
+use threescale::apimanager::{self, API, KIND, WAIT};
 use threescale::export::sanitize;
 use threescale::v2_15::DEPLOYMENTS;
 
@@ -61,15 +61,7 @@ impl Plugin for ApiManager {
             .map_err(|e| e.context(&format!("waiting for the operator to deploy {deployment}")))?;
         }
         info!("9.5.1: 3scale is deployed");
-        apimanager::scale_down(&name, &SYSTEM_APP, "9.5")
-    }
-
-    fn resume() -> Result<()> {
-        if journal::recall(SYSTEM_APP.journal_key).is_none() {
-            return Ok(());
-        }
-        let name = apimanager::name()?;
-        apimanager::put_back(&name, &SYSTEM_APP, "9.5.7")
+        Ok(())
     }
 }
 
