@@ -7,6 +7,7 @@
 //! - [`Hook`]: the functions a plugin exports.
 //! - [`selector`]: the label selectors of exec grants.
 //! - [`patch_paths`]: which JSON-pointer paths a patch touches.
+//! - [`names`]: Kubernetes object names, kinds and API versions, as the API server spells them.
 //! - [`paths`]: what a path inside a backup set may be.
 //! - [`order`]: the restore order, from the plugins' `after` lists.
 //!
@@ -16,6 +17,7 @@ pub mod build;
 mod error;
 mod hook;
 pub mod manifest;
+pub mod names;
 pub mod order;
 pub mod patch_paths;
 pub mod paths;

@@ -14,13 +14,20 @@
 //! path = "zync-database-backup.gz"
 //! format = "gzip"             # gzip | json | rdb | tree | raw
 //! optional = false            # true: a set without it restores with a warning
+//! content = "postgresql-dump" # what the stream is, if a client will read it: mysql-dump
+//!                             # | postgresql-dump. The host then refuses client commands
+//!                             # in it (psql's `\!`, mysql's `system`) where it is
+//!                             # streamed into a pod and when a hand-made set is verified.
 //!
 //! [capabilities]
 //! # Pods the plugin may exec and copy in, by label selector; find-pod takes exactly one
 //! # of these selectors. A table names the container (else the pod's default container,
-//! # as kubectl picks it).
+//! # as kubectl picks it) and may narrow the commands (argv[0]) the plugin may run there;
+//! # copying files runs `tar`. An exec grant is full control of the container (its
+//! # environment and mounted secrets, its service-account token, its network): the list
+//! # narrows what is run, it does not sandbox it (`bash -c` runs anything).
 //! exec = ["deployment=zync-database",
-//!         { selector = "deployment=system-app", container = "system-master" }]
+//!         { selector = "deployment=system-app", container = "system-master", commands = ["tar"] }]
 //! # get, list and wait-for. `names` omitted: any name of that kind in the namespace.
 //! read = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager" }]
 //! # apply (create or replace).
@@ -36,6 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ManifestError;
 use crate::hook::Hook;
+use crate::names::{check_object_name, is_dns_label, is_kind, split_api_version};
 use crate::paths::{check_relative_path, overlap};
 use crate::selector::Selector;
 
@@ -67,6 +75,29 @@ pub struct Artifact {
     /// A set without it restores with a warning (hand-made sets may lack it).
     #[serde(default)]
     pub optional: bool,
+    /// What the (decompressed) bytes are, when a database client will read them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+}
+
+/// A stream a database client reads as a script. Such a script can hold the client's own
+/// commands (psql's `\!` runs a shell, mysql's `system` too), which a dump never needs.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Content {
+    /// mysqldump's output, for the `mysql` (MariaDB) client.
+    MysqlDump,
+    /// pg_dump's plain output, for `psql`.
+    PostgresqlDump,
+}
+
+impl Content {
+    pub fn name(self) -> &'static str {
+        match self {
+            Content::MysqlDump => "mysql-dump",
+            Content::PostgresqlDump => "postgresql-dump",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -150,6 +181,10 @@ pub struct ExecTarget {
     /// pod's `kubectl.kubernetes.io/default-container`, or its first, is taken.
     #[serde(default)]
     pub container: Option<String>,
+    /// The commands (argv[0], exactly) the plugin may run; `None`: any. Copying files
+    /// runs `tar`.
+    #[serde(default)]
+    pub commands: Option<Vec<String>>,
 }
 
 impl ExecGrant {
@@ -164,6 +199,14 @@ impl ExecGrant {
         match self {
             ExecGrant::Selector(_) => None,
             ExecGrant::Detailed(t) => t.container.as_deref(),
+        }
+    }
+
+    /// The commands the grant allows (argv[0]); `None`: any command.
+    pub fn commands(&self) -> Option<&[String]> {
+        match self {
+            ExecGrant::Selector(_) => None,
+            ExecGrant::Detailed(t) => t.commands.as_deref(),
         }
     }
 }
@@ -252,6 +295,29 @@ impl Manifest {
             if let Err(e) = check_relative_path(&a.path) {
                 return rule(format!("artifact `{}`: {e}", a.path));
             }
+            if a.path.chars().any(char::is_control) {
+                return rule(format!(
+                    "artifact `{}`: control characters are not allowed",
+                    a.path.escape_debug()
+                ));
+            }
+            if let Some(c) = a.content
+                && !matches!(a.format, Format::Gzip | Format::Raw)
+            {
+                return rule(format!(
+                    "artifact `{}`: content `{}` needs format gzip or raw (a stream)",
+                    a.path,
+                    c.name()
+                ));
+            }
+        }
+        for v in std::iter::once(&self.version).chain(&self.threescale) {
+            if !is_version(v) {
+                return rule(format!(
+                    "`{}` is not a version (letters, digits, `.`, `-`, `+`)",
+                    v.escape_debug()
+                ));
+            }
         }
         for (i, a) in self.artifacts.iter().enumerate() {
             for b in &self.artifacts[i + 1..] {
@@ -269,7 +335,11 @@ impl Manifest {
             {
                 return rule(format!("container `{c}` is not a container name"));
             }
+            if let Some(commands) = g.commands() {
+                check_commands(g.selector(), commands)?;
+            }
         }
+        check_kinds(&self.capabilities)?;
         for p in &self.capabilities.patch {
             if p.paths.is_empty() {
                 return rule(format!("patch grant for {} lists no paths", p.kind));
@@ -294,22 +364,61 @@ impl Manifest {
     }
 }
 
+/// Each kind, API version and name a read, write or patch grant names, in the API
+/// server's own spelling: what `host inspect` shows is then exactly what is reached.
+fn check_kinds(c: &Capabilities) -> Result<(), ManifestError> {
+    let grants = c
+        .read
+        .iter()
+        .chain(&c.write)
+        .map(|g| (&g.api_version, &g.kind, &g.names))
+        .chain(c.patch.iter().map(|g| (&g.api_version, &g.kind, &g.names)));
+    for (api_version, kind, names) in grants {
+        split_api_version(api_version).map_err(ManifestError::Rule)?;
+        if !is_kind(kind) {
+            return Err(ManifestError::Rule(format!(
+                "`{}` is not a kind as the API server spells it (`Secret`, `ConfigMap`: kinds are case-sensitive)",
+                kind.escape_debug()
+            )));
+        }
+        for name in names.iter().flatten() {
+            check_object_name(name)
+                .map_err(|e| ManifestError::Rule(format!("{kind}: {}", e.escape_debug())))?;
+        }
+    }
+    Ok(())
+}
+
+/// An exec grant's command list: program names or paths, each exactly as argv[0].
+fn check_commands(selector: &str, commands: &[String]) -> Result<(), ManifestError> {
+    if commands.is_empty() {
+        return Err(ManifestError::Rule(format!(
+            "the exec grant for {selector} lists no commands: name them, or drop the grant"
+        )));
+    }
+    for c in commands {
+        if c.is_empty() || c.chars().any(|ch| ch.is_control() || ch.is_whitespace()) {
+            return Err(ManifestError::Rule(format!(
+                "the exec grant for {selector} lists `{}`, which is not a command name",
+                c.escape_debug()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn is_version(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+}
+
 fn is_plugin_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
-
-/// An RFC 1123 label, as Kubernetes names containers and Deployments.
-fn is_dns_label(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
 }
 
 #[cfg(test)]
@@ -326,6 +435,7 @@ hooks = ["backup", "restore", "resume"]
 [[artifacts]]
 path = "zync-database-backup.gz"
 format = "gzip"
+content = "postgresql-dump"
 
 [capabilities]
 exec = ["deployment=zync-database", { selector = "deployment=system-app", container = "system-master" }]
@@ -340,6 +450,7 @@ rollout = ["zync", { deployment-config = "zync-que" }]
         assert_eq!(m.name, "zync-database");
         assert!(m.has_hook(Hook::Restore) && !m.has_hook(Hook::Quiesce));
         assert_eq!(m.artifacts[0].format, Format::Gzip);
+        assert_eq!(m.artifacts[0].content, Some(Content::PostgresqlDump));
         assert_eq!(m.capabilities.patch[0].paths, vec!["/spec/zync"]);
         assert_eq!(m.after, vec!["apimanager"]);
         assert_eq!(m.capabilities.exec[0].container(), None);
@@ -362,6 +473,8 @@ rollout = ["zync", { deployment-config = "zync-que" }]
             Manifest::parse(&text).unwrap_err().to_string()
         };
         assert!(bad("format = \"gzip\"", "format = \"zip\"").contains("format"));
+        assert!(bad("format = \"gzip\"", "format = \"tree\"").contains("needs format gzip"));
+        assert!(bad("\"postgresql-dump\"", "\"oracle-dump\"").contains("content"));
         assert!(bad("zync-database-backup.gz", "../escape.gz").contains(".."));
         assert!(bad("zync-database-backup.gz", "/abs.gz").contains("absolute"));
         assert!(bad("zync-database-backup.gz", "runs").contains("kept by the host"));
@@ -402,5 +515,61 @@ rollout = ["zync", { deployment-config = "zync-que" }]
             bad("format = \"gzip\"", "format = \"gzip\"\n\n[[artifacts]]\npath = \"zync-database-backup.gz/x\"\nformat = \"raw\"")
                 .contains("overlap")
         );
+    }
+
+    #[test]
+    fn grants_name_kinds_and_objects_as_the_api_server_does() {
+        let bad = |from: &str, to: &str| {
+            let text = ZYNC.replace(from, to);
+            assert_ne!(text, ZYNC, "{from}");
+            Manifest::parse(&text).unwrap_err().to_string()
+        };
+        let kind = "kind = \"APIManager\" }]\npatch";
+        assert!(bad(kind, "kind = \"apimanager\" }]\npatch").contains("case-sensitive"));
+        assert!(bad(kind, "kind = \"PodMetrics/x\" }]\npatch").contains("not a kind"));
+        let api = "read = [{ api-version = \"apps.3scale.net/v1alpha1\"";
+        assert!(bad(api, "read = [{ api-version = \"/v1\"").contains("not an API version"));
+        assert!(
+            bad(
+                "kind = \"APIManager\" }]\npatch",
+                "kind = \"APIManager\", names = [\"x/status\"] }]\npatch"
+            )
+            .contains("subresource")
+        );
+        assert!(
+            bad(
+                "kind = \"APIManager\" }]\npatch",
+                "kind = \"APIManager\", names = [\"svc:80\"] }]\npatch"
+            )
+            .contains("not a Kubernetes object name")
+        );
+        assert!(bad("zync-database-backup.gz", "zync\\u001b[2J.gz").contains("control characters"));
+        assert!(bad("version = \"0.1.0\"", "version = \"0.1\\u001b\"").contains("not a version"));
+    }
+
+    #[test]
+    fn exec_grants_may_narrow_the_commands() {
+        let narrowed = ZYNC.replace(
+            "container = \"system-master\" }",
+            "container = \"system-master\", commands = [\"bash\", \"tar\"] }",
+        );
+        let m = Manifest::parse(&narrowed).unwrap();
+        assert_eq!(m.capabilities.exec[0].commands(), None);
+        assert_eq!(
+            m.capabilities.exec[1].commands(),
+            Some(&["bash".to_string(), "tar".to_string()][..])
+        );
+        for (list, why) in [
+            ("[]", "lists no commands"),
+            ("[\"\"]", "not a command name"),
+            ("[\"bash -c\"]", "not a command name"),
+        ] {
+            let text = ZYNC.replace(
+                "container = \"system-master\" }",
+                &format!("container = \"system-master\", commands = {list} }}"),
+            );
+            let e = Manifest::parse(&text).unwrap_err().to_string();
+            assert!(e.contains(why), "{list}: {e}");
+        }
     }
 }

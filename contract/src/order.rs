@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::ManifestError;
+use crate::hook::Hook;
 use crate::manifest::Manifest;
 
 /// Whether an `after` that names a plugin not in the set is an error: in a full plugin
@@ -71,6 +72,55 @@ pub fn sequence(manifests: &[&Manifest], missing: Missing) -> Result<Vec<usize>,
     Ok(waves(manifests, missing)?.into_iter().flatten().collect())
 }
 
+/// The quiesce and restore steps of a restore, from plugins already in [`sequence`]
+/// order: `after` orders every hook, so a plugin's quiesce runs after the restore of
+/// every plugin it comes after (directly or not), and every other restore runs after
+/// all quiesces. With the 3scale sets this restores the Secrets and ConfigMaps (and
+/// the APIManager) before system-app is scaled down: the operator holds that scale-down
+/// until its system-app-pre Job completes, and the Job reads the Secrets, so with lost
+/// or regenerated Secrets the manual's order (scale down, then 9.5.1) waits for ever.
+pub fn quiesce_then_restore(in_order: &[&Manifest]) -> Vec<(usize, Hook)> {
+    let index: BTreeMap<&str, usize> = in_order
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.name.as_str(), i))
+        .collect();
+    let ancestors = |start: usize| -> BTreeSet<usize> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![start];
+        while let Some(i) = todo.pop() {
+            for name in &in_order[i].after {
+                if let Some(&j) = index.get(name.as_str())
+                    && seen.insert(j)
+                {
+                    todo.push(j);
+                }
+            }
+        }
+        seen
+    };
+    let mut steps = Vec::new();
+    let mut restored = BTreeSet::new();
+    for (q, m) in in_order.iter().enumerate() {
+        if !m.has_hook(Hook::Quiesce) {
+            continue;
+        }
+        let before = ancestors(q);
+        for (a, m) in in_order.iter().enumerate() {
+            if before.contains(&a) && m.has_hook(Hook::Restore) && restored.insert(a) {
+                steps.push((a, Hook::Restore));
+            }
+        }
+        steps.push((q, Hook::Quiesce));
+    }
+    for (a, m) in in_order.iter().enumerate() {
+        if m.has_hook(Hook::Restore) && restored.insert(a) {
+            steps.push((a, Hook::Restore));
+        }
+    }
+    steps
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +162,43 @@ mod tests {
                 vec!["backend-redis", "system-app", "system-mysql"],
                 vec!["system-redis"],
                 vec!["restarts"],
+            ]
+        );
+    }
+
+    fn with_hooks(name: &str, after: &[&str], hooks: &str) -> Manifest {
+        let after: Vec<String> = after.iter().map(|a| format!("\"{a}\"")).collect();
+        Manifest::parse(&format!(
+            "name = \"{name}\"\nversion = \"1\"\nthreescale = [\"2.15\"]\nafter = [{}]\nhooks = [{hooks}]\n",
+            after.join(", ")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_quiesce_comes_after_the_restores_of_what_its_plugin_comes_after() {
+        let ms = [
+            with_hooks("configmaps", &[], "\"restore\""),
+            with_hooks("secrets", &[], "\"restore\""),
+            with_hooks("apimanager", &["secrets", "configmaps"], "\"restore\""),
+            with_hooks("system-app", &["apimanager"], "\"quiesce\", \"resume\""),
+            with_hooks("system-mysql", &["apimanager"], "\"restore\""),
+            with_hooks("restarts", &["system-app", "system-mysql"], "\"restore\""),
+        ];
+        let refs: Vec<&Manifest> = ms.iter().collect();
+        let steps: Vec<String> = quiesce_then_restore(&refs)
+            .into_iter()
+            .map(|(i, h)| format!("{} {h}", ms[i].name))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "configmaps restore",
+                "secrets restore",
+                "apimanager restore",
+                "system-app quiesce",
+                "system-mysql restore",
+                "restarts restore",
             ]
         );
     }

@@ -31,31 +31,46 @@ fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-/// Paths a JSON patch (RFC 6902) changes: each op's `path`, and `from` for `move` (which
-/// removes it). `test` changes nothing; `copy` only reads its `from`.
-pub fn json_patch_paths(patch: &Value) -> Result<Vec<String>, PatchError> {
+/// What a JSON patch (RFC 6902) reaches: the paths it changes and the paths it only
+/// reads. Both need a grant: `copy` writes its `from` somewhere the plugin may read back,
+/// and `test` answers whether a value is what the plugin guessed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// Each op's `path` but `test`'s, and `from` for `move` (which removes it).
+    pub changed: Vec<String>,
+    /// `copy`'s `from` and `test`'s `path`.
+    pub read: Vec<String>,
+}
+
+pub fn json_patch_paths(patch: &Value) -> Result<Reach, PatchError> {
     let ops = patch
         .as_array()
         .ok_or_else(|| PatchError("a JSON patch must be an array of operations".into()))?;
-    let mut out = Vec::new();
+    let mut out = Reach::default();
     for op in ops {
         let kind = op["op"]
             .as_str()
             .ok_or_else(|| PatchError("a JSON patch operation needs `op`".into()))?;
         let path = op["path"]
             .as_str()
-            .ok_or_else(|| PatchError("a JSON patch operation needs `path`".into()))?;
+            .ok_or_else(|| PatchError("a JSON patch operation needs `path`".into()))?
+            .to_string();
+        let from = || {
+            op["from"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| PatchError(format!("`{kind}` needs `from`")))
+        };
         match kind {
-            "test" => {}
-            "add" | "remove" | "replace" | "copy" => out.push(path.to_string()),
+            "test" => out.read.push(path),
+            "add" | "remove" | "replace" => out.changed.push(path),
+            "copy" => {
+                out.changed.push(path);
+                out.read.push(from()?);
+            }
             "move" => {
-                out.push(path.to_string());
-                out.push(
-                    op["from"]
-                        .as_str()
-                        .ok_or_else(|| PatchError("`move` needs `from`".into()))?
-                        .to_string(),
-                );
+                out.changed.push(path);
+                out.changed.push(from()?);
             }
             other => return Err(PatchError(format!("unknown JSON patch op `{other}`"))),
         }
@@ -92,12 +107,17 @@ mod tests {
         let p = json!([
             {"op": "test", "path": "/spec", "value": 1},
             {"op": "replace", "path": "/spec/zync", "value": {}},
-            {"op": "move", "from": "/spec/system", "path": "/spec/zync/x"}
+            {"op": "move", "from": "/spec/system", "path": "/spec/zync/x"},
+            {"op": "copy", "from": "/data/password", "path": "/spec/zync/y"}
         ]);
+        let reach = json_patch_paths(&p).unwrap();
         assert_eq!(
-            json_patch_paths(&p).unwrap(),
-            vec!["/spec/zync", "/spec/zync/x", "/spec/system"]
+            reach.changed,
+            vec!["/spec/zync", "/spec/zync/x", "/spec/system", "/spec/zync/y"]
         );
+        assert_eq!(reach.read, vec!["/spec", "/data/password"]);
+        assert!(json_patch_paths(&json!([{"op": "copy", "path": "/a"}])).is_err());
+        assert_eq!(json_patch_paths(&json!([])).unwrap(), Reach::default());
         assert!(json_patch_paths(&json!({"op": "add"})).is_err());
         assert!(json_patch_paths(&json!([{"op": "explode", "path": "/a"}])).is_err());
     }

@@ -2,8 +2,17 @@
 //! and never one of the names the set keeps for its own bookkeeping.
 
 /// Top-level names the host owns in a set: a plugin's artifact there could replace the
-/// audit logs and journals of every run, or the set's own index.
-pub const RESERVED: &[&str] = &["runs", "manifest.json", ".staging"];
+/// audit logs and journals of every run, the set's own index or its seal. Every file the
+/// host keeps in a set is one of these or lies under one (`manifest.json.tmp` and
+/// `manifest.json.sig.tmp` are the atomic writes of the index and the seal).
+pub const RESERVED: &[&str] = &[
+    "runs",
+    "manifest.json",
+    "manifest.json.tmp",
+    "manifest.json.sig",
+    "manifest.json.sig.tmp",
+    ".staging",
+];
 
 /// A path inside the backup set: relative, `/`-separated, no `.` or `..` or empty parts,
 /// not under a reserved name.
@@ -62,6 +71,8 @@ mod tests {
             "runs",
             "runs/x/audit.jsonl",
             "manifest.json",
+            "manifest.json.sig",
+            "manifest.json.tmp",
             ".staging/a",
         ] {
             assert!(check_relative_path(p).is_err(), "{p}");

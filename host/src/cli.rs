@@ -9,8 +9,9 @@ Exit codes:
   0  done
   1  failed; for a restore, everything the run changed was put back
   2  bad usage or a plugin file that cannot be used
-  3  refused before changing anything (the set fails verification, an unsupported
-     3scale version, an earlier run left unfinished)
+  3  refused before changing anything (the set fails verification or is not sealed
+     by a key given with --trust-key, plugins or a namespace other than the set's, an
+     unsupported 3scale version, an earlier run left unfinished, a forged journal)
   4  failed, and not everything could be put back: the report names the journal to
      read, and `host resume --run ID` finishes the put-back";
 
@@ -70,6 +71,9 @@ pub enum Command {
         plugin: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+        /// (restore)
+        #[command(flatten)]
+        checks: RestoreChecks,
     },
     /// Back up every component: each plugin in DIR, independent ones in parallel.
     #[command(after_help = EXIT_CODES)]
@@ -85,6 +89,10 @@ pub enum Command {
         /// How many components to back up at once.
         #[arg(long, default_value_t = 3, value_name = "N")]
         parallel: usize,
+        /// Seal the set with this ed25519 private key when every component is backed up
+        /// (`host key new` makes one); `--trust-key` on restore then checks it.
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<PathBuf>,
     },
     /// Restore every component in the documented order: verify the set, quiesce,
     /// restore, resume; on failure put back what was changed.
@@ -98,6 +106,8 @@ pub enum Command {
         plugins: Option<PathBuf>,
         #[command(flatten)]
         run: RunArgs,
+        #[command(flatten)]
+        checks: RestoreChecks,
     },
     /// Finish the put-back of a restore that was cut off (its journal notes remain).
     #[command(after_help = EXIT_CODES)]
@@ -125,6 +135,24 @@ pub enum Command {
         /// The backup set.
         #[arg(long, value_name = "DIR", default_value = ".")]
         backup_dir: PathBuf,
+        #[command(flatten)]
+        checks: SetChecks,
+    },
+    /// Seal a backup set made by `host backup`: check every file against manifest.json,
+    /// then sign manifest.json with an ed25519 private key (into manifest.json.sig).
+    #[command(after_help = EXIT_CODES)]
+    Seal {
+        /// The private key (`host key new` makes one).
+        #[arg(long, value_name = "FILE")]
+        sign_key: PathBuf,
+        /// The backup set.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        backup_dir: PathBuf,
+    },
+    /// Keys for sealing backup sets.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
     },
     /// Show what a plugin is and every capability it requests, without running it.
     Inspect {
@@ -134,6 +162,43 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Make an ed25519 key pair: the private key in FILE (0600, PKCS#8 PEM), the public
+    /// key in FILE.pub (SPKI PEM, for --trust-key). Never overwrites.
+    New {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// What a restore or verify asks of the set.
+#[derive(Debug, Clone, Args)]
+pub struct SetChecks {
+    /// Accept the set only if it is sealed by this public key (repeatable: any of them).
+    /// An unsealed set, one sealed by another key, or one changed after sealing is refused.
+    #[arg(long = "trust-key", value_name = "PUBFILE")]
+    pub trust_keys: Vec<PathBuf>,
+    /// The set has no manifest.json because it was made by hand with the manual's
+    /// commands: check each artifact by its format instead. Without it, a set with no
+    /// manifest.json is refused.
+    #[arg(long, conflicts_with = "trust_keys")]
+    pub hand_made: bool,
+    /// Use plugins other than the ones the set was made with (manifest.json records each
+    /// plugin file's sha256).
+    #[arg(long)]
+    pub other_plugins: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreChecks {
+    #[command(flatten)]
+    pub set: SetChecks,
+    /// Restore a set made from another namespace into this one (`-n`).
+    #[arg(long)]
+    pub other_namespace: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -161,4 +226,46 @@ pub struct RunArgs {
     /// A command in a pod that sends no output for this long is stuck (seconds).
     #[arg(long, default_value_t = 900, value_name = "SECS")]
     pub idle_timeout: u64,
+    /// Wall-clock time allowed per hook call, host calls included (seconds): no plugin
+    /// keeps 3scale quiesced longer.
+    #[arg(long, default_value_t = 6 * 3600, value_name = "SECS")]
+    pub hook_timeout: u64,
+    /// The most a run may write into the backup set (e.g. 500GiB).
+    #[arg(long, default_value = "1TiB", value_name = "SIZE", value_parser = size)]
+    pub max_set_size: u64,
+}
+
+/// `1024`, `64KiB`, `8MiB`, `1GiB`, `1TiB` (K, M, G, T accepted for the same).
+fn size(text: &str) -> Result<u64, String> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &text[digits.len()..];
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as 8MiB or 500GiB"))?;
+    let shift = match unit {
+        "" | "B" => 0,
+        "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        "T" | "TiB" => 40,
+        _ => return Err(format!("`{unit}`: sizes are in B, KiB, MiB, GiB or TiB")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size("1024"), Ok(1024));
+        assert_eq!(size("8MiB"), Ok(8 << 20));
+        assert_eq!(size("8M"), Ok(8 << 20));
+        assert_eq!(size("1TiB"), Ok(1 << 40));
+        assert!(size("8MB").unwrap_err().contains("KiB, MiB"));
+        assert!(size("lots").is_err());
+        assert!(size("99999999TiB").unwrap_err().contains("too large"));
+    }
 }

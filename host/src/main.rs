@@ -7,7 +7,6 @@ use clap::Parser;
 
 use contract::Hook;
 use host::backup_set::BackupSet;
-use host::capabilities::Grant;
 use host::cluster::{ClusterOptions, Timeouts};
 use host::error::Error;
 use host::plugin::inspect;
@@ -16,9 +15,16 @@ use host::run::{self, Kind, PluginSource, Session, Settings, report};
 use host::sandbox::InstanceLimits;
 
 mod cli;
-use cli::{Action, Cli, Command, Global, RunArgs};
+use cli::{Action, Cli, Command, Global, KeyAction, RestoreChecks, RunArgs, SetChecks};
+use host::backup_set::{seal, verify};
 
 fn main() -> ExitCode {
+    // Everything the host creates (the set, its runs' journals and audit logs, keys,
+    // the compiled cache) is the user's alone: a set holds every 3scale Secret.
+    // SAFETY: umask has no preconditions and no other thread runs yet.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -37,7 +43,8 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e}");
+            // Errors can quote a plugin's manifest or output.
+            eprintln!("error: {}", host::printable::printable(&e.to_string()));
             ExitCode::from(exit_code(&e))
         }
     }
@@ -75,44 +82,67 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Verify {
             ref plugins,
             ref backup_dir,
-        } => verify_cmd(g, &plugins_dir(plugins)?, backup_dir),
+            ref checks,
+        } => verify_cmd(&plugins_dir(plugins)?, backup_dir, checks),
+        Command::Seal {
+            ref sign_key,
+            ref backup_dir,
+        } => seal_cmd(sign_key, backup_dir),
+        Command::Key {
+            action: KeyAction::New { ref out },
+        } => {
+            let (public, print) = seal::generate(out)?;
+            println!(
+                "private key: {} (keep it private: it seals sets)",
+                out.display()
+            );
+            println!(
+                "public key:  {} ({print}; give it to --trust-key)",
+                public.display()
+            );
+            Ok(0)
+        }
         Command::Run {
             action,
             ref plugin,
             ref run,
+            ref checks,
         } => {
             let source = PluginSource::File(plugin.clone());
             match action {
                 Action::Backup => backup(settings(g, source, run, 1, None)).await,
-                Action::Restore => restore(settings(g, source, run, 1, None)).await,
+                Action::Restore => {
+                    let mut s = settings(g, source, run, 1, None);
+                    s.checks = restore_checks(checks)?;
+                    restore(s).await
+                }
             }
         }
         Command::Backup {
             ref plugins,
             ref run,
             parallel,
+            ref sign_key,
         } => {
-            backup(settings(
+            let mut s = settings(
                 g,
                 PluginSource::Dir(plugins_dir(plugins)?),
                 run,
                 parallel,
                 None,
-            ))
-            .await
+            );
+            // Read before the backup: a key that cannot seal is found before any work.
+            s.sign_key = sign_key.as_deref().map(seal::signing_key).transpose()?;
+            backup(s).await
         }
         Command::Restore {
             ref plugins,
             ref run,
+            ref checks,
         } => {
-            restore(settings(
-                g,
-                PluginSource::Dir(plugins_dir(plugins)?),
-                run,
-                1,
-                None,
-            ))
-            .await
+            let mut s = settings(g, PluginSource::Dir(plugins_dir(plugins)?), run, 1, None);
+            s.checks = restore_checks(checks)?;
+            restore(s).await
         }
         Command::Resume {
             ref plugins,
@@ -143,6 +173,26 @@ fn plugins_dir(given: &Option<PathBuf>) -> Result<PathBuf, Error> {
     })
 }
 
+fn set_checks(c: &SetChecks) -> Result<verify::Checks, Error> {
+    Ok(verify::Checks {
+        trusted: c
+            .trust_keys
+            .iter()
+            .map(|k| seal::trusted_key(k))
+            .collect::<Result<_, _>>()?,
+        hand_made: c.hand_made,
+        other_plugins: c.other_plugins,
+        namespace: None,
+        other_namespace: false,
+    })
+}
+
+fn restore_checks(c: &RestoreChecks) -> Result<verify::Checks, Error> {
+    let mut checks = set_checks(&c.set)?;
+    checks.other_namespace = c.other_namespace;
+    Ok(checks)
+}
+
 fn settings(
     g: &Global,
     plugins: PluginSource,
@@ -171,6 +221,8 @@ fn settings(
         limits: InstanceLimits {
             memory: run.plugin_memory << 20,
             cpu: Duration::from_secs(run.plugin_cpu),
+            wall: Duration::from_secs(run.hook_timeout),
+            set_bytes: run.max_set_size,
             ..InstanceLimits::default()
         },
         timeouts: Timeouts {
@@ -178,14 +230,26 @@ fn settings(
             ..Timeouts::default()
         },
         resume_run,
+        checks: verify::Checks::default(),
+        sign_key: None,
     }
 }
 
 async fn backup(s: Settings) -> Result<u8, Error> {
     let session = Arc::new(Session::open(s, Kind::Backup).await?);
+    if let Some(mode) = session.set.readable_by_others() {
+        session.progress().line(&format!(
+            "warning: {} has mode {mode:o}: others can list the set (its files are yours alone); chmod 700 it",
+            session.set.path().display()
+        ));
+    }
     let r = run::backup::run(session).await?;
     print!("{}", report::backup(&r));
-    Ok(if r.ok() { 0 } else { 1 })
+    Ok(if r.ok() && r.not_sealed.is_none() {
+        0
+    } else {
+        1
+    })
 }
 
 async fn restore(s: Settings) -> Result<u8, Error> {
@@ -212,31 +276,16 @@ fn inspect_cmd(file: &std::path::Path, json: bool) -> Result<u8, Error> {
         );
         return Ok(0);
     }
-    println!("{} {} ({})", m.name, m.version, file.display());
-    if !m.description.is_empty() {
-        println!("  {}", m.description);
-    }
-    println!("  3scale versions: {}", m.threescale.join(", "));
-    if !m.after.is_empty() {
-        println!("  runs after:      {}", m.after.join(", "));
-    }
-    println!("  hooks:           {}", m.hook_list());
-    println!("  capabilities:");
-    let caps = Grant::describe(m);
-    if caps.is_empty() {
-        println!("    (none)");
-    }
-    for line in caps {
-        println!("    {line}");
-    }
+    print!("{}", inspect::render(file, &examined));
     Ok(0)
 }
 
 fn verify_cmd(
-    _g: &Global,
     plugins: &std::path::Path,
     backup_dir: &std::path::Path,
+    checks: &SetChecks,
 ) -> Result<u8, Error> {
+    let checks = set_checks(checks)?;
     let set = BackupSet::open(backup_dir)?;
     let plugins = match sets::survey(plugins)? {
         Layout::One => plugins.to_path_buf(),
@@ -254,13 +303,31 @@ fn verify_cmd(
             chosen.dir
         }
     };
-    let manifests = manifests_in(&plugins)?;
-    let v = host::backup_set::verify::verify(&set, &manifests)?;
+    let plugins = plugins_in(&plugins)?;
+    let v = verify::verify(&set, &plugins, &checks)?;
     for w in &v.warnings {
         println!("warning: {w}");
     }
     println!(
-        "{}: {} files, {} verified",
+        "{}: {} files, {} verified{}",
+        backup_dir.display(),
+        v.files,
+        host::progress::human(v.bytes),
+        match &v.sealed_by {
+            Some(key) => format!(", sealed by {key}"),
+            None => String::new(),
+        }
+    );
+    Ok(0)
+}
+
+fn seal_cmd(key: &std::path::Path, backup_dir: &std::path::Path) -> Result<u8, Error> {
+    let key = seal::signing_key(key)?;
+    let set = BackupSet::open(backup_dir)?;
+    let (bytes, v) = verify::verify_all_records(&set)?;
+    let print = seal::seal(&set, &bytes, &key)?;
+    println!(
+        "{}: {} files, {} verified; sealed with {print}",
         backup_dir.display(),
         v.files,
         host::progress::human(v.bytes)
@@ -268,8 +335,9 @@ fn verify_cmd(
     Ok(0)
 }
 
-/// Manifests read from the files alone: verifying a set runs no plugin code.
-fn manifests_in(dir: &std::path::Path) -> Result<Vec<contract::Manifest>, Error> {
+/// Plugins read from the files alone: verifying a set runs no plugin code.
+fn plugins_in(dir: &std::path::Path) -> Result<Vec<verify::PluginFile>, Error> {
+    use sha2::Digest;
     let mut out = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries.filter_map(|e| e.ok()) {
@@ -278,7 +346,11 @@ fn manifests_in(dir: &std::path::Path) -> Result<Vec<contract::Manifest>, Error>
             let bytes = host::plugin::read(&path)?;
             let m = inspect::examine(&path, &bytes)?.manifest;
             if m.has_hook(Hook::Restore) || !m.artifacts.is_empty() {
-                out.push(m);
+                out.push(verify::PluginFile {
+                    manifest: m,
+                    file: entry.file_name().to_string_lossy().into_owned(),
+                    sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+                });
             }
         }
     }

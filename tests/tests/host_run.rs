@@ -159,6 +159,8 @@ fn contained(sim: &Sim, set: &Path, expect: &str) -> common::Run {
         "3",
         "--plugin-memory",
         "64",
+        // The attack is a set made by hand: no manifest.json.
+        "--hand-made",
     ]);
     assert_eq!(
         run.code,
@@ -225,7 +227,15 @@ fn store_paths_cannot_leave_the_backup_set() {
         let set = attack(what);
         std::os::unix::fs::symlink("/etc", set.path().join("files")).unwrap();
         let hostile = plugin("test", "hostile.wasm");
-        let run = sim.run_plugin("restore", &hostile, set.path());
+        let run = sim.host(&[
+            "run",
+            "restore",
+            "--plugin",
+            hostile.to_str().unwrap(),
+            "--backup-dir",
+            set.path().to_str().unwrap(),
+            "--hand-made",
+        ]);
         assert_eq!(run.code, Some(3), "{}", run.all());
         assert!(
             run.stderr.contains("`files` is a symbolic link"),
@@ -266,11 +276,12 @@ fn inspect_lists_capabilities_and_refuses_what_is_not_a_plugin() {
     let run = sim.host_ok(&["inspect", zync.to_str().unwrap()]);
     for expected in [
         "zync-database 0.2.0",
-        "exec commands and copy files in pods matching deployment=zync-database (the pod's default container)",
+        "exec commands in pods matching deployment=zync-database (the pod's default container)",
+        "only these commands: bash (bash runs any command, so this is full control of the container",
         "patch APIManager (apps.3scale.net/v1alpha1): any name, at /spec/zync",
         "patch Deployment (apps/v1): zync, zync-que, at /spec/replicas",
         "restart deployment zync-que",
-        "artifact zync-database-backup.gz (gzip)",
+        "artifact zync-database-backup.gz (gzip, postgresql-dump: the host refuses client commands in it)",
     ] {
         assert!(
             run.stdout.contains(expected),

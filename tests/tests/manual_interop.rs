@@ -25,12 +25,28 @@ fn a_backup_made_with_the_manuals_commands_restores_with_host() {
     MANUAL.backup(sim, set.path());
     sim.sim(&["damage"]);
     let plugins = plugins_dir();
+    // Without --hand-made, a set without manifest.json is refused before any change.
+    let refused = sim.host(&[
+        "restore",
+        "--plugins",
+        plugins.to_str().unwrap(),
+        "--backup-dir",
+        set.path().to_str().unwrap(),
+    ]);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    assert!(
+        refused.stderr.contains("manifest.json is missing")
+            && refused.stderr.contains("--hand-made"),
+        "{}",
+        refused.stderr
+    );
     let run = sim.host_ok(&[
         "restore",
         "--plugins",
         plugins.to_str().unwrap(),
         "--backup-dir",
         set.path().to_str().unwrap(),
+        "--hand-made",
     ]);
     assert!(
         run.all().contains("no manifest.json: a set made by hand"),

@@ -154,9 +154,9 @@ fn a_failed_step_is_named_and_system_app_is_put_back() {
     // Nothing is left noted as changed.
     for run_dir in std::fs::read_dir(set.path().join("runs")).unwrap() {
         for journal in std::fs::read_dir(run_dir.unwrap().path().join("journal")).unwrap() {
-            let notes: Value =
+            let journal: Value =
                 serde_json::from_slice(&std::fs::read(journal.unwrap().path()).unwrap()).unwrap();
-            assert_eq!(notes, serde_json::json!({}));
+            assert_eq!(journal["notes"], serde_json::json!({}), "{journal}");
         }
     }
 }

@@ -172,6 +172,7 @@ impl ArtifactStore {
             let meta = child
                 .metadata()
                 .map_err(|e| self.io_error(&child_path, e))?;
+            special(&child_path, &meta)?;
             out.push(Entry {
                 path: child_path.clone(),
                 is_dir: ft.is_dir(),
@@ -188,10 +189,38 @@ impl ArtifactStore {
         Ok(tokio::fs::File::from_std(self.open_std(path)?))
     }
 
+    /// Opens a regular file of the set. A FIFO, device or socket is refused without
+    /// waiting (a FIFO's open would block until someone writes to it).
     pub fn open_std(&self, path: &str) -> Result<std::fs::File> {
         self.no_links(path)?;
-        let file = self.dir.open(path).map_err(|e| self.io_error(path, e))?;
-        Ok(file.into_std())
+        let file = self
+            .dir
+            .open_with(path, &super::private::reading())
+            .map_err(|e| self.io_error(path, e))?
+            .into_std();
+        let meta = file.metadata().map_err(|e| self.io_error(path, e))?;
+        if meta.is_dir() {
+            return Err(Error::Invalid(format!("artifact `{path}` is a directory")));
+        }
+        if !meta.is_file() {
+            return Err(Error::Denied(format!(
+                "`{path}` is not a regular file ({}); the backup set holds only files and directories",
+                kind(&meta)
+            )));
+        }
+        // Reads block as usual from here (O_NONBLOCK means nothing to a regular file,
+        // but the descriptor is handed to tokio and tar as a plain file).
+        let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), libc::F_GETFL) };
+        if flags >= 0 {
+            unsafe {
+                libc::fcntl(
+                    std::os::fd::AsRawFd::as_raw_fd(&file),
+                    libc::F_SETFL,
+                    flags & !libc::O_NONBLOCK,
+                )
+            };
+        }
+        Ok(file)
     }
 
     pub fn create_dir_all(&self, path: &str) -> Result<()> {
@@ -200,7 +229,7 @@ impl ArtifactStore {
         }
         self.no_links(path)?;
         self.dir
-            .create_dir_all(path)
+            .create_dir_with(path, &super::private::dirs())
             .map_err(|e| self.io_error(path, e))?;
         let mut checked = self.checked_dirs.lock().unwrap();
         let mut at = Path::new(path);
@@ -246,7 +275,7 @@ impl ArtifactStore {
         let partial = partial_name(path);
         let file = self
             .dir
-            .create(&partial)
+            .open_with(&partial, &super::private::new_file())
             .map_err(|e| self.io_error(path, e))?;
         Ok(ArtifactWriter {
             store: self.clone(),
@@ -264,7 +293,7 @@ impl ArtifactStore {
         let partial = partial_name(path);
         let file = self
             .dir
-            .create(&partial)
+            .open_with(&partial, &super::private::new_file())
             .map_err(|e| self.io_error(path, e))?;
         Ok(StdArtifactWriter {
             store: self.clone(),
@@ -286,6 +315,56 @@ impl ArtifactStore {
 
     fn discard(&self, partial: &str) {
         let _ = self.dir.remove_file(partial);
+    }
+}
+
+/// Only directories and regular files with one name belong in a tree artifact: a FIFO
+/// would block whoever opens it, a device or socket is no backup, and a second name (a
+/// hardlink) can be a file from outside the set that its owner never meant to hand over.
+fn special(path: &str, meta: &cap_std::fs::Metadata) -> Result<()> {
+    use cap_std::fs::MetadataExt;
+    if meta.is_dir() {
+        return Ok(());
+    }
+    if !meta.is_file() {
+        return Err(Error::Denied(format!(
+            "`{path}` is a {}; the backup set holds only files and directories",
+            kind_of(meta.file_type())
+        )));
+    }
+    if meta.nlink() > 1 {
+        return Err(Error::Denied(format!(
+            "`{path}` is a hardlink ({} names); the backup set holds no hardlinks",
+            meta.nlink()
+        )));
+    }
+    Ok(())
+}
+
+fn kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a file"
+    }
+}
+
+fn kind_of(t: cap_std::fs::FileType) -> &'static str {
+    use cap_std::fs::FileTypeExt;
+    if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "device"
+    } else {
+        "special file"
     }
 }
 

@@ -21,6 +21,10 @@ pub struct SetManifest {
     pub finished: String,
     /// By plugin name.
     pub components: BTreeMap<String, Component>,
+    /// Every plugin the set was made with, by name (also those that write nothing), so a
+    /// restore can refuse plugins other than these.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub plugins: BTreeMap<String, PluginRecord>,
     /// Components whose last backup failed, with why. Their older artifacts (if any) are
     /// not trusted for a restore.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -77,6 +81,7 @@ impl SetManifest {
             started: started.clone(),
             finished: started,
             components: BTreeMap::new(),
+            plugins: BTreeMap::new(),
             failed: BTreeMap::new(),
         }
     }

@@ -4,7 +4,10 @@
 //! set; only when its hook succeeds are the artifacts moved into place and recorded.
 
 pub mod artifacts;
+pub mod limits;
 pub mod manifest;
+pub mod private;
+pub mod seal;
 pub mod tar_stream;
 pub mod verify;
 
@@ -28,10 +31,24 @@ const STAGING: &str = ".staging";
 pub const RUNS: &str = "runs";
 
 impl BackupSet {
-    /// Opens the set, creating the directory for a backup.
+    /// Opens the set, creating the directory for a backup (0700: the set holds Secrets
+    /// and database dumps, whatever the umask).
     pub fn create(path: &Path) -> Result<BackupSet> {
-        std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|e| Error::io(path, e))?;
         Self::open(path)
+    }
+
+    /// Who else may read the set's directory itself, if anyone: a directory the user
+    /// made beforehand keeps its mode (its files and subdirectories are private anyway).
+    pub fn readable_by_others(&self) -> Option<u32> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&self.path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
     }
 
     pub fn open(path: &Path) -> Result<BackupSet> {
@@ -68,7 +85,7 @@ impl BackupSet {
         let shown = self.path.join(&rel);
         let _ = self.dir.remove_dir_all(&rel);
         self.dir
-            .create_dir_all(&rel)
+            .create_dir_with(&rel, &private::dirs())
             .map_err(|e| Error::io(&shown, e))?;
         let dir = self.dir.open_dir(&rel).map_err(|e| Error::io(&shown, e))?;
         Ok(Arc::new(ArtifactStore::new(dir, shown)))
@@ -145,7 +162,7 @@ impl BackupSet {
                 .filter(|p| !p.as_os_str().is_empty())
             {
                 self.dir
-                    .create_dir_all(parent)
+                    .create_dir_with(parent, &private::dirs())
                     .map_err(|e| Error::io(self.path.join(parent), e))?;
             }
             self.dir
@@ -161,33 +178,132 @@ impl BackupSet {
         Ok(records)
     }
 
+    /// manifest.json's bytes, read whole but only up to [`limits::MAX_MANIFEST`]: a
+    /// manifest of several GB is refused by its size, never read into memory.
+    pub fn manifest_bytes(&self) -> Result<Option<Vec<u8>>> {
+        self.read_small(manifest::FILE, limits::MAX_MANIFEST)
+    }
+
     pub fn manifest(&self) -> Result<Option<SetManifest>> {
-        match self.dir.read(manifest::FILE) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::bad_set(
-                    &self.path,
-                    format!("{} is not a backup set manifest: {e}", manifest::FILE),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(self.path.join(manifest::FILE), e)),
+        self.manifest_bytes()?
+            .map(|bytes| self.parse_manifest(&bytes))
+            .transpose()
+    }
+
+    pub fn parse_manifest(&self, bytes: &[u8]) -> Result<SetManifest> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            Error::bad_set(
+                &self.path,
+                format!("{} is not a backup set manifest: {e}", manifest::FILE),
+            )
+        })
+    }
+
+    /// A file the host keeps in the set, refused if it is not a regular file or is
+    /// bigger than `limit`.
+    fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        use std::io::Read;
+        let file = match self.dir.open_with(name, &private::reading()) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(self.path.join(name), e)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(self.path.join(name), e))?;
+        if !meta.is_file() {
+            return Err(Error::bad_set(
+                &self.path,
+                format!("{name} is not a regular file"),
+            ));
         }
+        if meta.len() > limit {
+            return Err(Error::bad_set(
+                &self.path,
+                format!(
+                    "{name} is {}, more than the {} a backup set's {name} may be: not read",
+                    crate::progress::human(meta.len()),
+                    crate::progress::human(limit)
+                ),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.into_std()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(self.path.join(name), e))?;
+        if bytes.len() as u64 > limit {
+            return Err(Error::bad_set(
+                &self.path,
+                format!(
+                    "{name} grew past {} while read",
+                    crate::progress::human(limit)
+                ),
+            ));
+        }
+        Ok(Some(bytes))
     }
 
     /// Written to a temporary name and renamed, so a reader never sees half a manifest.
+    /// A seal is of one manifest's bytes: it goes first, so no set is left with a seal
+    /// that no longer matches (see `seal.rs`).
     pub fn write_manifest(&self, m: &SetManifest) -> Result<()> {
-        let tmp = format!("{}.tmp", manifest::FILE);
+        self.remove_seal()?;
         let text = serde_json::to_vec_pretty(m).expect("manifest serialises");
+        self.write_atomic(manifest::FILE, &text)
+    }
+
+    pub fn seal_bytes(&self) -> Result<Option<Vec<u8>>> {
+        self.read_small(seal::FILE, limits::MAX_SEAL)
+    }
+
+    pub fn write_seal(&self, bytes: &[u8]) -> Result<()> {
+        self.write_atomic(seal::FILE, bytes)
+    }
+
+    fn remove_seal(&self) -> Result<()> {
+        match self.dir.remove_file(seal::FILE) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(self.path.join(seal::FILE), e)),
+        }
+    }
+
+    fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let tmp = format!("{name}.tmp");
         let mut file = self
             .dir
-            .create(&tmp)
+            .open_with(&tmp, &private::new_file())
             .map_err(|e| Error::io(self.path.join(&tmp), e))?;
-        std::io::Write::write_all(&mut file, &text)
+        std::io::Write::write_all(&mut file, bytes)
             .map_err(|e| Error::io(self.path.join(&tmp), e))?;
         file.sync_all()
             .map_err(|e| Error::io(self.path.join(&tmp), e))?;
         self.dir
-            .rename(&tmp, &self.dir, manifest::FILE)
-            .map_err(|e| Error::io(self.path.join(manifest::FILE), e))
+            .rename(&tmp, &self.dir, name)
+            .map_err(|e| Error::io(self.path.join(name), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name the host writes at the top of a set is one a plugin cannot declare.
+    #[test]
+    fn the_sets_own_files_are_reserved() {
+        for name in [
+            manifest::FILE.to_string(),
+            format!("{}.tmp", manifest::FILE),
+            seal::FILE.to_string(),
+            format!("{}.tmp", seal::FILE),
+            RUNS.to_string(),
+            STAGING.to_string(),
+        ] {
+            assert!(
+                contract::paths::check_relative_path(&name).is_err(),
+                "{name} must be reserved"
+            );
+        }
     }
 }

@@ -44,12 +44,14 @@ impl Grant {
     /// Paths are checked as text first (no `..`, no absolute paths, nothing the set keeps
     /// for itself), then must name a declared artifact or lie inside a declared directory.
     pub fn check(&self, path: &str, access: Access) -> Result<()> {
+        // Messages quote a line's worth of the path: it is the plugin's, of any length.
+        let shown = crate::audit::cut(path, 200);
         check_relative_path(path)
-            .map_err(|e| Error::Denied(format!("artifact path `{path}`: {e}")))?;
+            .map_err(|e| Error::Denied(format!("artifact path `{shown}`: {e}")))?;
         if access == Access::Write && !self.writable {
             let during = self.hook.map(Hook::name).unwrap_or("describe");
             return Err(Error::Denied(format!(
-                "writing `{path}` during {during}: the backup set is read-only except during backup"
+                "writing `{shown}` during {during}: the backup set is read-only except during backup"
             )));
         }
         let declared = self
@@ -61,10 +63,20 @@ impl Grant {
         } else {
             let names: Vec<String> = self.artifacts.iter().map(|a| a.path.clone()).collect();
             Err(Error::Denied(format!(
-                "artifact `{path}` is not declared in the plugin's manifest; declared: {}",
+                "artifact `{shown}` is not declared in the plugin's manifest; declared: {}",
                 list_or_none(&names)
             )))
         }
+    }
+}
+
+impl Grant {
+    /// What a declared artifact holds, if a database client reads it.
+    pub fn content(&self, path: &str) -> Option<contract::manifest::Content> {
+        self.artifacts
+            .iter()
+            .find(|a| a.path == path)
+            .and_then(|a| a.content)
     }
 }
 
@@ -75,8 +87,12 @@ pub fn describe(manifest: &Manifest) -> Vec<String> {
         .iter()
         .map(|a| {
             let optional = if a.optional { ", optional" } else { "" };
+            let content = match a.content {
+                Some(c) => format!(", {}: the host refuses client commands in it", c.name()),
+                None => String::new(),
+            };
             format!(
-                "artifact {} ({}{optional}): written during backup, read during restore",
+                "artifact {} ({}{optional}{content}): written during backup, read during restore",
                 a.path,
                 a.format.name()
             )
@@ -158,9 +174,18 @@ impl store::Host for HostState {
         path: String,
     ) -> std::result::Result<Resource<ReaderHandle>, HostError> {
         let call = StoreCall::read("store-read", &path);
+        let room = self.sandbox.open_artifact();
         let file = self
-            .guarded(call, async |(), ctx| ctx.artifacts.open(&path))
-            .await?;
+            .guarded(call, async |(), ctx| {
+                room.map_err(too_many)?;
+                ctx.artifacts.open(&path)
+            })
+            .await;
+        let file = file.inspect_err(|_| {
+            if room.is_ok() {
+                self.sandbox.close_artifact();
+            }
+        })?;
         Ok(self.sandbox.table().push(ReaderHandle { file, path })?)
     }
 
@@ -169,14 +194,31 @@ impl store::Host for HostState {
         path: String,
     ) -> std::result::Result<Resource<WriterHandle>, HostError> {
         let call = StoreCall::write("store-write", &path);
+        let room = self.sandbox.open_artifact();
         let writer = self
-            .guarded(call, async |(), ctx| ctx.artifacts.create(&path))
-            .await?;
+            .guarded(call, async |(), ctx| {
+                room.map_err(too_many)?;
+                ctx.artifacts.create(&path)
+            })
+            .await;
+        let writer = writer.inspect_err(|_| {
+            if room.is_ok() {
+                self.sandbox.close_artifact();
+            }
+        })?;
         Ok(self.sandbox.table().push(WriterHandle {
             writer: Some(writer),
             path,
         })?)
     }
+}
+
+/// Each open artifact is an open file of the host's: a plugin holding a million would
+/// leave the host (and the other plugins of a parallel backup) without any.
+fn too_many(limit: usize) -> Error {
+    Error::Invalid(format!(
+        "more than {limit} artifacts open at once in one hook: drop readers and writers when done"
+    ))
 }
 
 impl store::HostReader for HostState {
@@ -185,6 +227,7 @@ impl store::HostReader for HostState {
         reader: Resource<ReaderHandle>,
         max: u32,
     ) -> std::result::Result<Vec<u8>, HostError> {
+        self.count(0)?;
         let entered = Instant::now();
         let handle = self.sandbox.table().get_mut(&reader)?;
         let mut buf = vec![0u8; max.min(MAX_CHUNK) as usize];
@@ -203,6 +246,7 @@ impl store::HostReader for HostState {
 
     async fn drop(&mut self, reader: Resource<ReaderHandle>) -> wasmtime::Result<()> {
         self.sandbox.table().delete(reader)?;
+        self.sandbox.close_artifact();
         Ok(())
     }
 }
@@ -213,13 +257,21 @@ impl store::HostWriter for HostState {
         writer: Resource<WriterHandle>,
         bytes: Vec<u8>,
     ) -> std::result::Result<(), HostError> {
+        self.count(0)?;
         let entered = Instant::now();
+        let quota = self.ctx.run.quota.clone();
         let handle = self.sandbox.table().get_mut(&writer)?;
         let result = match handle.writer.as_mut() {
-            Some(w) => w
-                .write_all(&bytes)
-                .await
-                .map_err(|e| Error::Stream(format!("writing artifact `{}`: {e}", handle.path))),
+            Some(w) => match quota.take(bytes.len() as u64) {
+                Ok(()) => w
+                    .write_all(&bytes)
+                    .await
+                    .map_err(|e| Error::Stream(format!("writing artifact `{}`: {e}", handle.path))),
+                Err(full) => Err(Error::Stream(format!(
+                    "writing artifact `{}`: {full}",
+                    handle.path
+                ))),
+            },
             None => Err(Error::Invalid(format!(
                 "artifact `{}` is already finished",
                 handle.path
@@ -250,6 +302,7 @@ impl store::HostWriter for HostState {
     async fn drop(&mut self, writer: Resource<WriterHandle>) -> wasmtime::Result<()> {
         // An unfinished writer's partial file goes with it.
         self.sandbox.table().delete(writer)?;
+        self.sandbox.close_artifact();
         Ok(())
     }
 }

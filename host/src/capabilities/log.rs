@@ -13,10 +13,10 @@ const MAX_MESSAGE: usize = 2000;
 impl HostState {
     fn emit(&mut self, level: &str, message: &str) -> wasmtime::Result<()> {
         let ctx = self.ctx.clone();
-        match self.sandbox.count_log(message.len()) {
+        let noted = match self.sandbox.count_log(message.len()) {
             Err(flood) => {
                 ctx.note("log flood: plugin stopped");
-                Err(wasmtime::Error::new(flood))
+                return Err(wasmtime::Error::new(flood));
             }
             Ok(LogVerdict::Hide { first: true }) => {
                 let note = format!(
@@ -27,10 +27,9 @@ impl HostState {
                 ctx.run
                     .progress
                     .line(&format!("  [{}] {note}", ctx.grant.plugin));
-                ctx.note(&note);
-                Ok(())
+                ctx.note(&note)
             }
-            Ok(LogVerdict::Hide { first: false }) => Ok(()),
+            Ok(LogVerdict::Hide { first: false }) => 0,
             Ok(LogVerdict::Show) => {
                 let shown: String = message
                     .chars()
@@ -40,10 +39,10 @@ impl HostState {
                 ctx.run
                     .progress
                     .line(&format!("  [{}] {level}{shown}", ctx.grant.plugin));
-                ctx.note(&format!("{level}{shown}"));
-                Ok(())
+                ctx.note(&format!("{level}{shown}"))
             }
-        }
+        };
+        self.count(noted)
     }
 }
 

@@ -20,6 +20,7 @@ pub mod journal;
 pub mod log;
 pub mod objects;
 pub mod pods;
+pub mod quota;
 pub mod rollout;
 
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,8 @@ pub struct RunContext {
     pub cluster: Arc<Cluster>,
     pub audit: Arc<Audit>,
     pub progress: Progress,
+    /// What the run's plugins may still write into the set.
+    pub quota: Arc<quota::SetQuota>,
 }
 
 /// What a plugin may do during one hook, resolved from its manifest when the instance is
@@ -163,11 +166,18 @@ pub struct CallCtx {
 }
 
 impl CallCtx {
+    /// A progress line's label; `what` names the plugin's artifact and pod path.
     pub fn transfer_label(&self, what: &str) -> String {
-        format!("{} {}: {what}", self.grant.plugin, self.grant.hook)
+        format!(
+            "{} {}: {}",
+            self.grant.plugin,
+            self.grant.hook,
+            crate::printable::printable(&crate::audit::cut(what, 200))
+        )
     }
 
-    fn audit<T>(&self, call: &str, target: &str, result: &Result<T>, entered: Instant) {
+    /// Writes the call's audit line; returns its length.
+    fn audit<T>(&self, call: &str, target: &str, result: &Result<T>, entered: Instant) -> u64 {
         let (decision, outcome) = match result {
             Ok(_) => (Ok(()), Ok(())),
             Err(Error::Denied(reason)) => (Err(reason.as_str()), Ok(())),
@@ -182,14 +192,44 @@ impl CallCtx {
             decision,
             outcome: outcome.map_err(|()| message.as_deref().unwrap_or("")),
             duration: entered.elapsed(),
-        });
+        })
     }
 
-    /// A line from the host about this plugin's hook, in the audit log.
-    pub fn note(&self, message: &str) {
+    /// A line from the host about this plugin's hook, in the audit log; returns its
+    /// length.
+    pub fn note(&self, message: &str) -> u64 {
         self.run
             .audit
-            .note(&self.grant.plugin, self.grant.hook.name(), message);
+            .note(&self.grant.plugin, self.grant.hook.name(), message)
+    }
+}
+
+/// The longest message a host call returns to a plugin: a denial quotes the plugin's
+/// argument, and a 64 MiB argument must not come back as a 64 MiB message (nor fill the
+/// guest's memory with it).
+const MESSAGE_LIMIT: usize = 4000;
+
+fn clipped(e: Error) -> Error {
+    let cut = |m: String| match audit::cut(&m, MESSAGE_LIMIT) {
+        std::borrow::Cow::Borrowed(_) => m,
+        std::borrow::Cow::Owned(c) => c,
+    };
+    match e {
+        Error::Denied(m) => Error::Denied(cut(m)),
+        Error::NotFound(m) => Error::NotFound(cut(m)),
+        Error::Timeout(m) => Error::Timeout(cut(m)),
+        Error::Invalid(m) => Error::Invalid(cut(m)),
+        Error::Stream(m) => Error::Stream(cut(m)),
+        Error::CommandFailed {
+            argv,
+            exit_code,
+            stderr_tail,
+        } => Error::CommandFailed {
+            argv: argv.into_iter().map(cut).collect(),
+            exit_code,
+            stderr_tail,
+        },
+        other => other,
     }
 }
 
@@ -214,7 +254,11 @@ impl HostState {
 
     /// The chokepoint. Every host call that reaches the cluster or the set comes here:
     /// facts for the check, the check, the work with the permit the check issued, the
-    /// audit line, and the time spent taken off the guest's CPU clock.
+    /// audit line, and the call counted against the hook's budgets.
+    ///
+    /// Only the work's time is taken off the guest's CPU clock: a refused call (its
+    /// check, the pod lookup for it, the copy of its arguments) is the plugin's own time,
+    /// so a loop of refused calls with huge arguments runs into the CPU deadline.
     pub(crate) async fn guarded<C: Call, T>(
         &mut self,
         call: C,
@@ -222,22 +266,58 @@ impl HostState {
     ) -> std::result::Result<T, HostError> {
         let entered = Instant::now();
         let ctx = self.ctx.clone();
-        let (name, mut target) = call.audit();
-        let result = async {
+        let (name, target) = call.audit();
+        // What the call names (its pod, command, path, patch body) is what the plugin
+        // handed over: it counts against the hook's argument budget, cut or not.
+        let handed = target.len() as u64;
+        let mut target = audit::cut(&target, audit::FIELD_LIMIT).into_owned();
+        let checked = async {
+            if ctx.run.audit.full() {
+                return Err(Error::Denied(format!(
+                    "the run's audit log is full ({} MiB): no further host call may run",
+                    audit::RUN_LIMIT >> 20
+                )));
+            }
             let facts = match call.pod() {
-                Some(pod) => Some(ctx.run.cluster.pod_facts(pod).await?),
+                // With no exec grant (describe()) the call is refused without a lookup.
+                Some(_) if ctx.grant.pods.is_empty() => None,
+                Some(pod) => {
+                    // The name goes into the URL of the pod lookup (and of the exec).
+                    contract::names::check_object_name(pod).map_err(Error::Invalid)?;
+                    match ctx.run.cluster.pod_facts(pod).await {
+                        Ok(facts) => Some(facts),
+                        // Refused like a pod outside the grant: whether it exists is
+                        // not the plugin's to learn.
+                        Err(Error::NotFound(_)) => None,
+                        Err(e) => return Err(e),
+                    }
+                }
                 None => None,
             };
-            let permit = call.check(&ctx.grant, facts.as_ref())?;
-            if let Some(note) = C::note(&permit) {
-                target = format!("{target} ({note})");
-            }
-            work(permit, &ctx).await
+            call.check(&ctx.grant, facts.as_ref())
         }
         .await;
-        self.sandbox.leave_host(entered);
-        ctx.audit(name, &target, &result, entered);
+        let result = match checked {
+            Ok(permit) => {
+                if let Some(note) = C::note(&permit) {
+                    target = format!("{target} ({note})");
+                }
+                let done = work(permit, &ctx).await;
+                self.sandbox.leave_host(entered);
+                done
+            }
+            Err(e) => Err(e),
+        }
+        .map_err(clipped);
+        let bytes = ctx.audit(name, &target, &result, entered);
+        self.sandbox.count_call(bytes, handed)?;
         result.map_err(HostError::from)
+    }
+
+    /// Counts a host call that is not audited (a chunk read or written, a log line)
+    /// against the hook's budgets, with the audit bytes it caused.
+    pub(crate) fn count(&mut self, audit_bytes: u64) -> wasmtime::Result<()> {
+        self.sandbox.count_call(audit_bytes, 0)
     }
 
     pub fn ctx(&self) -> &CallCtx {
@@ -338,7 +418,7 @@ format = "gzip"
 path = "system"
 format = "tree"
 [capabilities]
-exec = ["deployment=zync-database", { selector = "deployment=system-app", container = "system-master" }]
+exec = ["deployment=zync-database", { selector = "deployment=system-app", container = "system-master", commands = ["ls", "tar"] }]
 read = [{ api-version = "apps.3scale.net/v1alpha1", kind = "APIManager" }, { api-version = "batch/v1", kind = "Job", names = ["system-app-pre"] }]
 write = [{ api-version = "v1", kind = "ConfigMap", names = ["system-environment"] }]
 patch = [

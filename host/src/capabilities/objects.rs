@@ -1,10 +1,16 @@
 //! The `read`, `write` and `patch` capabilities and `host:plugin/objects`: Kubernetes
 //! objects by kind and name, patches only under granted JSON-pointer paths.
+//!
+//! Kinds, API versions and names are checked against the API server's grammar before
+//! anything else (`contract::names`): they end up in URLs. A patch reads nothing it may
+//! not read: it must change a granted path, its `copy` and `test` ops read only granted
+//! paths, and the patched object comes back whole only to a plugin that may read it.
 
 use std::time::Duration;
 
 use contract::Manifest;
 use contract::manifest::{KindGrant, PatchGrant};
+use contract::names::{check_object_name, is_kind, split_api_version};
 use contract::patch_paths::{is_under, json_patch_paths, merge_patch_paths};
 use serde_json::Value;
 
@@ -83,6 +89,36 @@ fn names_allow(names: &Option<Vec<String>>, name: Option<&str>) -> bool {
     }
 }
 
+/// The API server's grammar for what a call names, before any grant is looked at.
+fn well_formed(api_version: &str, kind: &str, name: Option<&str>) -> Result<()> {
+    split_api_version(api_version).map_err(Error::Invalid)?;
+    if !is_kind(kind) {
+        return Err(Error::Invalid(format!(
+            "`{}` is not a kind as the API server spells it (`Secret`, `ConfigMap`: kinds are case-sensitive)",
+            crate::audit::cut(kind, 100)
+        )));
+    }
+    if let Some(name) = name {
+        check_object_name(name).map_err(Error::Invalid)?;
+    }
+    Ok(())
+}
+
+/// The biggest object or patch a plugin may send: the API server's own limit on a
+/// request body (3 MiB); anything bigger is refused before it is parsed.
+pub const BODY_LIMIT: usize = 3 << 20;
+
+fn parse_body(what: &str, text: &str) -> std::result::Result<Value, String> {
+    if text.len() > BODY_LIMIT {
+        return Err(format!(
+            "the {what} is {} bytes; the API server takes at most {} MiB",
+            text.len(),
+            BODY_LIMIT >> 20
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))
+}
+
 fn check_kind(
     grants: &[KindGrant],
     what: &str,
@@ -90,6 +126,7 @@ fn check_kind(
     kind: &str,
     name: Option<&str>,
 ) -> Result<ObjectPermit> {
+    well_formed(api_version, kind, name)?;
     if grants
         .iter()
         .any(|g| g.api_version == api_version && g.kind == kind && names_allow(&g.names, name))
@@ -185,7 +222,7 @@ impl Call for Apply {
         let object = self
             .object
             .as_ref()
-            .map_err(|e| Error::Invalid(format!("not JSON: {e}")))?;
+            .map_err(|e| Error::Invalid(e.clone()))?;
         let field = |v: &Value, what: &str| {
             v.as_str()
                 .map(str::to_string)
@@ -213,15 +250,36 @@ pub struct Patch {
     body: std::result::Result<Value, String>,
 }
 
+impl Patch {
+    /// The paths the body changes and reads; a body that cannot be parsed is invalid.
+    fn reach(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let body = self.body.as_ref().map_err(|e| Error::Invalid(e.clone()))?;
+        Ok(match self.kind {
+            PatchKind::Json => {
+                let r = json_patch_paths(body).map_err(|e| Error::Invalid(e.to_string()))?;
+                (r.changed, r.read)
+            }
+            PatchKind::Merge | PatchKind::Strategic => (merge_patch_paths(body), Vec::new()),
+        })
+    }
+}
+
 impl Call for Patch {
     type Permit = ObjectPermit;
     fn audit(&self) -> (&'static str, String) {
         let t = &self.target;
-        let body = self
-            .body
-            .as_ref()
-            .map(|b| b.to_string())
-            .unwrap_or_else(|e| format!("(not JSON: {e})"));
+        // A Secret's values must not land in the audit log: only the paths are kept.
+        let body = match (&self.body, t.kind.as_str()) {
+            (Err(e), _) => format!("({e})"),
+            (Ok(_), "Secret") => match self.reach() {
+                Ok((changed, _)) => format!(
+                    "(a Secret's values, not recorded) at {}",
+                    changed.join(", ")
+                ),
+                Err(_) => "(a Secret's values, not recorded)".to_string(),
+            },
+            (Ok(b), _) => b.to_string(),
+        };
         (
             "patch",
             format!(
@@ -231,15 +289,9 @@ impl Call for Patch {
         )
     }
     fn check(&self, g: &FullGrant, _: Option<&PodFacts>) -> Result<ObjectPermit> {
-        let body = self
-            .body
-            .as_ref()
-            .map_err(|e| Error::Invalid(format!("not JSON: {e}")))?;
         let t = &self.target;
-        let paths = match self.kind {
-            PatchKind::Json => json_patch_paths(body).map_err(|e| Error::Invalid(e.to_string()))?,
-            PatchKind::Merge | PatchKind::Strategic => merge_patch_paths(body),
-        };
+        well_formed(&t.api_version, &t.kind, Some(&t.name))?;
+        let (changed, read) = self.reach()?;
         let grants: Vec<&PatchGrant> = g
             .objects
             .patch
@@ -256,25 +308,64 @@ impl Call for Patch {
                 t.kind, t.api_version, t.name
             )));
         }
-        for path in &paths {
-            if !grants
-                .iter()
-                .any(|p| p.paths.iter().any(|q| is_under(path, q)))
-            {
-                let allowed: Vec<&str> = grants
-                    .iter()
-                    .flat_map(|p| p.paths.iter().map(String::as_str))
-                    .collect();
+        let allowed: Vec<&str> = grants
+            .iter()
+            .flat_map(|p| p.paths.iter().map(String::as_str))
+            .collect();
+        // An empty patch, or one that only tests, changes nothing and would return the
+        // whole object: a read through the patch grant.
+        if changed.is_empty() {
+            return Err(Error::Denied(format!(
+                "patch of {} `{}` changes nothing; a patch must change something under the granted paths {}",
+                t.kind,
+                t.name,
+                allowed.join(", ")
+            )));
+        }
+        for (path, verb) in changed
+            .iter()
+            .map(|p| (p, "touches"))
+            .chain(read.iter().map(|p| (p, "reads")))
+        {
+            if !allowed.iter().any(|q| is_under(path, q)) {
                 return Err(Error::Denied(format!(
-                    "patch of {} `{}` touches {path}, outside the granted paths {}",
+                    "patch of {} `{}` {verb} {}, outside the granted paths {}",
                     t.kind,
                     t.name,
+                    crate::audit::cut(path, 200),
                     allowed.join(", ")
                 )));
             }
         }
         Ok(ObjectPermit::issue(&t.api_version, &t.kind, Some(&t.name)))
     }
+}
+
+/// The patched object as the plugin may see it: whole if it may read the object, else
+/// only what names it (so a patch grant on one path is not a read of the rest, a
+/// Secret's values among them).
+fn patched_for(g: &FullGrant, target: &ResourceRef, patched: Value) -> Value {
+    let readable = check_kind(
+        &g.objects.read,
+        "read",
+        &target.api_version,
+        &target.kind,
+        Some(&target.name),
+    )
+    .is_ok();
+    if readable {
+        return patched;
+    }
+    let meta = &patched["metadata"];
+    serde_json::json!({
+        "apiVersion": patched["apiVersion"],
+        "kind": patched["kind"],
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "resourceVersion": meta["resourceVersion"],
+        },
+    })
 }
 
 /// `wait-for`: it shows the object's state, so it needs `read` on it.
@@ -306,6 +397,15 @@ impl Call for WaitFor {
     }
 }
 
+/// The longest a plugin's wait may be: a plugin asking for `u32::MAX` seconds (136 years)
+/// would keep 3scale quiesced until the hook's own limit; the 3scale plugins wait 900 s.
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
+/// What a plugin's `timeout-seconds` becomes: at least a second, at most [`MAX_WAIT`].
+pub fn wait_timeout(seconds: u32) -> Duration {
+    Duration::from_secs(seconds.max(1) as u64).min(MAX_WAIT)
+}
+
 impl objects::Host for HostState {
     async fn get(&mut self, target: ResourceRef) -> std::result::Result<String, HostError> {
         let call = Get::new(&target.api_version, &target.kind, &target.name);
@@ -332,7 +432,8 @@ impl objects::Host for HostState {
     }
 
     async fn apply(&mut self, manifest: String) -> std::result::Result<String, HostError> {
-        let object = serde_json::from_str::<Value>(&manifest).map_err(|e| e.to_string());
+        let object = parse_body("object", &manifest);
+        drop(manifest);
         let body = object.clone().unwrap_or(Value::Null);
         self.guarded(Apply { object }, async move |permit, ctx| {
             ctx.run
@@ -355,14 +456,12 @@ impl objects::Host for HostState {
             PatchType::Json => PatchKind::Json,
             PatchType::Strategic => PatchKind::Strategic,
         };
-        let body = serde_json::from_str::<Value>(&body).map_err(|e| e.to_string());
+        let body = parse_body("patch", &body);
         let value = body.clone().unwrap_or(Value::Null);
+        let shown = target.clone();
         self.guarded(Patch { target, kind, body }, async move |permit, ctx| {
-            ctx.run
-                .cluster
-                .patch(&permit, kind, &value)
-                .await
-                .map(|v| v.to_string())
+            let patched = ctx.run.cluster.patch(&permit, kind, &value).await?;
+            Ok(patched_for(&ctx.grant, &shown, patched).to_string())
         })
         .await
     }
@@ -373,7 +472,7 @@ impl objects::Host for HostState {
         condition: String,
         timeout_seconds: u32,
     ) -> std::result::Result<String, HostError> {
-        let timeout = Duration::from_secs(timeout_seconds.max(1) as u64);
+        let timeout = wait_timeout(timeout_seconds);
         self.guarded(
             WaitFor { target, condition },
             async move |(permit, condition), ctx| {
@@ -477,6 +576,122 @@ mod tests {
             .check(&g, None),
             Err(Error::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn names_and_kinds_that_would_bend_the_url_are_invalid() {
+        let g = grant(Hook::Restore);
+        let invalid = |r: Result<ObjectPermit>| match r {
+            Err(Error::Invalid(m)) => m,
+            other => panic!("expected invalid, got {other:?}"),
+        };
+        // APIManager is granted for any name: the name alone must keep the call on it.
+        let api = "apps.3scale.net/v1alpha1";
+        for name in [
+            "x/status",
+            "svc:80/proxy/metrics?q=1",
+            "../secrets/s",
+            "a?b",
+            "",
+        ] {
+            let m = invalid(Get::new(api, "APIManager", name).check(&g, None));
+            assert!(m.contains("not a Kubernetes object name"), "{name}: {m}");
+        }
+        assert!(
+            invalid(Get::new("v1", "secret", "system-seed").check(&g, None))
+                .contains("case-sensitive")
+        );
+        assert!(
+            invalid(Get::new("/v1", "Secret", "system-seed").check(&g, None))
+                .contains("not an API version")
+        );
+        let wait = WaitFor {
+            target: target(api, "APIManager", "3scale/scale"),
+            condition: "create".into(),
+        };
+        assert!(matches!(wait.check(&g, None), Err(Error::Invalid(_))));
+        let p = patch(
+            api,
+            "APIManager",
+            "../x",
+            PatchKind::Merge,
+            json!({"spec": {"zync": 1}}),
+        );
+        assert!(matches!(p.check(&g, None), Err(Error::Invalid(_))));
+        let apply = Apply {
+            object: Ok(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "system-environment/status"}}),
+            ),
+        };
+        assert!(matches!(apply.check(&g, None), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn bodies_past_the_api_servers_limit_are_not_parsed() {
+        let huge = format!("[{}0]", "0,".repeat(BODY_LIMIT / 2));
+        let m = parse_body("patch", &huge).unwrap_err();
+        assert!(m.contains("at most 3 MiB"), "{m}");
+        parse_body("patch", "[]").unwrap();
+    }
+
+    #[test]
+    fn plugin_timeouts_are_capped() {
+        assert_eq!(wait_timeout(u32::MAX), MAX_WAIT);
+        assert_eq!(wait_timeout(0), Duration::from_secs(1));
+        assert_eq!(wait_timeout(900), Duration::from_secs(900));
+    }
+
+    #[test]
+    fn a_patch_grant_is_not_a_read() {
+        let g = grant(Hook::Restore);
+        let (api, kind) = ("apps.3scale.net/v1alpha1", "APIManager");
+        let p = |k: PatchKind, body: Value| patch(api, kind, "3scale", k, body).check(&g, None);
+        assert!(denial(p(PatchKind::Json, json!([]))).contains("changes nothing"));
+        let test_only = json!([{"op": "test", "path": "/spec/zync", "value": {}}]);
+        denial(p(PatchKind::Json, test_only));
+        // A test elsewhere is an oracle for values the plugin may not read.
+        let oracle = json!([
+            {"op": "test", "path": "/spec/system/database", "value": "guess"},
+            {"op": "replace", "path": "/spec/zync", "value": {}}
+        ]);
+        assert!(denial(p(PatchKind::Json, oracle)).contains("reads /spec/system/database"));
+        let copy_in = json!([{"op": "copy", "from": "/spec/system", "path": "/spec/zync/x"}]);
+        assert!(denial(p(PatchKind::Json, copy_in)).contains("reads /spec/system"));
+        let copy_within = json!([{"op": "copy", "from": "/spec/zync/a", "path": "/spec/zync/b"}]);
+        p(PatchKind::Json, copy_within).unwrap();
+        denial(p(PatchKind::Merge, json!({})));
+
+        // The object comes back whole only to a plugin that may read it.
+        let object = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "zync", "namespace": "3scale", "resourceVersion": "7"}, "spec": {"template": {"spec": {"containers": [{"env": [{"name": "SECRET", "value": "s3cr3t"}]}]}}}});
+        let shown = patched_for(&g, &target("apps/v1", "Deployment", "zync"), object.clone());
+        assert_eq!(
+            shown,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "zync", "namespace": "3scale", "resourceVersion": "7"}})
+        );
+        let readable = patched_for(&g, &target(api, kind, "3scale"), object.clone());
+        assert_eq!(readable, object);
+    }
+
+    #[test]
+    fn secret_values_stay_out_of_the_audit_log() {
+        let p = patch(
+            "v1",
+            "Secret",
+            "system-seed",
+            PatchKind::Merge,
+            json!({"data": {"ADMIN_PASSWORD": "c2VjcmV0LXZhbHVl"}}),
+        );
+        let (_, target) = p.audit();
+        assert!(!target.contains("c2VjcmV0LXZhbHVl"), "{target}");
+        assert!(target.contains("/data/ADMIN_PASSWORD"), "{target}");
+        let c = patch(
+            "v1",
+            "ConfigMap",
+            "redis-config",
+            PatchKind::Merge,
+            json!({"data": {"x": "y"}}),
+        );
+        assert!(c.audit().1.contains(r#"{"data":{"x":"y"}}"#));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! kubectl picks it). Streaming calls move bytes between a pod and an artifact without
 //! the plugin seeing them.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_compression::Level;
@@ -10,14 +11,17 @@ use async_compression::tokio::bufread::GzipDecoder;
 use async_compression::tokio::write::GzipEncoder;
 use contract::Manifest;
 use contract::selector::Selector;
-use tokio::io::{AsyncWriteExt, BufReader};
+
+use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 
 use super::artifacts::Access;
 use super::bindings::host::plugin::pods::{self, ExecOutput};
 use super::bindings::host::plugin::types::Compression;
+use super::quota::{QuotaReader, QuotaWriter};
 use super::{Call, CallCtx, Grant as FullGrant, HostError, HostState};
 use crate::backup_set::tar_stream;
 use crate::cluster::{ExecResult, PodFacts, PodPermit, PodSearchPermit, pod_path};
+use crate::dump_guard::{Guard, GuardedRead};
 use crate::error::{Error, Result};
 
 /// Level 2 (zlib-rs): dumps are large and the link to the pod is fast. On a 200 MB SQL
@@ -35,6 +39,8 @@ pub struct Grant {
 struct Rule {
     selector: Selector,
     container: Option<String>,
+    /// argv[0] of what may run; `None`: anything.
+    commands: Option<Vec<String>>,
 }
 
 impl Grant {
@@ -49,10 +55,16 @@ impl Grant {
                         Error::Invalid(format!("exec selector `{}`: {e}", g.selector()))
                     })?,
                     container: g.container().map(str::to_string),
+                    commands: g.commands().map(<[String]>::to_vec),
                 })
             })
             .collect::<Result<_>>()?;
         Ok(Grant { rules })
+    }
+
+    /// Whether the plugin may exec anywhere at all (else no pod is even looked up).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
     }
 
     fn summary(&self) -> String {
@@ -67,24 +79,42 @@ impl Grant {
         }
     }
 
-    /// The container a command runs in, if the pod's labels match a rule.
-    fn resolve(&self, call: &str, pod: &str, facts: &PodFacts) -> Result<PodPermit> {
-        let Some(rule) = self
-            .rules
-            .iter()
-            .find(|r| r.selector.matches(&facts.labels))
-        else {
-            let shown: Vec<String> = facts
-                .labels
+    /// The container `program` runs in, if the pod's labels match a rule that allows the
+    /// program. A pod that does not exist is refused in the same words as one whose labels
+    /// do not match, and neither denial shows the pod's labels: a plugin learns nothing
+    /// about pods outside its grant.
+    fn resolve(
+        &self,
+        call: &str,
+        pod: &str,
+        program: &str,
+        facts: Option<&PodFacts>,
+    ) -> Result<PodPermit> {
+        let Some((rule, facts)) = facts.and_then(|f| {
+            self.rules
                 .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
+                .find(|r| r.selector.matches(&f.labels))
+                .map(|r| (r, f))
+        }) else {
             return Err(Error::Denied(format!(
-                "{call} in pod `{pod}` ({}) needs an exec capability matching its labels; {}",
-                shown.join(","),
+                "{call} in pod `{pod}`: no pod of that name matches an exec capability; {}",
                 self.summary()
             )));
         };
+        // argv[0] exactly as listed: the list narrows what a plugin runs, it does not
+        // sandbox it. A listed `bash` (or any interpreter) runs whatever `-c` says, and
+        // every command has the container's environment, token and network; `host
+        // inspect` says as much.
+        if let Some(commands) = &rule.commands
+            && !commands.iter().any(|c| c == program)
+        {
+            return Err(Error::Denied(format!(
+                "{call} in pod `{pod}`: `{}` is not among the commands the exec grant for {} allows ({})",
+                clip(program),
+                rule.selector,
+                commands.join(", ")
+            )));
+        }
         let container = match &rule.container {
             Some(c) if facts.containers.iter().any(|x| x == c) => Some(c.as_str()),
             Some(c) => {
@@ -100,23 +130,67 @@ impl Grant {
     }
 }
 
-/// `host inspect`'s words for the exec grant.
+/// What an exec grant gives, in words: a command in a container runs with all the
+/// container has, whatever the command.
+const POWER: &str = "its environment and secrets, its service-account token, its network";
+
+/// Programs that run whatever they are given (`bash -c`, `python -c`): a command list
+/// with one of them narrows nothing.
+const RUNS_ANYTHING: &[&str] = &[
+    "sh", "bash", "dash", "ash", "ksh", "zsh", "busybox", "env", "xargs", "nsenter", "python",
+    "python3", "perl", "ruby", "node", "rake", "bundle", "psql", "mysql",
+];
+
+/// `host inspect`'s words for the exec grant: where, in which container, which commands,
+/// and what that means.
 pub fn describe(manifest: &Manifest) -> Vec<String> {
-    manifest
-        .capabilities
-        .exec
-        .iter()
-        .map(|g| {
-            let container = match g.container() {
-                Some(c) => format!("container {c}"),
-                None => "the pod's default container".to_string(),
-            };
-            format!(
-                "exec commands and copy files in pods matching {} ({container})",
-                g.selector()
-            )
-        })
-        .collect()
+    let mut out = Vec::new();
+    for g in &manifest.capabilities.exec {
+        let container = match g.container() {
+            Some(c) => format!("container {c}"),
+            None => "the pod's default container".to_string(),
+        };
+        let copies = g.commands().is_none_or(|c| c.iter().any(|c| c == COPY));
+        out.push(format!(
+            "exec commands{} in pods matching {} ({container})",
+            if copies { " and copy files" } else { "" },
+            g.selector()
+        ));
+        out.push(match g.commands() {
+            None => format!("  any command: full control of the container ({POWER})"),
+            Some(list) => {
+                let base = |c: &String| c.rsplit('/').next().unwrap_or(c).to_string();
+                let open: Vec<String> = list
+                    .iter()
+                    .map(base)
+                    .filter(|b| RUNS_ANYTHING.contains(&b.as_str()))
+                    .collect();
+                let reach = if open.is_empty() {
+                    format!("each runs with all the container has: {POWER}")
+                } else {
+                    format!(
+                        "{} runs any command, so this is full control of the container: {POWER}",
+                        open.join(" and ")
+                    )
+                };
+                format!("  only these commands: {} ({reach})", list.join(", "))
+            }
+        });
+    }
+    out
+}
+
+/// What copying files runs in the pod, and so what a command list must name to allow it.
+const COPY: &str = "tar";
+
+/// A plugin's string in a denial: a line's worth of it.
+fn clip(s: &str) -> String {
+    const SHOWN: usize = 100;
+    if s.chars().count() <= SHOWN {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(SHOWN).collect();
+    format!("{head}… ({} bytes)", s.len())
 }
 
 /// `find-pod`: only with exactly a granted selector.
@@ -150,15 +224,30 @@ impl Call for FindPod {
 pub struct InPod {
     call: &'static str,
     pod: String,
+    /// argv[0], what a command list is checked against; `tar` for copies.
+    program: String,
     detail: String,
     artifact: Option<(String, Access)>,
 }
 
 impl InPod {
-    fn new(call: &'static str, pod: &str, detail: String) -> InPod {
+    /// A command the plugin names.
+    fn command(call: &'static str, pod: &str, argv: &[String], detail: String) -> InPod {
         InPod {
             call,
             pod: pod.to_string(),
+            program: argv.first().cloned().unwrap_or_default(),
+            detail,
+            artifact: None,
+        }
+    }
+
+    /// A copy, which runs tar in the pod.
+    fn copy(call: &'static str, pod: &str, detail: String) -> InPod {
+        InPod {
+            call,
+            pod: pod.to_string(),
+            program: COPY.to_string(),
             detail,
             artifact: None,
         }
@@ -182,9 +271,12 @@ impl Call for InPod {
     }
 
     fn check(&self, grant: &FullGrant, facts: Option<&PodFacts>) -> Result<PodPermit> {
-        let facts = facts
-            .ok_or_else(|| Error::Denied(format!("pod `{}`: its labels are unknown", self.pod)))?;
-        let permit = grant.pods.resolve(self.call, &self.pod, facts)?;
+        if self.program.is_empty() {
+            return Err(Error::Invalid(format!("{}: an empty command", self.call)));
+        }
+        let permit = grant
+            .pods
+            .resolve(self.call, &self.pod, &self.program, facts)?;
         if let Some((path, access)) = &self.artifact {
             grant.artifacts.check(path, *access)?;
         }
@@ -223,7 +315,7 @@ impl pods::Host for HostState {
         argv: Vec<String>,
         stdin: Option<Vec<u8>>,
     ) -> std::result::Result<ExecOutput, HostError> {
-        let call = InPod::new("exec", &pod, command(&argv));
+        let call = InPod::command("exec", &pod, &argv, command(&argv));
         self.guarded(call, async move |permit, ctx| {
             ctx.run
                 .cluster
@@ -241,9 +333,10 @@ impl pods::Host for HostState {
         artifact: String,
         compression: Compression,
     ) -> std::result::Result<u64, HostError> {
-        let call = InPod::new(
+        let call = InPod::command(
             "exec-to-artifact",
             &pod,
+            &argv,
             format!("{} > {artifact}", command(&argv)),
         )
         .with_artifact(&artifact, Access::Write);
@@ -260,9 +353,10 @@ impl pods::Host for HostState {
         argv: Vec<String>,
         decompression: Compression,
     ) -> std::result::Result<ExecOutput, HostError> {
-        let call = InPod::new(
+        let call = InPod::command(
             "artifact-to-exec",
             &pod,
+            &argv,
             format!("{} < {artifact}", command(&argv)),
         )
         .with_artifact(&artifact, Access::Read);
@@ -280,7 +374,7 @@ impl pods::Host for HostState {
         path: String,
         artifact: String,
     ) -> std::result::Result<u64, HostError> {
-        let call = InPod::new("copy-from-pod", &pod, format!("{path} > {artifact}"))
+        let call = InPod::copy("copy-from-pod", &pod, format!("{path} > {artifact}"))
             .with_artifact(&artifact, Access::Write);
         self.guarded(call, async move |permit, ctx| {
             let (dir, base) = pod_path(&path)?;
@@ -291,11 +385,12 @@ impl pods::Host for HostState {
             );
             let pod = permit.pod().to_string();
             let base_owned = base.clone();
+            let quota = ctx.run.quota.clone();
             ctx.run
                 .cluster
                 .tar_from_pod(&permit, &dir, &base, move |reader| {
                     let r = tar_stream::extract(
-                        reader,
+                        QuotaReader::new(reader, quota),
                         &base_owned,
                         &store,
                         &artifact,
@@ -316,7 +411,7 @@ impl pods::Host for HostState {
         pod: String,
         path: String,
     ) -> std::result::Result<u64, HostError> {
-        let call = InPod::new("copy-to-pod", &pod, format!("{artifact} > {path}"))
+        let call = InPod::copy("copy-to-pod", &pod, format!("{artifact} > {path}"))
             .with_artifact(&artifact, Access::Read);
         self.guarded(call, async move |permit, ctx| {
             let (parent, base) = pod_path(&path)?;
@@ -350,7 +445,7 @@ async fn stream_out(
     artifact: &str,
     compression: Compression,
 ) -> Result<u64> {
-    let writer = ctx.artifacts.create(artifact)?;
+    let writer = QuotaWriter::new(ctx.artifacts.create(artifact)?, ctx.run.quota.clone());
     let mut transfer = ctx.run.progress.transfer(
         ctx.transfer_label(&format!("{artifact} <- {}", permit.pod())),
         None,
@@ -364,7 +459,12 @@ async fn stream_out(
                 .await
             {
                 Ok(_) => match encoder.shutdown().await {
-                    Ok(()) => encoder.into_inner().finish().await.map(|d| d.size),
+                    Ok(()) => encoder
+                        .into_inner()
+                        .into_inner()
+                        .finish()
+                        .await
+                        .map(|d| d.size),
                     Err(e) => Err(Error::io(ctx.artifacts.location(artifact), e)),
                 },
                 Err(e) => Err(e),
@@ -376,7 +476,7 @@ async fn stream_out(
                 .exec_to_writer(permit, argv, &mut writer, &mut transfer)
                 .await
             {
-                Ok(_) => writer.finish().await.map(|d| d.size),
+                Ok(_) => writer.into_inner().finish().await.map(|d| d.size),
                 Err(e) => Err(e),
             }
         }
@@ -385,7 +485,8 @@ async fn stream_out(
     result
 }
 
-/// An artifact into a command's stdin, through gunzip if asked.
+/// An artifact into a command's stdin, through gunzip if asked, and through the dump
+/// guard if the manifest says a database client reads it (see `dump_guard`).
 async fn stream_in(
     ctx: &CallCtx,
     permit: &PodPermit,
@@ -400,21 +501,21 @@ async fn stream_in(
         None,
     );
     let cluster = &ctx.run.cluster;
-    let result = match decompression {
+    let guard = ctx.grant.artifacts.content(artifact).map(Guard::new);
+    let mut source: Pin<Box<dyn AsyncRead + Send + '_>> = match decompression {
         Compression::Gzip => {
             let mut decoder = GzipDecoder::new(reader);
             decoder.multiple_members(true);
-            cluster
-                .reader_to_exec(&mut decoder, permit, argv, &mut transfer)
-                .await
+            Box::pin(decoder)
         }
-        Compression::None => {
-            let mut reader = reader;
-            cluster
-                .reader_to_exec(&mut reader, permit, argv, &mut transfer)
-                .await
-        }
+        Compression::None => Box::pin(reader),
     };
+    if let Some(guard) = guard {
+        source = Box::pin(GuardedRead::new(source, guard));
+    }
+    let result = cluster
+        .reader_to_exec(&mut source, permit, argv, &mut transfer)
+        .await;
     transfer.finish(result.is_ok());
     result.map_err(|e| match e {
         Error::Invalid(m) => Error::Invalid(format!("artifact `{artifact}`: {m}")),
@@ -442,6 +543,10 @@ mod tests {
         }
     }
 
+    fn cmd(call: &'static str, pod: &str, program: &str) -> InPod {
+        InPod::command(call, pod, &[program.to_string()], program.to_string())
+    }
+
     #[test]
     fn find_pod_only_with_a_granted_selector() {
         let g = grant(Hook::Backup);
@@ -459,7 +564,7 @@ mod tests {
     #[test]
     fn exec_only_in_pods_whose_labels_match() {
         let g = grant(Hook::Restore);
-        let exec = InPod::new("exec", "zync-database-1", "psql".into());
+        let exec = cmd("exec", "zync-database-1", "psql");
         let permit = exec
             .check(&g, Some(&pod("zync-database", &["postgresql"])))
             .unwrap();
@@ -467,23 +572,93 @@ mod tests {
             permit,
             PodPermit::issue("zync-database-1", Some("postgresql"))
         );
-        let other = InPod::new("exec", "system-mysql-1", "mysql".into());
+        let other = cmd("exec", "system-mysql-1", "mysql");
         let m = denial(other.check(&g, Some(&pod("system-mysql", &["system-mysql"]))));
         assert!(
             m.contains("system-mysql-1") && m.contains("exec capability"),
             "{m}"
         );
-        let copy = InPod::new("copy-to-pod", "p", "x".into())
+        let copy = InPod::copy("copy-to-pod", "p", "x".into())
             .with_artifact("zync-database-backup.gz", Access::Read);
         denial(copy.check(&g, Some(&pod("system-mysql", &["system-mysql"]))));
         denial(exec.check(&g, None));
     }
 
     #[test]
+    fn a_denial_shows_neither_the_pods_labels_nor_whether_it_exists() {
+        let g = grant(Hook::Restore);
+        let mut secret = pod("system-mysql", &["system-mysql"]);
+        secret
+            .labels
+            .insert("team".into(), "payments-secret-project".into());
+        let elsewhere = denial(cmd("exec", "p", "mysql").check(&g, Some(&secret)));
+        let missing = denial(cmd("exec", "p", "mysql").check(&g, None));
+        assert_eq!(elsewhere, missing);
+        assert!(
+            !elsewhere.contains("payments") && !elsewhere.contains("system-mysql"),
+            "{elsewhere}"
+        );
+    }
+
+    #[test]
+    fn a_command_list_narrows_what_runs() {
+        let g = grant(Hook::Backup);
+        let app = pod("system-app", &["system-master"]);
+        cmd("exec", "system-app-1", "ls")
+            .check(&g, Some(&app))
+            .unwrap();
+        let m = denial(cmd("exec", "system-app-1", "bash").check(&g, Some(&app)));
+        assert!(
+            m.contains("`bash` is not among the commands") && m.contains("ls, tar"),
+            "{m}"
+        );
+        denial(cmd("exec", "system-app-1", "/bin/ls").check(&g, Some(&app)));
+        InPod::copy("copy-from-pod", "system-app-1", "x".into())
+            .with_artifact("system", Access::Write)
+            .check(&g, Some(&app))
+            .unwrap();
+        // No list: anything, copies included.
+        let db = pod("zync-database", &["postgresql"]);
+        cmd("exec", "z", "bash").check(&g, Some(&db)).unwrap();
+        let empty = InPod::command("exec", "z", &[], String::new());
+        assert!(matches!(empty.check(&g, Some(&db)), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn inspect_says_what_an_exec_grant_is() {
+        let m = Manifest::parse(&super::super::testing::MANIFEST.replace(
+            "container = \"system-master\", commands = [\"ls\", \"tar\"]",
+            "container = \"system-master\", commands = [\"redis-cli\"]",
+        ))
+        .unwrap();
+        let words = describe(&m).join("\n");
+        assert!(
+            words.contains(
+                "exec commands and copy files in pods matching deployment=zync-database (the pod's default container)\n  any command: full control of the container (its environment and secrets, its service-account token, its network)"
+            ),
+            "{words}"
+        );
+        assert!(
+            words.contains("exec commands in pods matching deployment=system-app (container system-master)\n  only these commands: redis-cli (each runs with all the container has: its environment and secrets"),
+            "{words}"
+        );
+        let m = Manifest::parse(&super::super::testing::MANIFEST.replace(
+            "commands = [\"ls\", \"tar\"]",
+            "commands = [\"/bin/bash\", \"tar\"]",
+        ))
+        .unwrap();
+        let words = describe(&m).join("\n");
+        assert!(
+            words.contains("only these commands: /bin/bash, tar (bash runs any command, so this is full control of the container: its environment"),
+            "{words}"
+        );
+    }
+
+    #[test]
     fn the_container_is_the_grants_or_the_pods_default() {
         let g = grant(Hook::Backup);
         let three = ["system-developer", "system-master", "system-provider"];
-        let exec = InPod::new("exec", "system-app-1", "ls".into());
+        let exec = cmd("exec", "system-app-1", "ls");
         let permit = exec.check(&g, Some(&pod("system-app", &three))).unwrap();
         assert_eq!(
             permit.container(),
@@ -498,7 +673,7 @@ mod tests {
         assert!(m.contains("names container `system-master`"), "{m}");
         let mut annotated = pod("zync-database", &["sidecar", "postgresql"]);
         annotated.default_container = Some("postgresql".into());
-        let permit = InPod::new("exec", "z", "psql".into())
+        let permit = cmd("exec", "z", "psql")
             .check(&g, Some(&annotated))
             .unwrap();
         assert_eq!(permit.container(), Some("postgresql"));
@@ -508,13 +683,13 @@ mod tests {
     fn streams_check_the_artifact_too() {
         let g = grant(Hook::Restore);
         let db = pod("zync-database", &["postgresql"]);
-        let write = InPod::new("exec-to-artifact", "z", "pg_dump".into())
+        let write = cmd("exec-to-artifact", "z", "pg_dump")
             .with_artifact("zync-database-backup.gz", Access::Write);
         assert!(denial(write.check(&g, Some(&db))).contains("read-only"));
         let g = grant(Hook::Backup);
         write.check(&g, Some(&db)).unwrap();
-        let undeclared = InPod::new("exec-to-artifact", "z", "pg_dump".into())
-            .with_artifact("other.gz", Access::Write);
+        let undeclared =
+            cmd("exec-to-artifact", "z", "pg_dump").with_artifact("other.gz", Access::Write);
         denial(undeclared.check(&g, Some(&db)));
     }
 }

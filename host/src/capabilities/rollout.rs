@@ -2,12 +2,11 @@
 //! waiting for their rollouts, as `oc rollout restart|status deployment/NAME`, and the
 //! same for OpenShift DeploymentConfigs, as `oc rollout latest|status dc/NAME`.
 
-use std::time::Duration;
-
 use contract::Manifest;
 use contract::manifest::RolloutGrant;
 
 use super::bindings::host::plugin::rollout;
+use super::objects::wait_timeout;
 use super::{Call, Grant as FullGrant, HostError, HostState, list_or_none};
 use crate::cluster::{ConfigPermit, DeploymentPermit, PodFacts};
 use crate::error::{Error, Result};
@@ -140,7 +139,7 @@ impl rollout::Host for HostState {
         deployment: String,
         timeout_seconds: u32,
     ) -> std::result::Result<(), HostError> {
-        let timeout = Duration::from_secs(timeout_seconds.max(1) as u64);
+        let timeout = wait_timeout(timeout_seconds);
         self.guarded(Status { deployment }, async move |permit, ctx| {
             ctx.run.cluster.rollout_status(&permit, timeout).await
         })
@@ -162,7 +161,7 @@ impl rollout::Host for HostState {
         deployment_config: String,
         timeout_seconds: u32,
     ) -> std::result::Result<(), HostError> {
-        let timeout = Duration::from_secs(timeout_seconds.max(1) as u64);
+        let timeout = wait_timeout(timeout_seconds);
         let call = ConfigStatus {
             config: deployment_config,
         };

@@ -117,7 +117,9 @@ impl Cluster {
         )))
     }
 
-    /// Runs a command, capturing its output up to [`CAPTURE_LIMIT`] per stream.
+    /// Runs a command, capturing its output up to [`CAPTURE_LIMIT`] per stream. A command
+    /// that prints nothing on either stream for the idle timeout is stuck (`sleep
+    /// infinity`), and is stopped.
     pub async fn exec(
         &self,
         target: &PodPermit,
@@ -135,8 +137,26 @@ impl Cluster {
                     let _ = writer.shutdown().await;
                 }
             };
-            let outputs = outputs(&mut process, CAPTURE_LIMIT);
-            let (_, (out, out_cut), (err, err_cut)) = feed_until_done(feed, outputs).await;
+            let activity = Activity::default();
+            let outputs = watched_outputs(&mut process, CAPTURE_LIMIT, &activity);
+            let idle = self.timeouts.idle;
+            let outputs = async {
+                tokio::select! {
+                    done = feed_until_done(feed, outputs) => Ok(done),
+                    () = activity.idle_for(idle) => Err(Error::Timeout(format!(
+                        "`{}` in pod {pod} printed nothing for {}s (--idle-timeout) and was stopped",
+                        argv.join(" "),
+                        idle.as_secs()
+                    ))),
+                }
+            };
+            let (_, (out, out_cut), (err, err_cut)) = match outputs.await {
+                Ok(done) => done,
+                Err(stuck) => {
+                    process.abort();
+                    return Err(stuck);
+                }
+            };
             let code = exit_code(pod, argv, process.status().await)?;
             Ok(ExecResult {
                 stdout: out,
@@ -320,6 +340,82 @@ fn outputs(
     }
 }
 
+/// When a command last printed something, for the idle timeout of captured commands.
+#[derive(Clone)]
+struct Activity(std::sync::Arc<std::sync::Mutex<tokio::time::Instant>>);
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity(std::sync::Arc::new(std::sync::Mutex::new(
+            tokio::time::Instant::now(),
+        )))
+    }
+}
+
+impl Activity {
+    fn touch(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = tokio::time::Instant::now();
+    }
+
+    fn last(&self) -> tokio::time::Instant {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Returns once nothing has happened for `idle`.
+    async fn idle_for(&self, idle: std::time::Duration) {
+        loop {
+            let until = self.last() + idle;
+            if tokio::time::Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep_until(until).await;
+        }
+    }
+}
+
+/// A pipe whose reads count as the command's activity.
+struct Watched<R> {
+    inner: R,
+    activity: Activity,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Watched<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+/// [`outputs`], with every byte read counting as activity.
+fn watched_outputs(
+    process: &mut Attached,
+    limit: usize,
+    activity: &Activity,
+) -> impl Future<Output = ((Vec<u8>, bool), (Vec<u8>, bool))> + use<> {
+    let stdout = Watched {
+        inner: process.stdout.take().expect("requested"),
+        activity: activity.clone(),
+    };
+    let stderr = Watched {
+        inner: process.stderr.take().expect("requested"),
+        activity: activity.clone(),
+    };
+    async move {
+        tokio::join!(
+            capture_head(stdout, limit),
+            capture_tail_with_flag(stderr, STDERR_TAIL)
+        )
+    }
+}
+
 /// Feeds stdin while reading the outputs. The outputs end only when the exec stream ends,
 /// so if they end first, the command finished without reading all of its input and the
 /// feed is dropped instead of waiting for room that will never come. `None`: the feed did
@@ -412,4 +508,24 @@ async fn capture_tail_with_flag<R: AsyncRead + Unpin>(
         }
     }
     (kept.into_iter().collect(), cut)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_is_measured_from_the_last_output() {
+        let activity = Activity::default();
+        let started = tokio::time::Instant::now();
+        let talker = activity.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            talker.touch();
+        });
+        activity.idle_for(Duration::from_secs(5)).await;
+        assert_eq!(started.elapsed().as_secs(), 8);
+    }
 }

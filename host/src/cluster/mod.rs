@@ -17,6 +17,7 @@ pub mod retry;
 mod rollout;
 pub mod wait;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use kube::Client;
@@ -129,6 +130,8 @@ pub struct Cluster {
     timeouts: Timeouts,
     /// Whether this API server can close a command's stdin over exec (asked once).
     stdin_closes: OnceCell<bool>,
+    /// Kinds resolved through discovery, by (apiVersion, kind).
+    resources: tokio::sync::Mutex<HashMap<(String, String), kube::api::ApiResource>>,
 }
 
 /// Output captured from a command whose output is small.
@@ -145,6 +148,7 @@ impl Cluster {
             server,
             timeouts,
             stdin_closes: OnceCell::new(),
+            resources: tokio::sync::Mutex::new(HashMap::new()),
         })
     }
 

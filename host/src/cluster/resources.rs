@@ -1,10 +1,13 @@
-//! get, list, apply and patch of any kind as JSON, built-in or custom (the APIManager),
-//! without discovery: the plural comes from the kind as kube-rs derives it.
+//! get, list, apply and patch of any kind as JSON, built-in or custom (the APIManager).
+//! A kind is resolved through the API server's discovery for its group-version, once per
+//! run: the resource is the one the server serves under exactly that kind, never a plural
+//! guessed from the kind's spelling (kube's guess turns `PodMetrics` into `pods`).
 
 use kube::Api;
 use kube::api::{
     ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
+use kube::discovery::Scope;
 use serde_json::Value;
 
 use super::{Cluster, ObjectPermit, retry};
@@ -22,18 +25,58 @@ fn value(object: DynamicObject) -> Value {
 }
 
 impl Cluster {
-    fn dynamic(&self, api_version: &str, kind: &str) -> Api<DynamicObject> {
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
-        Api::namespaced_with(self.client.clone(), &self.namespace, &resource)
+    /// The resource the server serves `kind` of `api_version` as, if it is namespaced.
+    pub async fn discover(&self, api_version: &str, kind: &str) -> Result<ApiResource> {
+        let key = (api_version.to_string(), kind.to_string());
+        if let Some(found) = self.resources.lock().await.get(&key) {
+            return Ok(found.clone());
+        }
+        let (group, version) =
+            contract::names::split_api_version(api_version).map_err(Error::Invalid)?;
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (resource, caps) = match retry::idempotent(|| {
+            kube::discovery::pinned_kind(&self.client, &gvk)
+        })
+        .await
+        {
+            Ok(found) => found,
+            Err(kube::Error::Discovery(_)) => {
+                return Err(Error::Invalid(format!(
+                    "the API server has no kind `{kind}` in {api_version} (kinds are case-sensitive)"
+                )));
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(Error::Invalid(format!(
+                    "the API server does not serve {api_version}"
+                )));
+            }
+            Err(e) => {
+                return Err(Error::api(
+                    format!("discovering {kind} in {api_version}"),
+                    e,
+                ));
+            }
+        };
+        if caps.scope != Scope::Namespaced {
+            return Err(Error::Invalid(format!(
+                "{kind} ({api_version}) is not a namespaced resource: plugins reach only the run's namespace"
+            )));
+        }
+        self.resources.lock().await.insert(key, resource.clone());
+        Ok(resource)
     }
 
-    fn api_of(&self, p: &ObjectPermit) -> Api<DynamicObject> {
-        self.dynamic(&p.api_version, &p.kind)
+    async fn api_of(&self, p: &ObjectPermit) -> Result<Api<DynamicObject>> {
+        let resource = self.discover(&p.api_version, &p.kind).await?;
+        Ok(Api::namespaced_with(
+            self.client.clone(),
+            &self.namespace,
+            &resource,
+        ))
     }
 
     pub async fn get(&self, p: &ObjectPermit) -> Result<Value> {
-        let api = self.api_of(p);
+        let api = self.api_of(p).await?;
         let object = retry::idempotent(|| api.get(p.name()))
             .await
             .map_err(|e| Error::api(format!("reading {} {}", p.kind, p.name()), e))?;
@@ -42,7 +85,7 @@ impl Cluster {
 
     /// `None` when the object does not exist.
     pub async fn get_opt(&self, p: &ObjectPermit) -> Result<Option<Value>> {
-        let api = self.api_of(p);
+        let api = self.api_of(p).await?;
         let object = retry::idempotent(|| api.get_opt(p.name()))
             .await
             .map_err(|e| Error::api(format!("reading {} {}", p.kind, p.name()), e))?;
@@ -54,7 +97,7 @@ impl Cluster {
         if !selector.is_empty() {
             params = params.labels(selector);
         }
-        let api = self.api_of(p);
+        let api = self.api_of(p).await?;
         let list = retry::idempotent(|| api.list(&params))
             .await
             .map_err(|e| Error::api(format!("listing {}", p.kind), e))?;
@@ -73,7 +116,7 @@ impl Cluster {
         object["metadata"]["namespace"] = Value::String(self.namespace.clone());
         let name = p.name().to_string();
         let what = format!("applying {} {name}", p.kind);
-        let api = self.api_of(p);
+        let api = self.api_of(p).await?;
         let typed: DynamicObject = serde_json::from_value(object)
             .map_err(|e| Error::Invalid(format!("not a Kubernetes object: {e}")))?;
         // A create that was answered with an error may still have happened; the retry then
@@ -108,7 +151,7 @@ impl Cluster {
         patch_kind: PatchKind,
         body: &Value,
     ) -> Result<Value> {
-        let api = self.api_of(p);
+        let api = self.api_of(p).await?;
         let params = PatchParams::default();
         let name = p.name();
         let what = format!("patching {} {name}", p.kind);

@@ -1,13 +1,16 @@
 //! What a file is, read with a Wasm parser and never run: a component or not, which
 //! contract version it was built for, what it exports, and its embedded manifest.
 
+use std::fmt::Write;
 use std::path::Path;
 
 use wasmparser::{Encoding, Parser, Payload};
 
 use contract::{CONTRACT, CONTRACT_MAJOR, CONTRACT_VERSION, Hook, MANIFEST_SECTION, Manifest};
 
+use crate::capabilities::Grant;
 use crate::error::{Error, Result};
+use crate::printable::printable;
 
 #[derive(Debug, Clone)]
 pub struct Examined {
@@ -62,6 +65,14 @@ pub fn examine(path: &Path, bytes: &[u8]) -> Result<Examined> {
                 }
             }
             Payload::CustomSection(reader) if reader.name() == MANIFEST_SECTION => {
+                // Tools differ in which of two sections they read (the first, the last,
+                // the outermost); a file that could show one manifest and be granted
+                // from another is refused.
+                if manifest_text.is_some() {
+                    return Err(bad(format!(
+                        "has more than one `{MANIFEST_SECTION}` section, so what it may do is ambiguous"
+                    )));
+                }
                 let text = std::str::from_utf8(reader.data())
                     .map_err(|_| bad("has a manifest that is not UTF-8 text".into()))?;
                 manifest_text = Some(text.to_string());
@@ -87,6 +98,32 @@ pub fn examine(path: &Path, bytes: &[u8]) -> Result<Examined> {
         imports,
         exports,
     })
+}
+
+/// `host inspect`'s text: what the plugin is and what it may do. Every line goes through
+/// [`printable`]: the manifest is the plugin author's text.
+pub fn render(file: &Path, examined: &Examined) -> String {
+    let m = &examined.manifest;
+    let mut lines = vec![format!("{} {} ({})", m.name, m.version, file.display())];
+    if !m.description.is_empty() {
+        lines.push(format!("  {}", m.description));
+    }
+    lines.push(format!("  3scale versions: {}", m.threescale.join(", ")));
+    if !m.after.is_empty() {
+        lines.push(format!("  runs after:      {}", m.after.join(", ")));
+    }
+    lines.push(format!("  hooks:           {}", m.hook_list()));
+    lines.push("  capabilities:".to_string());
+    let caps = Grant::describe(m);
+    if caps.is_empty() {
+        lines.push("    (none)".to_string());
+    }
+    lines.extend(caps.into_iter().map(|c| format!("    {c}")));
+    let mut out = String::new();
+    for line in lines {
+        let _ = writeln!(out, "{}", printable(&line));
+    }
+    out
 }
 
 /// The component must speak the host's major contract version and export the world's functions.

@@ -9,7 +9,8 @@ use super::LoadedPlugin;
 use crate::capabilities::bindings::{Plugin, PluginPre};
 use crate::capabilities::{HostState, describe_wit};
 use crate::error::{Error, Result};
-use crate::sandbox::{Sandbox, explain};
+use crate::printable::printable;
+use crate::sandbox::{Sandbox, SandboxView, WallClock, explain};
 
 pub struct Runtime {
     sandbox: Sandbox,
@@ -38,10 +39,13 @@ impl Runtime {
         PluginPre::new(pre).map_err(|e| format!("does not fit the host:plugin world: {e}"))
     }
 
-    /// Runs one hook in a fresh instance. The instance is dropped afterwards whatever
-    /// happened, so a trap or a hostile plugin leaves nothing behind in the host.
+    /// Runs one hook in a fresh instance, within its wall-clock limit. The instance is
+    /// dropped afterwards whatever happened, so a trap or a hostile plugin leaves nothing
+    /// behind in the host. What the plugin says (its error, its panic) is made printable:
+    /// it reaches the operator's terminal.
     pub async fn call(&self, plugin: &LoadedPlugin, state: HostState, hook: Hook) -> Result<()> {
         let name = plugin.manifest.name.clone();
+        let wall = state.sandbox_ref().limits().wall;
         let mut store = self.sandbox.store(state);
         let outcome = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
@@ -52,19 +56,27 @@ impl Runtime {
                 Hook::Resume => instance.call_resume(&mut store).await,
                 Hook::Describe => instance.call_describe(&mut store).await.map(|_| Ok(())),
             }
-        }
-        .await;
+        };
+        // Guest code yields at every epoch tick and host calls are async, so the
+        // deadline ends a guest loop and a host call that waits alike.
+        let Ok(outcome) = tokio::time::timeout(wall, outcome).await else {
+            return Err(Error::Plugin {
+                plugin: name,
+                hook,
+                message: WallClock(wall).to_string(),
+            });
+        };
         match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Error::Plugin {
                 plugin: name,
                 hook,
-                message: describe_wit(&e),
+                message: printable(&describe_wit(&e)).into_owned(),
             }),
             Err(trap) => Err(Error::Plugin {
                 plugin: name,
                 hook,
-                message: explain(&trap, &store.data().stderr()),
+                message: printable(&explain(&trap, &store.data().stderr())).into_owned(),
             }),
         }
     }
@@ -81,7 +93,7 @@ impl Runtime {
         result.map_err(|trap| Error::Plugin {
             plugin: plugin.manifest.name.clone(),
             hook: Hook::Describe,
-            message: explain(&trap, &store.data().stderr()),
+            message: printable(&explain(&trap, &store.data().stderr())).into_owned(),
         })
     }
 }

@@ -26,6 +26,10 @@ pub struct BackupReport {
     pub components: Vec<ComponentOutcome>,
     pub set: std::path::PathBuf,
     pub run_id: String,
+    /// The fingerprint of the key that sealed the set (`--sign-key`).
+    pub sealed_by: Option<String>,
+    /// Why a seal was asked for and not made.
+    pub not_sealed: Option<String>,
 }
 
 impl BackupReport {
@@ -74,11 +78,34 @@ pub async fn run(session: Arc<Session>) -> Result<BackupReport> {
             .iter()
             .position(|p| p.manifest.name == c.plugin)
     });
-    Ok(BackupReport {
+    let mut report = BackupReport {
         components,
         set: session.set.path().to_path_buf(),
         run_id: session.run_id.clone(),
-    })
+        sealed_by: None,
+        not_sealed: None,
+    };
+    if let Some(key) = &session.settings.sign_key {
+        seal(&session, key, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// Seals the set if every component was backed up: a seal says the whole set is as this
+/// backup made it. The key was read before the backup started, so a wrong key is found
+/// before the cluster is touched.
+fn seal(
+    session: &Session,
+    key: &ed25519_dalek::SigningKey,
+    report: &mut BackupReport,
+) -> Result<()> {
+    if !report.ok() {
+        report.not_sealed = Some("not every component was backed up".into());
+        return Ok(());
+    }
+    let (bytes, _) = crate::backup_set::verify::verify_all_records(&session.set)?;
+    report.sealed_by = Some(crate::backup_set::seal::seal(&session.set, &bytes, key)?);
+    Ok(())
 }
 
 fn initial_manifest(session: &Session, started: &str) -> Result<SetManifest> {
@@ -92,7 +119,19 @@ fn initial_manifest(session: &Session, started: &str) -> Result<SetManifest> {
     m.namespace = session.namespace().to_string();
     m.threescale_version = session.threescale_version.clone();
     m.started = started.to_string();
+    for p in &session.plugins {
+        m.plugins.insert(p.manifest.name.clone(), record(p));
+    }
     Ok(m)
+}
+
+fn record(p: &LoadedPlugin) -> PluginRecord {
+    PluginRecord {
+        name: p.manifest.name.clone(),
+        version: p.manifest.version.clone(),
+        sha256: p.sha256.clone(),
+        file: p.file_name.clone(),
+    }
 }
 
 async fn one(
@@ -117,12 +156,7 @@ async fn one(
             m.components.insert(
                 name.clone(),
                 Component {
-                    plugin: PluginRecord {
-                        name: name.clone(),
-                        version: p.manifest.version.clone(),
-                        sha256: p.sha256.clone(),
-                        file: p.file_name.clone(),
-                    },
+                    plugin: record(p),
                     started,
                     finished: manifest::now(),
                     artifacts: records,

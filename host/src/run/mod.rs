@@ -17,10 +17,11 @@ use crate::backup_set::BackupSet;
 use crate::backup_set::artifacts::ArtifactStore;
 use contract::Hook;
 
+use crate::capabilities::quota::SetQuota;
 use crate::capabilities::{Grant, HostState, RunContext};
 use crate::cluster::{Cluster, ClusterOptions, Timeouts};
 use crate::error::{Error, Result};
-use crate::journal::Journal;
+use crate::journal::{Journal, JournalKey};
 use crate::plugin::sets::{self, Layout};
 use crate::plugin::{self, LoadedPlugin, Runtime};
 use crate::progress::Progress;
@@ -48,6 +49,10 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// For `host resume`: the earlier run whose journal notes to act on.
     pub resume_run: Option<String>,
+    /// What a restore asks of the set (seal, hand-made, plugins, namespace).
+    pub checks: crate::backup_set::verify::Checks,
+    /// For `host backup --sign-key`: seal the set when every component is backed up.
+    pub sign_key: Option<ed25519_dalek::SigningKey>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +82,7 @@ pub struct Session {
     /// The namespace has no APIManager yet; the restore creates it from the set.
     pub new_namespace: bool,
     pub settings: Settings,
+    journal_key: JournalKey,
     journals: Mutex<BTreeMap<String, Arc<Mutex<Journal>>>>,
 }
 
@@ -100,9 +106,11 @@ impl Session {
             Kind::Backup => BackupSet::create(&settings.backup_dir)?,
             Kind::Restore | Kind::Resume => BackupSet::open(&settings.backup_dir)?,
         };
+        let journal_key = JournalKey::load_or_create()?;
         let cluster = Cluster::connect(&settings.cluster, settings.timeouts).await?;
         let run_id = match (&settings.resume_run, kind) {
             (Some(id), Kind::Resume) => {
+                check_run_id(id)?;
                 if !set.run_dir(id).join("journal").is_dir() {
                     return Err(Error::Refused(format!(
                         "run `{id}` has no journal in {}",
@@ -113,8 +121,16 @@ impl Session {
             }
             _ => new_run_id(&set, kind),
         };
+        // Every journal of the run to resume is authenticated before any plugin runs;
+        // a restore checks all runs' journals (a forged one must not even be suggested
+        // for `host resume`).
+        let unfinished = match kind {
+            Kind::Backup => Vec::new(),
+            Kind::Restore => unfinished_runs(&set, &journal_key, None)?,
+            Kind::Resume => unfinished_runs(&set, &journal_key, Some(&run_id))?,
+        };
         if kind == Kind::Restore
-            && let Some((id, plugins)) = unfinished_runs(&set).into_iter().next()
+            && let Some((id, plugins)) = unfinished.into_iter().next()
         {
             return Err(Error::Refused(format!(
                 "run {id} did not finish putting back what it changed ({}); run `host resume --run {id}` first",
@@ -126,6 +142,7 @@ impl Session {
             cluster: Arc::new(cluster),
             audit: Arc::new(audit),
             progress,
+            quota: Arc::new(SetQuota::new(settings.limits.set_bytes)),
         });
         let mut threescale_version = version::read(&ctx.cluster).await?;
         let mut new_namespace = false;
@@ -159,6 +176,7 @@ impl Session {
             threescale_version,
             new_namespace,
             settings,
+            journal_key,
             journals: Mutex::new(BTreeMap::new()),
         };
         session.check_versions()?;
@@ -267,12 +285,13 @@ impl Session {
         if let Some(j) = journals.get(plugin) {
             return Ok(j.clone());
         }
-        let path = self
-            .set
-            .run_dir(&self.run_id)
-            .join("journal")
-            .join(format!("{plugin}.json"));
-        let journal = Arc::new(Mutex::new(Journal::open(&path)?));
+        let path = self.journal_path(plugin);
+        let journal = Arc::new(Mutex::new(Journal::open(
+            &path,
+            &self.journal_key,
+            &self.run_id,
+            plugin,
+        )?));
         journals.insert(plugin.to_string(), journal.clone());
         Ok(journal)
     }
@@ -357,37 +376,66 @@ fn version_source(
     }
 }
 
-/// Runs whose journals still hold notes, with the plugins that wrote them.
-pub fn unfinished_runs(set: &BackupSet) -> Vec<(String, Vec<String>)> {
+/// Runs whose journals still hold notes, with the plugins that wrote them (only `only`,
+/// if given). Every journal file is authenticated: a forged or changed one refuses the
+/// run (see `journal.rs`).
+pub fn unfinished_runs(
+    set: &BackupSet,
+    key: &JournalKey,
+    only: Option<&str>,
+) -> Result<Vec<(String, Vec<String>)>> {
     let mut out = Vec::new();
     let Ok(runs) = std::fs::read_dir(set.path().join(crate::backup_set::RUNS)) else {
-        return out;
+        return Ok(out);
     };
     let mut runs: Vec<_> = runs.filter_map(|e| e.ok()).collect();
     runs.sort_by_key(|e| e.file_name());
     for run in runs {
+        let id = run.file_name().to_string_lossy().into_owned();
+        if only.is_some_and(|o| o != id) {
+            continue;
+        }
         let Ok(journals) = std::fs::read_dir(run.path().join("journal")) else {
             continue;
         };
-        let mut plugins: Vec<String> = journals
-            .filter_map(|e| e.ok())
-            .filter(|e| {
-                Journal::open(&e.path())
-                    .map(|j| !j.is_empty())
-                    .unwrap_or(true)
-            })
-            .filter_map(|e| {
-                e.path()
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-            })
-            .collect();
+        let mut plugins = Vec::new();
+        for entry in journals.filter_map(|e| e.ok()) {
+            let path = entry.path();
+            // `.json.tmp` files are saves cut off before their rename: never acted on.
+            if path.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let plugin = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !Journal::open(&path, key, &id, &plugin)?.is_empty() {
+                plugins.push(plugin);
+            }
+        }
         if !plugins.is_empty() {
             plugins.sort();
-            out.push((run.file_name().to_string_lossy().into_owned(), plugins));
+            out.push((id, plugins));
         }
     }
-    out
+    Ok(out)
+}
+
+/// A run id names one directory under `runs/`: no separators, no `..`.
+fn check_run_id(id: &str) -> Result<()> {
+    let plain = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if plain {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "--run `{id}` is not a run id (a directory name under runs/, as a restore prints it)"
+        )))
+    }
 }
 
 /// Sortable and unique within the set: `20261125T101500Z-restore`.

@@ -49,6 +49,12 @@ pub fn backup(r: &BackupReport) -> String {
             r.set.join("runs").join(&r.run_id).display()
         );
     }
+    if let Some(key) = &r.sealed_by {
+        let _ = writeln!(out, "sealed with {key} (manifest.json.sig)");
+    }
+    if let Some(why) = &r.not_sealed {
+        let _ = writeln!(out, "NOT sealed: {why}");
+    }
     out
 }
 

@@ -1,5 +1,7 @@
-//! `host restore` and `host resume`. A restore runs in phases, in the plugins' order:
-//! every quiesce hook, then every restore hook, then every resume hook. The set is
+//! `host restore` and `host resume`. A restore runs in the plugins' order: the quiesce
+//! and restore hooks as `contract::order::quiesce_then_restore` orders them (a quiesce
+//! after the restores of what its plugin comes after, every other restore after the
+//! quiesces), then every resume hook. The set is
 //! verified before the first change. When a step fails (or the run is interrupted), no
 //! further step runs, and every plugin that still holds journal notes of something it
 //! scaled down or changed gets its resume hook, in a fresh instance, to put it back.
@@ -9,10 +11,10 @@ use std::time::Duration;
 
 use super::Session;
 use crate::backup_set::BackupSet;
-use crate::backup_set::verify::{self, Verified};
+use crate::backup_set::verify::{self, PluginFile, Verified};
 use crate::cluster::PodPermit;
 use crate::error::{Error, Result};
-use contract::{Hook, Manifest};
+use contract::Hook;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepResult {
@@ -64,19 +66,29 @@ pub fn interrupt_signal() -> impl std::future::Future<Output = &'static str> {
 /// Checks the whole set on a blocking thread (it reads every byte).
 pub async fn verify_set(session: &Session) -> Result<Verified> {
     let path = session.set.path().to_path_buf();
-    let manifests: Vec<Manifest> = session.plugins.iter().map(|p| p.manifest.clone()).collect();
+    let plugins: Vec<PluginFile> = session
+        .plugins
+        .iter()
+        .map(|p| PluginFile {
+            manifest: p.manifest.clone(),
+            file: p.file_name.clone(),
+            sha256: p.sha256.clone(),
+        })
+        .collect();
+    let mut checks = session.settings.checks.clone();
+    checks.namespace = Some(session.namespace().to_string());
     let verified = tokio::task::spawn_blocking(move || {
         let set = BackupSet::open(&path)?;
-        verify::verify(&set, &manifests)
+        verify::verify(&set, &plugins, &checks)
     })
     .await
     .map_err(|e| Error::task("verifying the set", e))?
     // Whatever stops verification (a planted symlink, an unreadable file) refuses the set.
     .map_err(|e| match e {
-        Error::BadSet { .. } => e,
+        Error::BadSet { .. } | Error::Refused(_) | Error::Invalid(_) => e,
         other => Error::bad_set(session.set.path(), other.to_string()),
     })?;
-    if let (Some(m), Some(running)) = (session.set.manifest()?, &session.threescale_version)
+    if let (Some(m), Some(running)) = (&verified.manifest, &session.threescale_version)
         && let Some(made) = &m.threescale_version
         && !super::version::same_release(made, running)
     {
@@ -96,12 +108,16 @@ pub async fn run(session: Arc<Session>) -> Result<RestoreReport> {
         session.progress().line(&format!("warning: {w}"));
     }
     session.progress().line(&format!(
-        "backup set verified: {} files, {}",
+        "backup set verified: {} files, {}{}",
         verified.files,
-        crate::progress::human(verified.bytes)
+        crate::progress::human(verified.bytes),
+        match &verified.sealed_by {
+            Some(key) => format!(", sealed by {key}"),
+            None => String::new(),
+        }
     ));
     check_exec_protocol(&session).await?;
-    let mut report = phases(&session, &[Hook::Quiesce, Hook::Restore]).await?;
+    let mut report = phases(&session).await?;
     report.verified = Some(verified);
     Ok(report)
 }
@@ -177,44 +193,46 @@ impl RestoreReport {
     }
 }
 
-async fn phases(session: &Arc<Session>, hooks: &[Hook]) -> Result<RestoreReport> {
+/// The quiesce and restore steps, in `quiesce_then_restore`'s order; then, on success,
+/// every resume hook, or on failure the put-back.
+async fn phases(session: &Arc<Session>) -> Result<RestoreReport> {
     let mut report = RestoreReport::new(session);
     let mut interrupted = Box::pin(interrupt_signal());
-    for &hook in hooks {
-        for p in session.plugins.iter().filter(|p| p.manifest.has_hook(hook)) {
-            let name = p.manifest.name.clone();
-            if report.failure.is_some() {
-                report.steps.push(Step {
-                    plugin: name,
-                    hook,
-                    result: StepResult::Skipped,
-                    duration: Duration::ZERO,
-                });
-                continue;
-            }
-            let started = std::time::Instant::now();
-            let outcome = tokio::select! {
-                r = session.call(p, hook, session.set.reader()?) => r.map(|_| ()),
-                signal = &mut interrupted => Err(Error::Interrupted(signal)),
-            };
-            let result = match outcome {
-                Ok(()) => StepResult::Ok,
-                Err(e) => {
-                    let message = match e {
-                        Error::Plugin { message, .. } => message,
-                        other => other.to_string(),
-                    };
-                    report.failure = Some(format!("{name} {hook}: {message}"));
-                    StepResult::Failed(message)
-                }
-            };
+    let manifests: Vec<&contract::Manifest> = session.plugins.iter().map(|p| &p.manifest).collect();
+    for (i, hook) in contract::order::quiesce_then_restore(&manifests) {
+        let p = &session.plugins[i];
+        let name = p.manifest.name.clone();
+        if report.failure.is_some() {
             report.steps.push(Step {
                 plugin: name,
                 hook,
-                result,
-                duration: started.elapsed(),
+                result: StepResult::Skipped,
+                duration: Duration::ZERO,
             });
+            continue;
         }
+        let started = std::time::Instant::now();
+        let outcome = tokio::select! {
+            r = session.call(p, hook, session.set.reader()?) => r.map(|_| ()),
+            signal = &mut interrupted => Err(Error::Interrupted(signal)),
+        };
+        let result = match outcome {
+            Ok(()) => StepResult::Ok,
+            Err(e) => {
+                let message = match e {
+                    Error::Plugin { message, .. } => message,
+                    other => other.to_string(),
+                };
+                report.failure = Some(format!("{name} {hook}: {message}"));
+                StepResult::Failed(message)
+            }
+        };
+        report.steps.push(Step {
+            plugin: name,
+            hook,
+            result,
+            duration: started.elapsed(),
+        });
     }
     if report.failure.is_some() {
         return put_back(session, report, "putting back what the run changed").await;

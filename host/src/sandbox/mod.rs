@@ -12,7 +12,10 @@ mod state;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use crate::error::Result;
-pub use limits::{CpuDeadline, InstanceLimits, LogFlood, MemoryLimit, explain};
+pub use limits::{
+    ArgumentFlood, AuditFlood, CpuDeadline, HostCallBudget, InstanceLimits, LogFlood, MemoryLimit,
+    WallClock, explain,
+};
 pub use state::{LogVerdict, SandboxState, SandboxView};
 
 pub struct Sandbox {

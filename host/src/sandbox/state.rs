@@ -10,7 +10,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 use super::clock::GuestClock;
-use super::limits::{InstanceLimits, Limiter, LogFlood};
+use super::limits::{ArgumentFlood, AuditFlood, HostCallBudget, InstanceLimits, Limiter, LogFlood};
 
 pub struct SandboxState {
     pub(super) wasi: WasiCtx,
@@ -21,6 +21,10 @@ pub struct SandboxState {
     stderr: MemoryOutputPipe,
     log_messages: u64,
     log_bytes: u64,
+    host_calls: u64,
+    audit_bytes: u64,
+    argument_bytes: u64,
+    open_artifacts: usize,
 }
 
 /// Access to an instance's sandbox state from the store's data.
@@ -64,7 +68,49 @@ impl SandboxState {
             stderr,
             log_messages: 0,
             log_bytes: 0,
+            host_calls: 0,
+            audit_bytes: 0,
+            argument_bytes: 0,
+            open_artifacts: 0,
         }
+    }
+
+    pub fn limits(&self) -> &InstanceLimits {
+        &self.limits
+    }
+
+    /// Counts one host call, the audit bytes it caused and the argument bytes it handed
+    /// the host; past any budget the plugin is stopped. The call itself has happened (and
+    /// is in the audit log).
+    pub fn count_call(&mut self, audit_bytes: u64, argument_bytes: u64) -> wasmtime::Result<()> {
+        self.host_calls += 1;
+        self.audit_bytes += audit_bytes;
+        self.argument_bytes += argument_bytes;
+        if self.argument_bytes > self.limits.argument_bytes {
+            return Err(wasmtime::Error::new(ArgumentFlood(
+                self.limits.argument_bytes,
+            )));
+        }
+        if self.host_calls > self.limits.host_calls {
+            return Err(wasmtime::Error::new(HostCallBudget(self.limits.host_calls)));
+        }
+        if self.audit_bytes > self.limits.audit_bytes {
+            return Err(wasmtime::Error::new(AuditFlood(self.limits.audit_bytes)));
+        }
+        Ok(())
+    }
+
+    /// One more artifact open, if the instance has room for it; `Err(limit)` otherwise.
+    pub fn open_artifact(&mut self) -> Result<(), usize> {
+        if self.open_artifacts >= self.limits.open_artifacts {
+            return Err(self.limits.open_artifacts);
+        }
+        self.open_artifacts += 1;
+        Ok(())
+    }
+
+    pub fn close_artifact(&mut self) {
+        self.open_artifacts = self.open_artifacts.saturating_sub(1);
     }
 
     pub fn table(&mut self) -> &mut ResourceTable {
@@ -104,5 +150,52 @@ impl SandboxState {
 
     pub fn shown_messages() -> u64 {
         SHOWN_MESSAGES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(host_calls: u64, audit_bytes: u64, argument_bytes: u64) -> SandboxState {
+        SandboxState::new(InstanceLimits {
+            host_calls,
+            audit_bytes,
+            argument_bytes,
+            ..InstanceLimits::default()
+        })
+    }
+
+    #[test]
+    fn a_plugin_in_a_loop_of_host_calls_is_stopped() {
+        let mut s = state(3, 1000, 1000);
+        for _ in 0..3 {
+            s.count_call(10, 10).unwrap();
+        }
+        let e = s.count_call(0, 0).unwrap_err();
+        assert!(e.downcast_ref::<HostCallBudget>().is_some());
+
+        let mut s = state(100, 1000, 1 << 30);
+        s.count_call(999, 0).unwrap();
+        let e = s.count_call(2, 0).unwrap_err();
+        assert!(e.downcast_ref::<AuditFlood>().is_some());
+
+        let mut s = state(100, 1 << 30, 64 << 20);
+        s.count_call(300, 64 << 20).unwrap();
+        let e = s.count_call(300, 1).unwrap_err();
+        assert!(e.downcast_ref::<ArgumentFlood>().is_some());
+    }
+
+    #[test]
+    fn open_artifacts_are_bounded() {
+        let mut s = SandboxState::new(InstanceLimits {
+            open_artifacts: 2,
+            ..InstanceLimits::default()
+        });
+        s.open_artifact().unwrap();
+        s.open_artifact().unwrap();
+        assert_eq!(s.open_artifact(), Err(2));
+        s.close_artifact();
+        s.open_artifact().unwrap();
     }
 }

@@ -164,12 +164,12 @@ pub fn put_back(release: &Release, apimanager: &str, spec: &Spec, section: &str)
         dotted(spec.pointer)
     );
     let value = (!recorded.is_null()).then_some(&recorded);
-    objects::json_patch(
-        API,
-        KIND,
-        apimanager,
-        &put_back_patch(spec.pointer, value, exists),
-    )?;
+    let patch = put_back_patch(spec.pointer, value, exists);
+    // Nothing recorded and nothing there: nothing to put back (the host refuses a patch
+    // that changes nothing).
+    if patch.as_array().is_some_and(|ops| !ops.is_empty()) {
+        objects::json_patch(API, KIND, apimanager, &patch)?;
+    }
     let workload = release.workload;
     for (member, name) in spec.parts {
         match replicas(spec.part(&recorded, member)) {

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod manual;
+pub mod plugin_bytes;
+pub mod tamper;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
@@ -274,16 +276,36 @@ impl Sim {
     /// Runs `host ARGS` against this cluster (its kubeconfig, a test-owned cache).
     pub fn host(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new(host_bin());
-        cmd.args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("HOST_CACHE_DIR", self.dir.join("host-cache"));
-        let out = output_within(cmd, &format!("host {args:?}"), None);
+        cmd.args(args);
+        self.host_run(cmd, &format!("host {args:?}"))
+    }
+
+    /// Runs `cmd` (the host binary, maybe through a wrapper such as `sh -c 'umask 002;
+    /// exec "$@"'`) with this cluster's environment.
+    pub fn host_run(&self, mut cmd: Command, what: &str) -> Run {
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env("HOST_CACHE_DIR", self.dir.join("host-cache"))
+            // The journal key, kept per test cluster rather than in the user's home.
+            .env("XDG_STATE_HOME", self.dir.join("host-state"));
+        let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            output_within(cmd, what, None)
+        })) {
+            Ok(out) => out,
+            Err(hung) => {
+                // What the cluster did meanwhile says why the host waited.
+                let message = hung.downcast_ref::<String>().cloned().unwrap_or_default();
+                let events = self.sim(&["events"]);
+                let lines: Vec<&str> = events.lines().collect();
+                let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+                panic!("{message}\nthe last sim events:\n{tail}");
+            }
+        };
         let run = Run {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
-        eprintln!("host {args:?} -> {:?}\n{}", run.code, run.all());
+        eprintln!("{what} -> {:?}\n{}", run.code, run.all());
         run
     }
 

@@ -15,10 +15,6 @@ impl Plugin for ApiManager {
     fn restore() -> Result<()> {
         apimanager::restore(&RELEASE)
     }
-
-    fn resume() -> Result<()> {
-        apimanager::resume(&RELEASE)
-    }
 }
 
 guest_sdk::export_plugin!(ApiManager);

@@ -1,13 +1,14 @@
 //! 9.5.1 on a new cluster: with the operator installed and the Secrets and ConfigMaps
-//! restored, the APIManager from the set is created, the operator deploys 3scale, and
-//! system-app is then scaled down as 9.5 asks, so the data load into a quiet install. The
-//! operator's own first run of `rake boot openshift:deploy` (2.15's system-app-pre Job,
+//! restored, the APIManager from the set is created and the operator deploys 3scale.
+//! system-app comes after this plugin, so its quiesce then scales the new install's
+//! system-app down as 9.5 asks, and the data load into a quiet install. The operator's
+//! own first run of `rake boot openshift:deploy` (2.15's system-app-pre Job,
 //! 2.14's pre hook of system-app's first rollout) seeds an empty database; the MySQL load
 //! replaces it.
 
 use guest_sdk::prelude::*;
 
-use crate::apimanager::{self, API, KIND, SYSTEM_APP, WAIT};
+use crate::apimanager::{self, API, KIND, WAIT};
 use crate::export::sanitize;
 use crate::release::Release;
 
@@ -61,13 +62,5 @@ pub fn restore(release: &Release) -> Result<()> {
         })?;
     }
     info!("9.5.1: 3scale is deployed");
-    apimanager::scale_down(release, &name, &SYSTEM_APP, "9.5")
-}
-
-pub fn resume(release: &Release) -> Result<()> {
-    if journal::recall(SYSTEM_APP.journal_key).is_none() {
-        return Ok(());
-    }
-    let name = apimanager::name()?;
-    apimanager::put_back(release, &name, &SYSTEM_APP, "9.5.7")
+    Ok(())
 }

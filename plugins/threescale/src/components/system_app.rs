@@ -13,9 +13,9 @@ use crate::release::Release;
 
 pub fn quiesce(release: &Release) -> Result<()> {
     let Some(name) = apimanager::find()? else {
-        // A restore into a new namespace (9.5.1): the apimanager plugin deploys 3scale
-        // and scales system-app down itself once it runs.
-        info!("9.5: no APIManager yet, nothing runs to scale down");
+        // Only a run of this plugin alone gets here: in a full restore the apimanager
+        // plugin, which this one comes after, has created it.
+        info!("9.5: no APIManager, nothing runs to scale down");
         return Ok(());
     };
     apimanager::scale_down(release, &name, &SYSTEM_APP, "9.5")

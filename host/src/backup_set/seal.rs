@@ -1,0 +1,264 @@
+//! Sealing a backup set: an ed25519 signature over the exact bytes of its manifest.json,
+//! kept beside it in `manifest.json.sig`.
+//!
+//! What it protects: manifest.json names every file of the set with its size and sha256,
+//! the plugins (by sha256) the set was made with, the namespace and the 3scale version.
+//! A restore or verify with `--trust-key` accepts the set only if the seal verifies under
+//! one of the keys given, so any change to any artifact, to the manifest, or the removal
+//! of the manifest or the seal, is refused before anything runs. Without a trusted key
+//! the sha256 values are only a checksum: whoever can change a file can change the
+//! manifest with it.
+//!
+//! What it does not protect: what is not in manifest.json (the audit logs under runs/;
+//! journals have their own authentication, see `journal.rs`); a set sealed by a trusted
+//! key from a compromised cluster or by a compromised host (the seal says who made the
+//! set, not that its content is harmless); an older set sealed by the same key (a seal
+//! has no expiry: restoring an old sealed set is possible on purpose); secrecy (the set
+//! is not encrypted, only private to its owner on disk); and the private key itself,
+//! which anyone who can read it can seal with.
+//!
+//! The signed message is a fixed context string followed by the manifest's bytes, so the
+//! key signs nothing that could be taken for another protocol's message. Keys are the
+//! usual PEM files (PKCS#8 private, SPKI public), as `openssl genpkey -algorithm ed25519`
+//! makes them.
+
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::BackupSet;
+use crate::error::{Error, Result};
+
+pub const FILE: &str = "manifest.json.sig";
+const FORMAT: &str = "host-seal/1";
+const CONTEXT: &[u8] = b"host backup set seal v1\n";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SealFile {
+    format: String,
+    algorithm: String,
+    /// The public key, 32 bytes in hex, to name it in messages.
+    key: String,
+    signature: String,
+}
+
+/// A public key given with `--trust-key`.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    key: VerifyingKey,
+    path: PathBuf,
+}
+
+/// `SHA256:` and the start of the sha256 of the raw public key, to tell keys apart.
+pub fn fingerprint(key: &VerifyingKey) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    format!("SHA256:{}", &hex::encode(digest)[..32])
+}
+
+fn message(manifest: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(CONTEXT.len() + manifest.len());
+    m.extend_from_slice(CONTEXT);
+    m.extend_from_slice(manifest);
+    m
+}
+
+/// A new key pair: the private key at `out` (0600, never overwritten) and the public key
+/// at `out.pub`. Returns the public key's path and fingerprint.
+pub fn generate(out: &Path) -> Result<(PathBuf, String)> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| Error::io(out, std::io::Error::other(format!("no randomness: {e}"))))?;
+    let key = SigningKey::from_bytes(&seed);
+    let private = key
+        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(|e| Error::Invalid(format!("encoding the private key: {e}")))?;
+    let public = key
+        .verifying_key()
+        .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .map_err(|e| Error::Invalid(format!("encoding the public key: {e}")))?;
+    let mut pub_path = out.as_os_str().to_owned();
+    pub_path.push(".pub");
+    let pub_path = PathBuf::from(pub_path);
+    let create = |path: &Path, mode: u32, text: &[u8]| -> Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Error::Invalid(format!("{} exists: not overwritten", path.display()))
+                } else {
+                    Error::io(path, e)
+                }
+            })?;
+        f.write_all(text).map_err(|e| Error::io(path, e))?;
+        f.sync_all().map_err(|e| Error::io(path, e))
+    };
+    if pub_path.exists() {
+        return Err(Error::Invalid(format!(
+            "{} exists: not overwritten",
+            pub_path.display()
+        )));
+    }
+    create(out, 0o600, private.as_bytes())?;
+    create(&pub_path, 0o644, public.as_bytes())?;
+    // A public key is meant to be handed out: readable whatever the host's umask.
+    std::fs::set_permissions(&pub_path, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| Error::io(&pub_path, e))?;
+    Ok((pub_path, fingerprint(&key.verifying_key())))
+}
+
+/// The private key to seal with. It must be readable by its owner alone, as ssh demands
+/// of its keys: a key others can read cannot say who sealed a set.
+pub fn signing_key(path: &Path) -> Result<SigningKey> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() };
+    if meta.permissions().mode() & 0o077 != 0 || meta.uid() != me {
+        return Err(Error::Invalid(format!(
+            "the signing key {} must belong to you and be readable by you alone (chmod 600)",
+            path.display()
+        )));
+    }
+    let text = read_pem(path)?;
+    SigningKey::from_pkcs8_pem(&text).map_err(|e| {
+        Error::Invalid(format!(
+            "{} is not an ed25519 private key in PKCS#8 PEM ({e}); `host key new` makes one",
+            path.display()
+        ))
+    })
+}
+
+pub fn trusted_key(path: &Path) -> Result<TrustedKey> {
+    let text = read_pem(path)?;
+    let key = VerifyingKey::from_public_key_pem(&text).map_err(|e| {
+        Error::Invalid(format!(
+            "{} is not an ed25519 public key in PEM ({e}); `host key new` writes one as FILE.pub",
+            path.display()
+        ))
+    })?;
+    Ok(TrustedKey {
+        key,
+        path: path.to_path_buf(),
+    })
+}
+
+fn read_pem(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut text = String::new();
+    file.take(16 << 10)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(text)
+}
+
+/// Seals the set as its manifest.json is now (`manifest` are its bytes, as verified).
+pub fn seal(set: &BackupSet, manifest: &[u8], key: &SigningKey) -> Result<String> {
+    let signature = key.sign(&message(manifest));
+    let file = SealFile {
+        format: FORMAT.to_string(),
+        algorithm: "ed25519".to_string(),
+        key: hex::encode(key.verifying_key().as_bytes()),
+        signature: hex::encode(signature.to_bytes()),
+    };
+    set.write_seal(&serde_json::to_vec_pretty(&file).expect("strings serialise"))?;
+    Ok(fingerprint(&key.verifying_key()))
+}
+
+/// Checks the seal over `manifest` (the bytes about to be trusted) against the trusted
+/// keys. Returns the fingerprint of the key that sealed it.
+pub fn check(set: &BackupSet, manifest: &[u8], trusted: &[TrustedKey]) -> Result<String> {
+    let refused = |m: String| Error::bad_set(set.path(), m);
+    let Some(bytes) = set.seal_bytes()? else {
+        return Err(refused(format!(
+            "it is not sealed ({FILE} is missing) and --trust-key asks for a set sealed by a key you trust"
+        )));
+    };
+    let file: SealFile = serde_json::from_slice(&bytes)
+        .map_err(|e| refused(format!("{FILE} is not a seal ({e})")))?;
+    if file.format != FORMAT || file.algorithm != "ed25519" {
+        return Err(refused(format!(
+            "{FILE} is a seal of an unknown kind ({} {})",
+            file.format, file.algorithm
+        )));
+    }
+    let key_bytes: [u8; 32] = hex::decode(&file.key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| refused(format!("{FILE} names no valid key")))?;
+    let signature: [u8; 64] = hex::decode(&file.signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| refused(format!("{FILE} holds no valid signature")))?;
+    let signature = Signature::from_bytes(&signature);
+    let Some(key) = trusted.iter().find(|t| t.key.as_bytes() == &key_bytes) else {
+        let named = VerifyingKey::from_bytes(&key_bytes)
+            .map(|k| fingerprint(&k))
+            .unwrap_or_else(|_| "an invalid key".into());
+        return Err(refused(format!(
+            "it is sealed by {named}, which is not a key you trust (--trust-key: {})",
+            trusted
+                .iter()
+                .map(|t| format!("{} {}", t.path.display(), fingerprint(&t.key)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    key.key
+        .verify_strict(&message(manifest), &signature)
+        .map_err(|_| {
+            refused(format!(
+                "its seal does not match manifest.json: the manifest was changed after {} sealed it",
+                fingerprint(&key.key)
+            ))
+        })?;
+    Ok(fingerprint(&key.key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_manifests_verify_under_their_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = BackupSet::create(&dir.path().join("set")).unwrap();
+        let keys = tempfile::tempdir().unwrap();
+        let (public, print) = generate(&keys.path().join("k")).unwrap();
+        assert!(
+            generate(&keys.path().join("k")).is_err(),
+            "never overwrites"
+        );
+        let mode = std::fs::metadata(keys.path().join("k"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let key = signing_key(&keys.path().join("k")).unwrap();
+        let trusted = [trusted_key(&public).unwrap()];
+        assert_eq!(seal(&set, b"{\"a\":1}", &key).unwrap(), print);
+        assert_eq!(check(&set, b"{\"a\":1}", &trusted).unwrap(), print);
+        let changed = check(&set, b"{\"a\":2}", &trusted).unwrap_err().to_string();
+        assert!(changed.contains("changed after"), "{changed}");
+        let (other, _) = generate(&keys.path().join("other")).unwrap();
+        let wrong = check(&set, b"{\"a\":1}", &[trusted_key(&other).unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(wrong.contains("not a key you trust"), "{wrong}");
+        set.remove_seal().unwrap();
+        let unsealed = check(&set, b"{\"a\":1}", &trusted).unwrap_err().to_string();
+        assert!(unsealed.contains("not sealed"), "{unsealed}");
+        assert!(
+            trusted_key(&keys.path().join("k")).is_err(),
+            "a private key is not a public one"
+        );
+    }
+}
