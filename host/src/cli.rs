@@ -11,7 +11,9 @@ Exit codes:
   2  bad usage or a plugin file that cannot be used
   3  refused before changing anything (the set fails verification or is not sealed
      by a key given with --trust-key, plugins or a namespace other than the set's, an
-     unsupported 3scale version, an earlier run left unfinished, a forged journal)
+     unsupported 3scale version, an earlier run left unfinished, a forged journal, a
+     plugin not signed by the --require-signed key, a pulled layer that does not
+     match its digest)
   4  failed, and not everything could be put back: the report names the journal to
      read, and `host resume --run ID` finishes the put-back";
 
@@ -137,6 +139,9 @@ pub enum Command {
         backup_dir: PathBuf,
         #[command(flatten)]
         checks: SetChecks,
+        /// Refuse plugins not signed by this public key (FILE.wasm.sig beside each).
+        #[arg(long, value_name = "PUBFILE", env = "HOST_REQUIRE_SIGNED")]
+        require_signed: Option<PathBuf>,
     },
     /// Seal a backup set made by `host backup`: check every file against manifest.json,
     /// then sign manifest.json with an ed25519 private key (into manifest.json.sig).
@@ -161,7 +166,92 @@ pub enum Command {
         /// Print the manifest as JSON.
         #[arg(long)]
         json: bool,
+        /// Check the plugin's signature (FILE.sig) against this public key.
+        #[arg(long = "key", value_name = "PUBFILE")]
+        keys: Vec<PathBuf>,
     },
+    /// Plugins: sign and check them, ship them through OCI registries, start a new one.
+    #[command(after_help = EXIT_CODES)]
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginAction {
+    /// Push a plugin or a whole set (a directory of *.wasm) to an OCI registry, each
+    /// plugin in the CNCF Wasm artifact layout with its signature (FILE.wasm.sig)
+    /// attached; prints the digest to pull.
+    Push {
+        /// Where to, e.g. registry.example.com/vendor/3scale-plugins:2.15.
+        reference: String,
+        /// The plugin file, or the set's directory.
+        path: PathBuf,
+        /// The set the plugins belong to, which names the directory a pull fills
+        /// (default: the set directory's name; for one file, 3scale-X.Y from its manifest).
+        #[arg(long, value_name = "NAME")]
+        set: Option<String>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Pull a plugin or a set into the plugin path (DIR/SET/), checking every digest;
+    /// nothing is written unless everything checks.
+    Pull {
+        /// What to pull; REPO@sha256:... pins it (a pull by tag prints the digest).
+        reference: String,
+        /// The plugin path to fill (default: $XDG_DATA_HOME/host/plugins, else
+        /// ~/.local/share/host/plugins).
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Refuse the pull unless every plugin is signed by this public key.
+        #[arg(long, value_name = "PUBFILE", env = "HOST_REQUIRE_SIGNED")]
+        require_signed: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Sign a plugin, or every plugin of a set directory, into FILE.wasm.sig.
+    Sign {
+        /// The ed25519 private key (`host key new` makes one).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The plugin file, or the set's directory.
+        path: PathBuf,
+    },
+    /// Check a plugin's (or every plugin of a set's) signature against a public key.
+    Verify {
+        /// The public key (FILE.pub of `host key new`).
+        #[arg(long, value_name = "PUBFILE")]
+        key: PathBuf,
+        /// The plugin file, or the set's directory.
+        path: PathBuf,
+    },
+    /// Write a new plugin crate (Cargo.toml, plugin.toml, build.rs, src/lib.rs) that
+    /// builds for wasm32-wasip2 and passes `host inspect`.
+    New {
+        /// The plugin's name (lowercase, digits, `-`).
+        name: String,
+        /// Where to write it (default: ./NAME); plugins/3scale-X.Y/NAME in this
+        /// repository makes it a workspace member.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The host source tree holding guest-sdk/ and contract/ (default: found above
+        /// DIR).
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+        /// The 3scale release the plugin is for.
+        #[arg(long, value_name = "X.Y", default_value = "2.15")]
+        threescale: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP to the registry (always so for localhost and 127.0.0.0/8).
+    /// Credentials, if the registry wants them: HOST_REGISTRY_USERNAME and
+    /// HOST_REGISTRY_PASSWORD.
+    #[arg(long)]
+    pub plain_http: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +323,10 @@ pub struct RunArgs {
     /// The most a run may write into the backup set (e.g. 500GiB).
     #[arg(long, default_value = "1TiB", value_name = "SIZE", value_parser = size)]
     pub max_set_size: u64,
+    /// Load only plugins signed by this public key (FILE.wasm.sig beside each, made by
+    /// `host plugin sign`); any other is refused before anything runs.
+    #[arg(long, value_name = "PUBFILE", env = "HOST_REQUIRE_SIGNED")]
+    pub require_signed: Option<PathBuf>,
 }
 
 /// `1024`, `64KiB`, `8MiB`, `1GiB`, `1TiB` (K, M, G, T accepted for the same).

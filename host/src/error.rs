@@ -40,6 +40,17 @@ pub enum Error {
     /// Refused before changing anything (unsupported version, unfinished earlier run).
     #[error("{0}")]
     Refused(String),
+    /// A plugin not signed by a key `--require-signed` names, or whose signature does
+    /// not check: refused before anything runs.
+    #[error("plugin {path}: {message}")]
+    Unsigned { path: PathBuf, message: String },
+    /// An OCI registry refused or failed a push or pull.
+    #[error("{what}: {source}")]
+    Registry {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A plugin trapped or its hook returned an error.
     #[error("plugin {plugin}, {hook}: {message}")]
     Plugin {

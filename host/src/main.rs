@@ -11,11 +11,16 @@ use host::cluster::{ClusterOptions, Timeouts};
 use host::error::Error;
 use host::plugin::inspect;
 use host::plugin::sets::{self, Layout};
+use host::plugin::signature::{self, Requirement};
+use host::plugin::{oci, scaffold};
 use host::run::{self, Kind, PluginSource, Session, Settings, report};
 use host::sandbox::InstanceLimits;
 
 mod cli;
-use cli::{Action, Cli, Command, Global, KeyAction, RestoreChecks, RunArgs, SetChecks};
+use cli::{
+    Action, Cli, Command, Global, KeyAction, PluginAction, RegistryArgs, RestoreChecks, RunArgs,
+    SetChecks,
+};
 use host::backup_set::{seal, verify};
 
 fn main() -> ExitCode {
@@ -70,7 +75,7 @@ fn logging(verbose: u8) {
 fn exit_code(e: &Error) -> u8 {
     match e {
         Error::BadPlugin { .. } | Error::BadPluginSet { .. } | Error::Invalid(_) => 2,
-        Error::BadSet { .. } | Error::Refused(_) => 3,
+        Error::BadSet { .. } | Error::Refused(_) | Error::Unsigned { .. } => 3,
         _ => 1,
     }
 }
@@ -78,12 +83,23 @@ fn exit_code(e: &Error) -> u8 {
 async fn dispatch(cli: Cli) -> Result<u8, Error> {
     let g = &cli.global;
     match cli.command {
-        Command::Inspect { ref file, json } => inspect_cmd(file, json),
+        Command::Inspect {
+            ref file,
+            json,
+            ref keys,
+        } => inspect_cmd(file, json, keys),
+        Command::Plugin { ref action } => plugin_cmd(action).await,
         Command::Verify {
             ref plugins,
             ref backup_dir,
             ref checks,
-        } => verify_cmd(&plugins_dir(plugins)?, backup_dir, checks),
+            ref require_signed,
+        } => verify_cmd(
+            &plugins_dir(plugins)?,
+            backup_dir,
+            checks,
+            require_signed.as_deref(),
+        ),
         Command::Seal {
             ref sign_key,
             ref backup_dir,
@@ -232,6 +248,7 @@ fn settings(
         resume_run,
         checks: verify::Checks::default(),
         sign_key: None,
+        require_signed: run.require_signed.clone(),
     }
 }
 
@@ -265,7 +282,7 @@ async fn restore(s: Settings) -> Result<u8, Error> {
     })
 }
 
-fn inspect_cmd(file: &std::path::Path, json: bool) -> Result<u8, Error> {
+fn inspect_cmd(file: &std::path::Path, json: bool, keys: &[PathBuf]) -> Result<u8, Error> {
     let bytes = host::plugin::read(file)?;
     let examined = inspect::examine(file, &bytes)?;
     let m = &examined.manifest;
@@ -276,16 +293,140 @@ fn inspect_cmd(file: &std::path::Path, json: bool) -> Result<u8, Error> {
         );
         return Ok(0);
     }
+    let trusted = keys
+        .iter()
+        .map(|k| seal::trusted_key(k))
+        .collect::<Result<Vec<_>, _>>()?;
     print!("{}", inspect::render(file, &examined));
+    for line in signature::describe(file, &bytes, &trusted) {
+        println!("{}", host::printable::printable(&line));
+    }
     Ok(0)
+}
+
+/// A plugin file, or every `*.wasm` of a set directory.
+fn plugin_files(path: &std::path::Path) -> Result<Vec<PathBuf>, Error> {
+    if path.is_dir() {
+        let files = signature::wasm_files(path)?;
+        if files.is_empty() {
+            return Err(Error::bad_plugin(path, "holds no .wasm plugins"));
+        }
+        Ok(files)
+    } else {
+        Ok(vec![path.to_path_buf()])
+    }
+}
+
+fn registry_options(r: &RegistryArgs) -> oci::Options {
+    oci::Options {
+        plain_http: r.plain_http,
+    }
+}
+
+async fn plugin_cmd(action: &PluginAction) -> Result<u8, Error> {
+    match action {
+        PluginAction::Sign { key, path } => {
+            let key = seal::signing_key(key)?;
+            let print = seal::fingerprint(&key.verifying_key());
+            for file in plugin_files(path)? {
+                let (sig, digest) = signature::sign_file(&file, &key)?;
+                println!("{}: {digest} signed by {print}", sig.display());
+            }
+            Ok(0)
+        }
+        PluginAction::Verify { key, path } => {
+            let required = Requirement {
+                keys: vec![seal::trusted_key(key)?],
+            };
+            for file in plugin_files(path)? {
+                let signer = required.check(&file)?;
+                println!("{}: signature checks (signed by {signer})", file.display());
+            }
+            Ok(0)
+        }
+        PluginAction::Push {
+            reference,
+            path,
+            set,
+            registry,
+        } => {
+            let pushed = oci::push(reference, path, set.as_deref(), &registry_options(registry))
+                .await?;
+            for (file, digest, signed) in &pushed.plugins {
+                println!(
+                    "pushed {file} ({digest}){}",
+                    if *signed { " with its signature" } else { ", unsigned" }
+                );
+            }
+            println!("pushed set {} as {}", pushed.set, pushed.pinned);
+            println!("pull it pinned: host plugin pull {}", pushed.pinned);
+            Ok(0)
+        }
+        PluginAction::Pull {
+            reference,
+            to,
+            require_signed,
+            registry,
+        } => {
+            let root = plugins_dir(to)?;
+            let required = Requirement::load(require_signed.as_slice())?;
+            let pulled = oci::pull(reference, &root, &registry_options(registry), required.as_ref())
+                .await?;
+            for (file, digest, signer) in &pulled.plugins {
+                let signed = match (signer, &required) {
+                    (Some(by), Some(_)) => format!("signature checks, by {by}"),
+                    (Some(by), None) => format!("signed by {by}, not checked"),
+                    (None, _) => "unsigned".to_string(),
+                };
+                println!("{file}: {digest} ({signed})");
+            }
+            if pulled.by_tag {
+                println!("{reference} resolved to {}", pulled.pinned);
+            }
+            println!(
+                "pulled {} into {}",
+                pulled.pinned,
+                pulled.dir.display()
+            );
+            Ok(0)
+        }
+        PluginAction::New {
+            name,
+            dir,
+            sdk,
+            threescale,
+        } => {
+            let made = scaffold::new(name, dir.as_deref(), sdk.as_deref(), threescale)?;
+            println!("wrote plugin crate {} in {}", name, made.dir.display());
+            if made.member {
+                println!(
+                    "it is a member of the workspace: ./scripts/build-plugins builds it into target/plugins/3scale-{threescale}/"
+                );
+            } else {
+                println!(
+                    "build it: cd {} && cargo build --release --target wasm32-wasip2 (-> target/{})",
+                    made.dir.display(),
+                    made.wasm
+                );
+            }
+            Ok(0)
+        }
+    }
 }
 
 fn verify_cmd(
     plugins: &std::path::Path,
     backup_dir: &std::path::Path,
     checks: &SetChecks,
+    require_signed: Option<&std::path::Path>,
 ) -> Result<u8, Error> {
     let checks = set_checks(checks)?;
+    let required = match require_signed {
+        Some(k) => Some(Requirement {
+            keys: vec![seal::trusted_key(k)?],
+        }),
+        None => None,
+    };
     let set = BackupSet::open(backup_dir)?;
     let plugins = match sets::survey(plugins)? {
         Layout::One => plugins.to_path_buf(),
@@ -303,6 +444,9 @@ fn verify_cmd(
             chosen.dir
         }
     };
+    if let Some(r) = &required {
+        r.check_dir(&plugins)?;
+    }
     let plugins = plugins_in(&plugins)?;
     let v = verify::verify(&set, &plugins, &checks)?;
     for w in &v.warnings {

@@ -55,6 +55,16 @@ pub struct TrustedKey {
     path: PathBuf,
 }
 
+impl TrustedKey {
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// `SHA256:` and the start of the sha256 of the raw public key, to tell keys apart.
 pub fn fingerprint(key: &VerifyingKey) -> String {
     let digest = Sha256::digest(key.as_bytes());

@@ -2,8 +2,11 @@
 //! and linked, ready to instantiate for each hook call.
 
 pub mod inspect;
+pub mod oci;
 mod runtime;
+pub mod scaffold;
 pub mod sets;
+pub mod signature;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

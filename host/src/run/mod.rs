@@ -23,6 +23,7 @@ use crate::cluster::{Cluster, ClusterOptions, Timeouts};
 use crate::error::{Error, Result};
 use crate::journal::{Journal, JournalKey};
 use crate::plugin::sets::{self, Layout};
+use crate::plugin::signature::Requirement;
 use crate::plugin::{self, LoadedPlugin, Runtime};
 use crate::progress::Progress;
 use crate::sandbox::cache::Cache;
@@ -53,6 +54,8 @@ pub struct Settings {
     pub checks: crate::backup_set::verify::Checks,
     /// For `host backup --sign-key`: seal the set when every component is backed up.
     pub sign_key: Option<ed25519_dalek::SigningKey>,
+    /// `--require-signed`: the public key every plugin must be signed by.
+    pub require_signed: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,11 +96,22 @@ impl Session {
         let progress = Progress::new(settings.quiet);
         let runtime = Runtime::new(Sandbox::new(Cache::new(settings.cache_dir.clone()))?)?;
         let started = Instant::now();
+        // Signatures are checked before a plugin is even compiled.
+        let required = Requirement::load(settings.require_signed.as_slice())?;
+        let signed_dir = |dir: &std::path::Path| required.as_ref().map_or(Ok(()), |r| r.check_dir(dir));
         // A directory of sets is loaded once the 3scale version says which set.
         let (mut plugins, several) = match &settings.plugins {
-            PluginSource::File(path) => (vec![plugin::load(&runtime, path)?], None),
+            PluginSource::File(path) => {
+                if let Some(r) = &required {
+                    r.check(path)?;
+                }
+                (vec![plugin::load(&runtime, path)?], None)
+            }
             PluginSource::Dir(dir) => match sets::survey(dir)? {
-                Layout::One => (plugin::load_dir(&runtime, dir)?, None),
+                Layout::One => {
+                    signed_dir(dir)?;
+                    (plugin::load_dir(&runtime, dir)?, None)
+                }
                 Layout::Several(sets) => (Vec::new(), Some(sets)),
             },
         };
@@ -163,6 +177,7 @@ impl Session {
             let source = version_source(&ctx, &set, threescale_version.as_deref(), new_namespace);
             let chosen = sets.choose(threescale_version.as_deref(), &source)?;
             ctx.progress.line(&chosen.reason);
+            signed_dir(&chosen.dir)?;
             let started = Instant::now();
             plugins = plugin::load_dir(&runtime, &chosen.dir)?;
             load_time += started.elapsed();
