@@ -350,15 +350,28 @@ async fn plugin_cmd(action: &PluginAction) -> Result<u8, Error> {
             set,
             registry,
         } => {
-            let pushed = oci::push(reference, path, set.as_deref(), &registry_options(registry))
-                .await?;
+            let pushed =
+                oci::push(reference, path, set.as_deref(), &registry_options(registry)).await?;
             for (file, digest, signed) in &pushed.plugins {
                 println!(
                     "pushed {file} ({digest}){}",
-                    if *signed { " with its signature" } else { ", unsigned" }
+                    if *signed {
+                        " with its signature"
+                    } else {
+                        ", unsigned"
+                    }
                 );
             }
-            println!("pushed set {} as {}", pushed.set, pushed.pinned);
+            if path.is_dir() {
+                println!("pushed set {} as {}", pushed.set, pushed.pinned);
+            } else {
+                println!(
+                    "pushed {} (set {}) as {}",
+                    path.display(),
+                    pushed.set,
+                    pushed.pinned
+                );
+            }
             println!("pull it pinned: host plugin pull {}", pushed.pinned);
             Ok(0)
         }
@@ -370,8 +383,13 @@ async fn plugin_cmd(action: &PluginAction) -> Result<u8, Error> {
         } => {
             let root = plugins_dir(to)?;
             let required = Requirement::load(require_signed.as_slice())?;
-            let pulled = oci::pull(reference, &root, &registry_options(registry), required.as_ref())
-                .await?;
+            let pulled = oci::pull(
+                reference,
+                &root,
+                &registry_options(registry),
+                required.as_ref(),
+            )
+            .await?;
             for (file, digest, signer) in &pulled.plugins {
                 let signed = match (signer, &required) {
                     (Some(by), Some(_)) => format!("signature checks, by {by}"),
@@ -383,11 +401,7 @@ async fn plugin_cmd(action: &PluginAction) -> Result<u8, Error> {
             if pulled.by_tag {
                 println!("{reference} resolved to {}", pulled.pinned);
             }
-            println!(
-                "pulled {} into {}",
-                pulled.pinned,
-                pulled.dir.display()
-            );
+            println!("pulled {} into {}", pulled.pinned, pulled.dir.display());
             Ok(0)
         }
         PluginAction::New {

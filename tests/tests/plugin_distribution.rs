@@ -282,7 +282,11 @@ fn a_signed_set_pulls_by_tag_and_by_digest_as_it_was_pushed() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(leftovers, ["3scale-2.15"], "only the set is left in the plugin path");
+    assert_eq!(
+        leftovers,
+        ["3scale-2.15"],
+        "only the set is left in the plugin path"
+    );
 
     // By digest, requiring the vendor's signature.
     let by_digest = scratch.path("operator-b");
@@ -303,22 +307,34 @@ fn a_signed_set_pulls_by_tag_and_by_digest_as_it_was_pushed() {
     let inspect = scratch.host_ok(&["inspect", s(&zync), "--key", &public]);
     let digest = sha256(&std::fs::read(&zync).unwrap());
     assert!(
-        inspect.stdout.contains(&format!("digest:          {digest}")),
+        inspect
+            .stdout
+            .contains(&format!("digest:          {digest}")),
         "{}",
         inspect.stdout
     );
     assert!(
-        inspect.stdout.contains("signature:       checks: signed by SHA256:"),
+        inspect
+            .stdout
+            .contains("signature:       checks: signed by SHA256:"),
         "{}",
         inspect.stdout
     );
     let unchecked = scratch.host_ok(&["inspect", s(&zync)]);
     assert!(
-        unchecked.stdout.contains("(not checked: give --key PUBFILE)"),
+        unchecked
+            .stdout
+            .contains("(not checked: give --key PUBFILE)"),
         "{}",
         unchecked.stdout
     );
-    scratch.host_ok(&["plugin", "verify", "--key", &public, s(&by_digest.join("3scale-2.15"))]);
+    scratch.host_ok(&[
+        "plugin",
+        "verify",
+        "--key",
+        &public,
+        s(&by_digest.join("3scale-2.15")),
+    ]);
 
     // A second pull of the same set over the first replaces it whole.
     std::fs::write(by_digest.join("3scale-2.15/stray.wasm"), b"stray").unwrap();
@@ -355,7 +371,11 @@ fn a_single_plugin_goes_to_its_set() {
     ]);
     assert_eq!(refused.code, Some(3), "{}", refused.all());
     assert!(refused.stderr.contains("zync.wasm"), "{}", refused.stderr);
-    assert!(refused.stderr.contains("is not signed"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("is not signed"),
+        "{}",
+        refused.stderr
+    );
     assert!(!scratch.path("strict/3scale-2.15").exists());
 }
 
@@ -375,8 +395,11 @@ fn a_tampered_layer_is_refused_and_nothing_is_written() {
         nonce.as_bytes(),
         &set.join("zync.wasm"),
     );
-    std::fs::copy(plugin_set("2.15").join("system-redis.wasm"), set.join("system-redis.wasm"))
-        .unwrap();
+    std::fs::copy(
+        plugin_set("2.15").join("system-redis.wasm"),
+        set.join("system-redis.wasm"),
+    )
+    .unwrap();
     let reference = reg.reference("vendor/tampered:2.15");
     let push = scratch.host_ok(&["plugin", "push", &reference, s(&set)]);
     let bytes = std::fs::read(&zync).unwrap();
@@ -428,12 +451,17 @@ fn unsigned_or_wrongly_signed_plugins_are_refused_before_anything_runs() {
         let run = scratch.host(args);
         assert_eq!(run.code, Some(3), "{}", run.all());
         assert!(
-            run.stderr.contains(&format!("plugin {}", plugin.display())) && run.stderr.contains(why),
+            run.stderr.contains(&format!("plugin {}", plugin.display()))
+                && run.stderr.contains(why),
             "expected `{why}` about {}:\n{}",
             plugin.display(),
             run.stderr
         );
-        assert!(!run.all().contains("kubeconfig"), "no cluster was reached for:\n{}", run.all());
+        assert!(
+            !run.all().contains("kubeconfig"),
+            "no cluster was reached for:\n{}",
+            run.all()
+        );
         assert!(!set_dir.exists(), "no backup set was made");
     };
     let backup = |plugin: &Path| {
@@ -459,7 +487,15 @@ fn unsigned_or_wrongly_signed_plugins_are_refused_before_anything_runs() {
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(run.stderr.contains("is not signed"), "{}", run.stderr);
     refused(
-        &["restore", "--plugins", s(&dir), "--backup-dir", s(&set_dir), "--require-signed", &vendor_pub],
+        &[
+            "restore",
+            "--plugins",
+            s(&dir),
+            "--backup-dir",
+            s(&set_dir),
+            "--require-signed",
+            &vendor_pub,
+        ],
         &unsigned,
         "is not signed",
     );
@@ -483,7 +519,11 @@ fn unsigned_or_wrongly_signed_plugins_are_refused_before_anything_runs() {
     std::fs::write(dir.join("zync.wasm.sig"), sig).unwrap();
     refused(&args, &unsigned, "changed after it was signed");
     let inspect = scratch.host_ok(&["inspect", s(&unsigned), "--key", &vendor_pub]);
-    assert!(inspect.stdout.contains("DOES NOT CHECK"), "{}", inspect.stdout);
+    assert!(
+        inspect.stdout.contains("DOES NOT CHECK"),
+        "{}",
+        inspect.stdout
+    );
 }
 
 /// The pulled, signed set backs up a real cluster under `--require-signed`, and the set

@@ -36,22 +36,29 @@ fn a_new_plugin_builds_inspects_and_backs_up_against_the_simulator() {
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .unwrap();
     let dir = parent.path().join("apim-copy");
-    let made = host(&[
-        "plugin",
-        "new",
-        "apim-copy",
-        "--dir",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(made.contains("cargo build --release --target wasm32-wasip2"), "{made}");
-    for file in ["Cargo.toml", "plugin.toml", "build.rs", "src/lib.rs", "README.md"] {
+    let made = host(&["plugin", "new", "apim-copy", "--dir", dir.to_str().unwrap()]);
+    assert!(
+        made.contains("cargo build --release --target wasm32-wasip2"),
+        "{made}"
+    );
+    for file in [
+        "Cargo.toml",
+        "plugin.toml",
+        "build.rs",
+        "src/lib.rs",
+        "README.md",
+    ] {
         assert!(dir.join(file).is_file(), "{file} was not written");
     }
     let again = Command::new(host_bin())
         .args(["plugin", "new", "apim-copy", "--dir", dir.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(again.status.code(), Some(2), "a second `new` overwrites nothing");
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "a second `new` overwrites nothing"
+    );
 
     // The workspace's lock pins the same dependency versions the shipped plugins build
     // with, so the build needs no registry; its target directory persists across runs.
@@ -59,7 +66,14 @@ fn a_new_plugin_builds_inspects_and_backs_up_against_the_simulator() {
     let target = workspace().join("target/plugin-new");
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
-        .args(["build", "--quiet", "--offline", "--release", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--quiet",
+            "--offline",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", &target);
     let out = output_within(cargo, "cargo build of the new plugin", None);
@@ -84,11 +98,18 @@ fn a_new_plugin_builds_inspects_and_backs_up_against_the_simulator() {
         "--backup-dir",
         set.to_str().unwrap(),
     ]);
-    assert!(backup.all().contains("1 APIManager(s) -> apim-copy.json"), "{}", backup.all());
+    assert!(
+        backup.all().contains("1 APIManager(s) -> apim-copy.json"),
+        "{}",
+        backup.all()
+    );
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(set.join("apim-copy.json")).unwrap()).unwrap();
     assert_eq!(saved[0]["kind"], "APIManager", "{saved}");
-    assert_eq!(saved[0]["metadata"]["name"], sim.json(&["get", "apimanager", "-o", "json"])["items"][0]["metadata"]["name"]);
+    assert_eq!(
+        saved[0]["metadata"]["name"],
+        sim.json(&["get", "apimanager", "-o", "json"])["items"][0]["metadata"]["name"]
+    );
     let restore = sim.host_ok(&[
         "run",
         "restore",
@@ -97,5 +118,9 @@ fn a_new_plugin_builds_inspects_and_backs_up_against_the_simulator() {
         "--backup-dir",
         set.to_str().unwrap(),
     ]);
-    assert!(restore.all().contains("nothing to put back"), "{}", restore.all());
+    assert!(
+        restore.all().contains("nothing to put back"),
+        "{}",
+        restore.all()
+    );
 }

@@ -439,12 +439,11 @@ impl Registry {
                 ),
             ));
         }
-        let (mut config, layer) = WasmConfig::from_raw_component(bytes, None).map_err(|e| {
-            Error::Registry {
+        let (mut config, layer) =
+            WasmConfig::from_raw_component(bytes, None).map_err(|e| Error::Registry {
                 what: format!("describing {} for the Wasm OCI layout", file.display()),
                 source: e.into(),
-            }
-        })?;
+            })?;
         // The file's time, not the push's: the same file pushed twice is the same artifact.
         if let Ok(modified) = std::fs::metadata(file).and_then(|m| m.modified()) {
             config.created = modified.into();
@@ -458,11 +457,8 @@ impl Registry {
             (SET_ANNOTATION.to_string(), set.to_string()),
             (VERSION.to_string(), examined.manifest.version.clone()),
         ]);
-        let mut manifest = OciImageManifest::build(
-            std::slice::from_ref(&layer),
-            &config,
-            Some(annotations),
-        );
+        let mut manifest =
+            OciImageManifest::build(std::slice::from_ref(&layer), &config, Some(annotations));
         manifest.media_type = Some(oci_wasm::WASM_MANIFEST_MEDIA_TYPE.to_string());
         self.push_blob(repo, &layer.data, WASM_LAYER_MEDIA_TYPE)
             .await?;
@@ -547,7 +543,9 @@ pub async fn push(
     let meta = std::fs::metadata(source).map_err(|e| Error::io(source, e))?;
     let set = match set {
         Some(s) => s.to_string(),
-        None if meta.is_dir() => file_name(&std::fs::canonicalize(source).map_err(|e| Error::io(source, e))?),
+        None if meta.is_dir() => {
+            file_name(&std::fs::canonicalize(source).map_err(|e| Error::io(source, e))?)
+        }
         None => default_set(source)?,
     };
     if !plain_name(&set) {
@@ -574,7 +572,9 @@ pub async fn push(
         let (manifest, _) = registry
             .manifest(&reference.clone_with_digest(descriptor.digest.clone()))
             .await?;
-        registry.push_manifest(&reference, Some(&tag), &manifest).await?;
+        registry
+            .push_manifest(&reference, Some(&tag), &manifest)
+            .await?;
         return Ok(Pushed {
             pinned: pinned(&descriptor.digest),
             set,
@@ -720,10 +720,9 @@ pub async fn pull(
         }
         // A pulled file the host would not load is refused now, not at the next run.
         super::inspect::examine(&path, &f.bytes).map_err(|e| match e {
-            Error::BadPlugin { message, .. } => Error::Refused(format!(
-                "{} from {reference}: {message}",
-                f.file
-            )),
+            Error::BadPlugin { message, .. } => {
+                Error::Refused(format!("{} from {reference}: {message}", f.file))
+            }
             e => e,
         })?;
         let digest = signature::digest(&f.bytes);
@@ -749,7 +748,10 @@ pub async fn pull(
         let staged_file = staged.join(&f.file);
         // The signature first: a run that sees the new plugin sees its signature.
         if f.sig.is_some() {
-            rename(&signature::sig_path(&staged_file), &signature::sig_path(&target))?;
+            rename(
+                &signature::sig_path(&staged_file),
+                &signature::sig_path(&target),
+            )?;
         } else {
             let _ = std::fs::remove_file(signature::sig_path(&target));
         }
@@ -832,6 +834,9 @@ mod tests {
         install_dir(&staged, &target).unwrap();
         assert!(target.join("new.wasm").exists());
         assert!(!target.join("old.wasm").exists());
-        assert!(staged.join("old.wasm").exists(), "the old set is left to remove");
+        assert!(
+            staged.join("old.wasm").exists(),
+            "the old set is left to remove"
+        );
     }
 }

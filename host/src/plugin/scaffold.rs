@@ -38,7 +38,9 @@ fn valid_name(name: &str) -> bool {
 fn find_sdk(start: &Path) -> Option<PathBuf> {
     start
         .ancestors()
-        .find(|d| d.join("guest-sdk/Cargo.toml").is_file() && d.join("contract/Cargo.toml").is_file())
+        .find(|d| {
+            d.join("guest-sdk/Cargo.toml").is_file() && d.join("contract/Cargo.toml").is_file()
+        })
         .map(Path::to_path_buf)
 }
 
@@ -81,11 +83,7 @@ fn is_member(root: &Path, rel: &Path) -> bool {
         .collect();
     members.iter().filter_map(|m| m.as_str()).any(|pattern| {
         let pats: Vec<&str> = pattern.split('/').collect();
-        pats.len() == parts.len()
-            && pats
-                .iter()
-                .zip(&parts)
-                .all(|(p, part)| glob_one(p, part))
+        pats.len() == parts.len() && pats.iter().zip(&parts).all(|(p, part)| glob_one(p, part))
     })
 }
 
@@ -128,7 +126,11 @@ pub fn new(name: &str, dir: Option<&Path>, sdk: Option<&Path>, threescale: &str)
         )));
     }
     let dir = absolute(dir.unwrap_or(Path::new(name)))?;
-    if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+    if dir.exists()
+        && std::fs::read_dir(&dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
         return Err(Error::Invalid(format!(
             "{} exists and is not empty: not overwritten",
             dir.display()
@@ -149,9 +151,7 @@ pub fn new(name: &str, dir: Option<&Path>, sdk: Option<&Path>, threescale: &str)
             sdk.display()
         )));
     }
-    let member = dir
-        .strip_prefix(&sdk)
-        .is_ok_and(|rel| is_member(&sdk, rel));
+    let member = dir.strip_prefix(&sdk).is_ok_and(|rel| is_member(&sdk, rel));
     let to_sdk = relative(&dir, &sdk);
     let lib = name.replace('-', "_");
     let files = [
@@ -298,8 +298,7 @@ guest_sdk::export_plugin!({type_name});
 
 fn readme(name: &str, member: bool) -> String {
     let build = if member {
-        "`./scripts/build-plugins` builds it into `target/plugins/3scale-VERSION/`"
-            .to_string()
+        "`./scripts/build-plugins` builds it into `target/plugins/3scale-VERSION/`".to_string()
     } else {
         format!(
             "`cargo build --release --target wasm32-wasip2` builds `target/wasm32-wasip2/release/{}.wasm`",

@@ -314,16 +314,17 @@ mod tests {
             "{wrong}"
         );
         // A signature moved to another digest's file does not verify.
-        let mut forged: serde_json::Value =
-            serde_json::from_slice(&sign_digest(&d, &key)).unwrap();
+        let mut forged: serde_json::Value = serde_json::from_slice(&sign_digest(&d, &key)).unwrap();
         forged["digest"] = digest(b"\0asm other").into();
         let forged = parse(&serde_json::to_vec(&forged).unwrap()).unwrap();
-        let e = forged
-            .check(&digest(b"\0asm other"), &trusted)
-            .unwrap_err();
+        let e = forged.check(&digest(b"\0asm other"), &trusted).unwrap_err();
         assert!(e.contains("does not check"), "{e}");
         assert!(parse(b"{}").is_err());
-        assert!(parse(&vec![b' '; 20 << 10]).unwrap_err().contains("too large"));
+        assert!(
+            parse(&vec![b' '; 20 << 10])
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 
     #[test]

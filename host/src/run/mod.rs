@@ -98,7 +98,8 @@ impl Session {
         let started = Instant::now();
         // Signatures are checked before a plugin is even compiled.
         let required = Requirement::load(settings.require_signed.as_slice())?;
-        let signed_dir = |dir: &std::path::Path| required.as_ref().map_or(Ok(()), |r| r.check_dir(dir));
+        let signed_dir =
+            |dir: &std::path::Path| required.as_ref().map_or(Ok(()), |r| r.check_dir(dir));
         // A directory of sets is loaded once the 3scale version says which set.
         let (mut plugins, several) = match &settings.plugins {
             PluginSource::File(path) => {
