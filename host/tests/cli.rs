@@ -119,3 +119,27 @@ fn without_plugins_the_sets_are_looked_for_in_the_data_home() {
         );
     }
 }
+
+#[test]
+fn plugin_commands_are_listed_and_require_signed_reads_the_environment() {
+    let (code, out, _) = host(&["plugin", "--help"]);
+    assert_eq!(code, Some(0));
+    for expected in ["push", "pull", "sign", "verify", "new"] {
+        assert!(out.contains(expected), "`{expected}` missing:\n{out}");
+    }
+    let (_, out, _) = host(&["backup", "--help"]);
+    assert!(
+        out.contains("--require-signed") && out.contains("HOST_REQUIRE_SIGNED"),
+        "{out}"
+    );
+    // A key that cannot be read is named, before any plugin is looked at.
+    let (code, _, err) = host(&[
+        "plugin",
+        "verify",
+        "--key",
+        "/nonexistent/k.pub",
+        "/nonexistent/zync.wasm",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("/nonexistent/k.pub"), "{err}");
+}
