@@ -179,7 +179,8 @@ impl Scratch {
 
     /// A key pair made by `host key new`; returns (private, public).
     fn key(&self, name: &str) -> (String, String) {
-        let private = self.path(name);
+        std::fs::create_dir_all(self.path("keys")).unwrap();
+        let private = self.path("keys").join(name);
         self.host_ok(&["key", "new", "--out", private.to_str().unwrap()]);
         let public = format!("{}.pub", private.display());
         (private.to_str().unwrap().to_string(), public)
