@@ -22,6 +22,7 @@ use crate::capabilities::bindings::PluginPre;
 use crate::error::{Error, Result};
 use crate::sandbox::cache::Source;
 pub use runtime::Runtime;
+use signature::Requirement;
 
 pub struct LoadedPlugin {
     pub path: PathBuf,
@@ -50,8 +51,25 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 pub fn load(runtime: &Runtime, path: &Path) -> Result<LoadedPlugin> {
-    let started = Instant::now();
+    load_signed(runtime, path, None)
+}
+
+/// [`load`], refusing a file not signed as `required` asks; the signature is checked on
+/// the very bytes that are then compiled.
+pub fn load_signed(
+    runtime: &Runtime,
+    path: &Path,
+    required: Option<&Requirement>,
+) -> Result<LoadedPlugin> {
     let bytes = read(path)?;
+    if let Some(r) = required {
+        r.check_bytes(path, &bytes)?;
+    }
+    compile(runtime, path, bytes)
+}
+
+fn compile(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Result<LoadedPlugin> {
+    let started = Instant::now();
     let examined = inspect::examine(path, &bytes)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let sandbox = runtime.sandbox();
@@ -79,6 +97,16 @@ pub fn load(runtime: &Runtime, path: &Path) -> Result<LoadedPlugin> {
 /// Every `*.wasm` in a directory, in restore order: the waves of the manifests' `after`
 /// lists, by name within a wave.
 pub fn load_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<LoadedPlugin>> {
+    load_dir_signed(runtime, dir, None)
+}
+
+/// [`load_dir`], refusing the set if any file is not signed as `required` asks: every
+/// signature is checked before the first plugin is compiled.
+pub fn load_dir_signed(
+    runtime: &Runtime,
+    dir: &Path,
+    required: Option<&Requirement>,
+) -> Result<Vec<LoadedPlugin>> {
     let entries = std::fs::read_dir(dir).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::bad_plugin(dir, "no such plugin directory"),
         _ => Error::io(dir, e),
@@ -91,9 +119,17 @@ pub fn load_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<LoadedPlugin>> {
     if paths.is_empty() {
         return Err(Error::bad_plugin(dir, "holds no .wasm plugins"));
     }
-    let plugins = paths
-        .iter()
-        .map(|p| load(runtime, p))
+    let mut files = Vec::with_capacity(paths.len());
+    for p in paths {
+        let bytes = read(&p)?;
+        if let Some(r) = required {
+            r.check_bytes(&p, &bytes)?;
+        }
+        files.push((p, bytes));
+    }
+    let plugins = files
+        .into_iter()
+        .map(|(p, bytes)| compile(runtime, &p, bytes))
         .collect::<Result<Vec<_>>>()?;
     check_set(dir, &plugins)?;
     in_order(dir, plugins, Missing::Refuse)

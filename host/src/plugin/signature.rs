@@ -223,8 +223,13 @@ impl Requirement {
     /// Refuses the first plugin that is not signed by one of the keys, naming it and why.
     /// Nothing is compiled or run before this passes.
     pub fn check(&self, plugin: &Path) -> Result<String> {
-        let bytes = super::read(plugin)?;
-        let digest = digest(&bytes);
+        self.check_bytes(plugin, &super::read(plugin)?)
+    }
+
+    /// [`Requirement::check`] of a plugin file's bytes, as read by the caller (who then
+    /// uses these bytes, not the file again).
+    pub fn check_bytes(&self, plugin: &Path, bytes: &[u8]) -> Result<String> {
+        let digest = digest(bytes);
         let refused = |message: String| Error::Unsigned {
             path: plugin.to_path_buf(),
             message,

@@ -98,21 +98,14 @@ impl Session {
         let started = Instant::now();
         // Signatures are checked before a plugin is even compiled.
         let required = Requirement::load(settings.require_signed.as_slice())?;
-        let signed_dir =
-            |dir: &std::path::Path| required.as_ref().map_or(Ok(()), |r| r.check_dir(dir));
+        let required = required.as_ref();
         // A directory of sets is loaded once the 3scale version says which set.
         let (mut plugins, several) = match &settings.plugins {
             PluginSource::File(path) => {
-                if let Some(r) = &required {
-                    r.check(path)?;
-                }
-                (vec![plugin::load(&runtime, path)?], None)
+                (vec![plugin::load_signed(&runtime, path, required)?], None)
             }
             PluginSource::Dir(dir) => match sets::survey(dir)? {
-                Layout::One => {
-                    signed_dir(dir)?;
-                    (plugin::load_dir(&runtime, dir)?, None)
-                }
+                Layout::One => (plugin::load_dir_signed(&runtime, dir, required)?, None),
                 Layout::Several(sets) => (Vec::new(), Some(sets)),
             },
         };
@@ -178,9 +171,8 @@ impl Session {
             let source = version_source(&ctx, &set, threescale_version.as_deref(), new_namespace);
             let chosen = sets.choose(threescale_version.as_deref(), &source)?;
             ctx.progress.line(&chosen.reason);
-            signed_dir(&chosen.dir)?;
             let started = Instant::now();
-            plugins = plugin::load_dir(&runtime, &chosen.dir)?;
+            plugins = plugin::load_dir_signed(&runtime, &chosen.dir, required)?;
             load_time += started.elapsed();
         }
         let session = Session {
