@@ -27,17 +27,10 @@ fn replicas(sim: &Sim, deployment: &str) -> i64 {
         .unwrap()
 }
 
+/// Every run's audit lines: the backups' in the set, the restores' in the state
+/// directory.
 fn audit(set: &Path) -> Vec<Value> {
-    let mut lines = Vec::new();
-    for run in std::fs::read_dir(set.join("runs")).unwrap() {
-        let text =
-            std::fs::read_to_string(run.unwrap().path().join("audit.jsonl")).unwrap_or_default();
-        lines.extend(
-            text.lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
-        );
-    }
-    lines
+    sim().audit(set)
 }
 
 /// Backup, drop zync's data, restore: the data is back, and `.spec.zync` is what it was
