@@ -182,7 +182,10 @@ fn two_backups_list_describe_and_a_read_only_restore_of_latest() {
     assert_eq!(d["result"], "good");
     assert_eq!(d["latest"], true);
     assert_eq!(d["namespace"], "3scale");
-    assert_eq!(d["threescaleVersion"], "2.15");
+    assert!(
+        d["threescaleVersion"].as_str().unwrap().starts_with("2.15"),
+        "{d:#}"
+    );
     assert_eq!(d["sealed"], false);
     assert!(d["durationSeconds"].as_f64().unwrap() > 0.0, "{d:#}");
     let details = d["componentDetails"].as_array().unwrap();
@@ -511,7 +514,13 @@ fn the_plan_lists_the_steps_in_order_and_changes_nothing() {
     assert_eq!(run.code, Some(0), "{}", run.all());
     let plan = json(&run);
     assert_eq!(plan["kind"], "RestorePlan");
-    assert_eq!(plan["threescaleVersion"], "2.15");
+    assert!(
+        plan["threescaleVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("2.15"),
+        "{plan:#}"
+    );
     let checks = plan["checks"].as_array().unwrap();
     let outcome = |name: &str| {
         checks
