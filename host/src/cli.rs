@@ -179,7 +179,7 @@ pub enum Command {
   host resume --run 20261125T101500Z-restore-3f9a0c       # as the cut-off restore printed it
   host resume --run ID --state-dir /var/lib/host          # run state kept elsewhere
 
-The run is looked for in the state directory, then (runs of host 0.2 and earlier) in
+The run is looked for in the state directory, then (runs of earlier hosts) in
 the set's runs/ (give its --backup-dir).
 
 ", exit_codes!()))]

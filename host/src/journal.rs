@@ -3,8 +3,8 @@
 //! be put back after a failure, a trap, or a crash of the host itself.
 //!
 //! A journal is acted on later, by `host resume` or by the put-back of a failed restore.
-//! It lives in the user's state directory (see `state/`), but a set written by host 0.2
-//! and earlier kept journals in its own `runs/`, which anyone who can write the set (a
+//! It lives in the user's state directory (see `state/`), but sets written by earlier
+//! hosts kept journals in its own `runs/`, which anyone who can write the set (a
 //! hostile plugin of an earlier release, whoever handed the set over) could have changed,
 //! and those are still read. A forged note
 //! would have a plugin write what it says into the cluster (backend-redis puts a noted

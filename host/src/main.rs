@@ -243,7 +243,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
                 Some(run.clone()),
             );
             // The set the run restored from, unless told: resume reads no artifact, but
-            // a run of host 0.2 and earlier is found only in its set.
+            // a run of earlier hosts is found only in its set.
             s.backup_dir = match &args.backup_dir {
                 Some(d) => d.clone(),
                 None => host::state::runs::check_id(run)

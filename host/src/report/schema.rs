@@ -172,7 +172,7 @@ pub struct NotPutBack {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Resumed {
-    /// The cut-off run kept a step log (host 0.3 and later).
+    /// The cut-off run kept a step log (hosts since run state left the set).
     pub recorded: bool,
     pub done: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

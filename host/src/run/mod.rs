@@ -391,7 +391,7 @@ fn open_run(
                 .find(|r| r.exists())
                 .ok_or_else(|| {
                     Error::Refused(format!(
-                        "no run `{id}` in {} (nor, for a run of host 0.2 or earlier, in {})",
+                        "no run `{id}` in {} (nor, for a run of an earlier host, in {})",
                         runs.display(),
                         set.path().join(crate::backup_set::RUNS).display()
                     ))

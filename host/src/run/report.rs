@@ -184,7 +184,7 @@ fn resumed(out: &mut String, r: &RestoreReport, cut: &CutOff) {
         (None, false) => {
             let _ = writeln!(
                 out,
-                "the data were NOT restored, as far as the host can tell: run {} kept no step log (a run of host 0.2 or earlier), so take it that it stopped before its data steps",
+                "the data were NOT restored, as far as the host can tell: run {} kept no step log (a run of an earlier host), so take it that it stopped before its data steps",
                 r.run_id
             );
         }

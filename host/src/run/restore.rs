@@ -49,7 +49,7 @@ pub struct RestoreReport {
 /// put-back is never taken for a finished restore.
 #[derive(Debug, Clone, Default)]
 pub struct CutOff {
-    /// The run's step log exists (runs of host 0.2 and earlier kept none).
+    /// The run's step log exists (runs of earlier hosts kept none).
     pub recorded: bool,
     /// "plugin hook" of the steps that finished.
     pub done: Vec<String>,

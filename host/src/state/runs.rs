@@ -3,7 +3,7 @@
 //! starts and ends, so that `host resume` can say where a run was cut off).
 //!
 //! Restores and resumes keep theirs in the state directory; a backup keeps its audit log
-//! in the set it writes. Sets written by host 0.2 and earlier hold restore runs under
+//! in the set it writes. Sets written by earlier hosts hold restore runs under
 //! their own `runs/`: those are still found (`RunDir::legacy`) so that an unfinished one
 //! is resumed, never overlooked.
 
@@ -53,7 +53,7 @@ pub struct StepEvent {
 pub struct RunDir {
     path: PathBuf,
     id: String,
-    /// Inside a backup set (a restore of host 0.2 and earlier, or a backup's own audit).
+    /// Inside a backup set (a restore of earlier hosts, or a backup's own audit).
     in_set: bool,
 }
 
@@ -110,7 +110,7 @@ impl RunDir {
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
     }
 
-    /// The run's record; `None` for a run that has none (one of host 0.2 or earlier).
+    /// The run's record; `None` for a run that has none (one of an earlier host).
     pub fn record(&self) -> Result<Option<RunRecord>> {
         let path = self.path.join(RECORD);
         let Some(bytes) = read_bounded(&path, MAX_RECORD)? else {
@@ -156,7 +156,7 @@ impl RunDir {
         }
     }
 
-    /// The step log; `None` if the run kept none (a run of host 0.2 or earlier).
+    /// The step log; `None` if the run kept none (a run of an earlier host).
     pub fn steps(&self) -> Result<Option<Vec<StepEvent>>> {
         let path = self.path.join(STEPS);
         let Some(bytes) = read_bounded(&path, MAX_STEPS)? else {
