@@ -35,18 +35,51 @@ pub fn backup(r: &BackupReport) -> String {
         }
     }
     let failed = r.components.iter().filter(|c| c.result.is_err()).count();
-    if failed == 0 {
+    let refused = r.repository.as_ref().and_then(|i| i.refused.as_deref());
+    if failed == 0 && refused.is_none() {
         let _ = writeln!(
             out,
             "backup complete: {} (run {})",
             r.set.display(),
             r.run_id
         );
+    } else if failed == 0 {
+        let _ = writeln!(
+            out,
+            "backup FAILED: {}. Run log: {}",
+            refused.unwrap_or_default(),
+            r.set.join("runs").join(&r.run_id).display()
+        );
     } else {
         let _ = writeln!(
             out,
             "backup FAILED for {failed} component(s); manifest.json marks them failed and a restore will refuse them. Run log: {}",
             r.set.join("runs").join(&r.run_id).display()
+        );
+    }
+    if let Some(i) = &r.repository {
+        if i.good {
+            let _ = writeln!(
+                out,
+                "set {} is in the repository {}{}",
+                i.name,
+                i.location,
+                i.verified
+                    .map(|(files, bytes)| format!(", verified: {files} files, {}", human(bytes)))
+                    .unwrap_or_default()
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "set {} was NOT put in place: it is kept as {} (marked failed; no restore takes it, `host prune` removes it once a newer set is good)",
+                i.name,
+                r.set.display()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "latest: {}",
+            i.latest.as_deref().unwrap_or("none (no good set yet)")
         );
     }
     if let Some(key) = &r.sealed_by {
@@ -260,4 +293,61 @@ pub fn plan(p: &super::plan::Plan) -> String {
     out.lines()
         .map(|l| crate::printable::printable(l).into_owned() + "\n")
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::restore::{CutOff, Step};
+    use super::*;
+
+    fn resumed(cut: CutOff) -> RestoreReport {
+        RestoreReport {
+            verified: None,
+            steps: vec![Step {
+                plugin: "system-app".into(),
+                hook: Hook::Resume,
+                result: StepResult::Ok,
+                duration: std::time::Duration::from_secs(2),
+            }],
+            failure: None,
+            not_put_back: Vec::new(),
+            run_id: "r1".into(),
+            resumed: Some(cut),
+        }
+    }
+
+    #[test]
+    fn a_resume_of_a_cut_off_run_never_reads_as_a_finished_restore() {
+        let r = resumed(CutOff {
+            recorded: true,
+            done: vec!["secrets restore".into(), "system-app quiesce".into()],
+            stopped_at: Some("system-mysql restore".into()),
+            not_run: vec!["system-storage restore".into()],
+            set: Some("/backups/set".into()),
+        });
+        let text = restore(&r);
+        assert_eq!(r.exit_code(), 6);
+        assert!(!text.contains("restore complete"), "{text}");
+        for words in [
+            "put back by system-app",
+            "the data were NOT restored",
+            "stopped during `system-mysql restore`",
+            "never ran: system-storage restore",
+            "`host restore --backup-dir /backups/set`",
+        ] {
+            assert!(text.contains(words), "{words}: {text}");
+        }
+        // A run of an older host kept no step log: assume the worst.
+        let r = resumed(CutOff::default());
+        assert_eq!(r.exit_code(), 6);
+        assert!(restore(&r).contains("kept no step log"));
+        // A run that had finished every step is complete.
+        let r = resumed(CutOff {
+            recorded: true,
+            done: vec!["x restore".into()],
+            ..CutOff::default()
+        });
+        assert_eq!(r.exit_code(), 0);
+        assert!(restore(&r).contains("is complete"));
+    }
 }
