@@ -61,15 +61,22 @@ fn json(run: &Run) -> Value {
 }
 
 fn backup(sim: &Sim, repo: &Path) -> Run {
-    sim.host(&[
+    backup_with(sim, repo, &[])
+}
+
+fn backup_with(sim: &Sim, repo: &Path, more: &[&str]) -> Run {
+    let plugins = plugins_dir();
+    let mut args = vec![
         "backup",
         "--plugins",
-        s(&plugins_dir()),
+        s(&plugins),
         "--repo",
         s(repo),
         "-o",
         "json",
-    ])
+    ];
+    args.extend_from_slice(more);
+    sim.host(&args)
 }
 
 fn list(sim: &Sim, repo: &Path) -> Value {
@@ -111,8 +118,8 @@ fn settle(sim: &Sim) {
     }
 }
 
-/// Backup twice into a repository, list and describe the sets, verify and restore
-/// `latest`: the data are back. The restore reads the repository through a read-only
+/// Backup twice into a repository (the second sealed), list and describe the sets,
+/// verify and restore `latest`: the data are back. The restore reads the repository through a read-only
 /// bind mount (root ignores mode bits, a read-only mount it does not), so a restore
 /// writes nothing into the set: its run state goes to the state directory.
 #[test]
@@ -121,11 +128,20 @@ fn two_backups_list_describe_and_a_read_only_restore_of_latest() {
     let sim = f.sim;
     let repo = f.repo();
     let before = sim.fingerprint();
+    let key = f.dir.path().join("seal");
+    if !key.exists() {
+        sim.host_ok(&["key", "new", "--out", s(&key)]);
+    }
 
-    let run = backup(sim, &repo);
+    let run = backup_with(sim, &repo, &["--sign-key", s(&key)]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     let doc = json(&run);
     assert_eq!(doc["kind"], "BackupReport");
+    assert!(
+        doc["sealedBy"].as_str().unwrap().starts_with("SHA256:"),
+        "{doc:#}"
+    );
+    assert_eq!(doc["repository"]["verified"]["sealedBy"], doc["sealedBy"]);
     assert_eq!(doc["result"], "ok");
     assert_eq!(doc["exitCode"], 0);
     let components = doc["components"].as_array().unwrap();
@@ -186,7 +202,8 @@ fn two_backups_list_describe_and_a_read_only_restore_of_latest() {
         d["threescaleVersion"].as_str().unwrap().starts_with("2.15"),
         "{d:#}"
     );
-    assert_eq!(d["sealed"], false);
+    assert_eq!(d["sealed"], true);
+    assert_eq!(d["sealedByClaimed"], doc["sealedBy"]);
     assert!(d["durationSeconds"].as_f64().unwrap() > 0.0, "{d:#}");
     let details = d["componentDetails"].as_array().unwrap();
     assert_eq!(details.len(), 8, "{d:#}");
@@ -209,11 +226,14 @@ fn two_backups_list_describe_and_a_read_only_restore_of_latest() {
         s(&plugins_dir()),
         "--repo",
         s(&repo),
+        "--trust-key",
+        s(&f.dir.path().join("seal.pub")),
         "-o",
         "json",
     ]));
     assert_eq!(v["kind"], "VerifyReport");
     assert_eq!(v["result"], "ok");
+    assert_eq!(v["sealedBy"], doc["sealedBy"]);
     assert_eq!(v["set"], s(&repo.join(&second)));
 
     let inspect = json(&sim.host_ok(&[
