@@ -762,7 +762,7 @@ fn resume_after_a_restore_killed_in_the_mysql_load_says_the_data_were_not_restor
         "put back by system-app",
         "the data were NOT restored",
         "stopped during `system-mysql restore`",
-        "never ran: ",
+        "never ran in that run: ",
         "system-storage restore",
         &format!(
             "next: restore again with the same --plugins: `host restore --backup-dir {}`",

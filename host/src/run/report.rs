@@ -226,7 +226,7 @@ fn resumed(out: &mut String, r: &RestoreReport, cut: &CutOff) {
         let _ = writeln!(out, "  finished before it stopped: {}", cut.done.join(", "));
     }
     if !cut.not_run.is_empty() {
-        let _ = writeln!(out, "  never ran: {}", cut.not_run.join(", "));
+        let _ = writeln!(out, "  never ran in that run: {}", cut.not_run.join(", "));
     }
     let set = cut
         .set
@@ -332,7 +332,7 @@ mod tests {
             "put back by system-app",
             "the data were NOT restored",
             "stopped during `system-mysql restore`",
-            "never ran: system-storage restore",
+            "never ran in that run: system-storage restore",
             "`host restore --backup-dir /backups/set`",
         ] {
             assert!(text.contains(words), "{words}: {text}");
