@@ -70,8 +70,8 @@ pub struct Global {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Where restores keep their run state (audit log, journals, step log, under
-    /// runs/ID/) and the host its keys (default: $XDG_STATE_HOME/host, else
-    /// ~/.local/state/host).
+    /// runs/ID/) and the key that authenticates journals (default: $XDG_STATE_HOME/host,
+    /// else ~/.local/state/host).
     #[arg(long, global = true, value_name = "DIR", env = "HOST_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// The result as text for people, or json or yaml for scripts (schema in

@@ -102,10 +102,7 @@ impl Session {
     /// connection, versions.
     pub async fn open(settings: Settings, kind: Kind) -> Result<Session> {
         let progress = Progress::new(settings.quiet);
-        let runtime = Runtime::new(Sandbox::new(Cache::with_key_file(
-            settings.cache_dir.clone(),
-            Some(settings.state.root().join("cache-key")),
-        ))?)?;
+        let runtime = Runtime::new(Sandbox::new(Cache::new(settings.cache_dir.clone()))?)?;
         let started = Instant::now();
         // A directory of sets is loaded once the 3scale version says which set.
         let (mut plugins, several) = match &settings.plugins {
@@ -431,7 +428,7 @@ fn open_run(
                     String::new()
                 };
                 return Err(Error::Refused(format!(
-                    "run {id} did not finish putting back what it changed ({}); run `host resume --run {id}{set_flag}` first",
+                    "run {id} did not finish putting back what it changed ({}), or is still running; once it is not, run `host resume --run {id}{set_flag}`",
                     u.plugins.join(", ")
                 )));
             }
