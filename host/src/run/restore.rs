@@ -103,8 +103,33 @@ pub fn interrupt_signal() -> impl std::future::Future<Output = &'static str> {
     }
 }
 
+/// A set made from another 3scale release is refused before verification: that is the
+/// cause a user needs to hear, where verification would name its effects (plugins other
+/// than the set's). The record is read unverified, which can only refuse earlier.
+fn check_release(session: &Session) -> Result<()> {
+    let Some(running) = &session.threescale_version else {
+        return Ok(());
+    };
+    let Ok(Some(m)) = BackupSet::open(session.set.path()).and_then(|set| set.manifest()) else {
+        // No readable record: verification says why, or checks a hand-made set by format.
+        return Ok(());
+    };
+    if let Some(made) = &m.threescale_version
+        && !super::version::same_release(made, running)
+    {
+        let message = format!(
+            "the backup set {} was made from 3scale {made}, but namespace {} runs 3scale {running}",
+            session.set.path().display(),
+            session.namespace()
+        );
+        session.refuse_unless_forced(message)?;
+    }
+    Ok(())
+}
+
 /// Checks the whole set on a blocking thread (it reads every byte).
 pub async fn verify_set(session: &Session) -> Result<Verified> {
+    check_release(session)?;
     let path = session.set.path().to_path_buf();
     let plugins: Vec<PluginFile> = session
         .plugins
@@ -128,17 +153,6 @@ pub async fn verify_set(session: &Session) -> Result<Verified> {
         Error::BadSet { .. } | Error::Refused(_) | Error::Invalid(_) => e,
         other => Error::bad_set(session.set.path(), other.to_string()),
     })?;
-    if let (Some(m), Some(running)) = (&verified.manifest, &session.threescale_version)
-        && let Some(made) = &m.threescale_version
-        && !super::version::same_release(made, running)
-    {
-        let message = format!(
-            "the backup set {} was made from 3scale {made}, but namespace {} runs 3scale {running}",
-            session.set.path().display(),
-            session.namespace()
-        );
-        session.refuse_unless_forced(message)?;
-    }
     Ok(verified)
 }
 
