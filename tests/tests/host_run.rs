@@ -29,6 +29,13 @@ fn replicas(sim: &Sim, deployment: &str) -> i64 {
 
 /// Every run's audit lines: the backups' in the set, the restores' in the state
 /// directory.
+/// The tests take turns: they share one namespace, and the host refuses a restore there
+/// while another run in it still has something to put back (the zync round trip has).
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn audit(set: &Path) -> Vec<Value> {
     sim().audit(set)
 }
@@ -38,6 +45,7 @@ fn audit(set: &Path) -> Vec<Value> {
 /// spec that names no replicas: the manual scales deployment/zync to 1 by hand.
 #[test]
 fn zync_round_trip_restores_the_data_and_the_spec() {
+    let _turn = turn();
     let sim = sim();
     let zync = plugin("3scale-2.15", "zync.wasm");
     let zync = zync.to_str().unwrap();
@@ -176,6 +184,7 @@ fn contained(sim: &Sim, set: &Path, expect: &str) -> common::Run {
 
 #[test]
 fn exec_outside_the_grant_is_denied_and_nothing_runs() {
+    let _turn = turn();
     let sim = sim();
     let mysql = sim.pod("system-mysql");
     let set = attack(&format!("exec-outside {mysql}"));
@@ -202,6 +211,7 @@ fn exec_outside_the_grant_is_denied_and_nothing_runs() {
 
 #[test]
 fn store_paths_cannot_leave_the_backup_set() {
+    let _turn = turn();
     let sim = sim();
     contained(sim, attack("open ../x").path(), "`..` is not allowed");
     contained(
@@ -240,6 +250,7 @@ fn store_paths_cannot_leave_the_backup_set() {
 
 #[test]
 fn runaway_plugins_are_stopped() {
+    let _turn = turn();
     let sim = sim();
     contained(
         sim,
@@ -264,6 +275,7 @@ fn runaway_plugins_are_stopped() {
 
 #[test]
 fn inspect_lists_capabilities_and_refuses_what_is_not_a_plugin() {
+    let _turn = turn();
     let sim = sim();
     let zync = plugin("3scale-2.15", "zync.wasm");
     let run = sim.host_ok(&["inspect", zync.to_str().unwrap()]);
