@@ -1,10 +1,14 @@
 //! The command line. Flags follow kubectl where they mean the same thing.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub const EXIT_CODES: &str = "\
+/// The exit codes, for every command's `--help` (a macro so `concat!` can add examples).
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes:
   0  done
   1  failed; for a restore, everything the run changed was put back
@@ -15,7 +19,15 @@ Exit codes:
      plugin not signed by the --require-signed key, a pulled layer that does not
      match its digest)
   4  failed, and not everything could be put back: the report names the journal to
-     read, and `host resume --run ID` finishes the put-back";
+     read, and `host resume --run ID` finishes the put-back
+  5  could not reach the cluster (kubeconfig, connection refused, DNS, TLS, or the
+     credentials refused with 401/403 on the first requests): nothing was changed
+  6  `host resume` put back what a cut-off restore changed, but that restore is not
+     complete (its data were not, or not all, restored): restore again"
+    };
+}
+
+pub const EXIT_CODES: &str = exit_codes!();
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,12 +71,41 @@ pub struct Global {
     /// RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Where restores keep their run state (audit log, journals, step log, under
+    /// runs/ID/) and the key that authenticates journals (default: $XDG_STATE_HOME/host,
+    /// else ~/.local/state/host).
+    #[arg(long, global = true, value_name = "DIR", env = "HOST_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The result as text for people, or json or yaml for scripts (schema in
+    /// docs/reports.md); progress stays on stderr.
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Output::Text, value_name = "FORMAT")]
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+    Yaml,
+}
+
+/// `--repo`: a directory of backup sets, one per backup.
+#[derive(Debug, Clone, Args)]
+pub struct RepoArg {
+    /// A backup repository: each backup writes a new set into it, named by time and run
+    /// id, and only a complete, verified set becomes `latest` (instead of --backup-dir).
+    #[arg(long, value_name = "DIR", conflicts_with = "backup_dir")]
+    pub repo: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one plugin's backup or restore.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = concat!("Examples:
+  host run backup  --plugin target/plugins/3scale-2.15/zync.wasm --backup-dir ./bk
+  host run restore --plugin target/plugins/3scale-2.15/zync.wasm --backup-dir ./bk
+
+", exit_codes!()))]
     Run {
         #[arg(value_enum)]
         action: Action,
@@ -78,7 +119,12 @@ pub enum Command {
         checks: RestoreChecks,
     },
     /// Back up every component: each plugin in DIR, independent ones in parallel.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = concat!("Examples:
+  host backup --repo /backups/3scale -n 3scale            # a new set; latest if it verifies
+  host backup --backup-dir ./bk --sign-key seal.key       # one set, sealed
+  host backup --repo /backups/3scale -o json | jq .result
+
+", exit_codes!()))]
     Backup {
         /// Directory of plugins (*.wasm), or of plugin sets in subdirectories (one per
         /// 3scale release): the set whose manifests declare the namespace's 3scale version
@@ -88,6 +134,8 @@ pub enum Command {
         plugins: Option<PathBuf>,
         #[command(flatten)]
         run: RunArgs,
+        #[command(flatten)]
+        repo: RepoArg,
         /// How many components to back up at once.
         #[arg(long, default_value_t = 3, value_name = "N")]
         parallel: usize,
@@ -98,7 +146,13 @@ pub enum Command {
     },
     /// Restore every component in the documented order: verify the set, quiesce,
     /// restore, resume; on failure put back what was changed.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = concat!("Examples:
+  host restore --repo /backups/3scale                     # the latest good set
+  host restore --repo /backups/3scale 20261125T101500Z-backup-3f9a0c
+  host restore --repo /backups/3scale --plan              # the steps and checks; changes nothing
+  host restore --backup-dir ./bk --trust-key seal.key.pub
+
+", exit_codes!()))]
     Restore {
         /// Directory of plugins (*.wasm), or of plugin sets in subdirectories (one per
         /// 3scale release): the set whose manifests declare the namespace's 3scale version
@@ -109,10 +163,28 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
         #[command(flatten)]
+        repo: RepoArg,
+        /// With --repo: the set to restore, as `host list` names it (default: latest).
+        #[arg(value_name = "SET", requires = "repo")]
+        set: Option<String>,
+        /// Print every step in order with its plugin, hook, capabilities and artifacts, and
+        /// the checks that would refuse the run, then stop. Reads the set, the plugins and
+        /// the APIManager's 3scale version; changes nothing.
+        #[arg(long)]
+        plan: bool,
+        #[command(flatten)]
         checks: RestoreChecks,
     },
-    /// Finish the put-back of a restore that was cut off (its journal notes remain).
-    #[command(after_help = EXIT_CODES)]
+    /// Finish the put-back of a restore that was cut off (its journal notes remain), and
+    /// say how far that restore got.
+    #[command(after_help = concat!("Examples:
+  host resume --run 20261125T101500Z-restore-3f9a0c       # as the cut-off restore printed it
+  host resume --run ID --state-dir /var/lib/host          # run state kept elsewhere
+
+The run is looked for in the state directory, then (runs of earlier hosts) in
+the set's runs/ (give its --backup-dir).
+
+", exit_codes!()))]
     Resume {
         /// Directory of plugins (*.wasm), or of plugin sets in subdirectories (one per
         /// 3scale release): the set whose manifests declare the namespace's 3scale version
@@ -120,7 +192,8 @@ pub enum Command {
         /// used. Default: $XDG_DATA_HOME/host/plugins, else ~/.local/share/host/plugins.
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
-        /// The run to finish, as printed by the restore (a directory under runs/).
+        /// The run to finish, as printed by the restore (a directory under the state
+        /// directory's runs/).
         #[arg(long, value_name = "ID")]
         run: String,
         #[command(flatten)]
@@ -128,24 +201,83 @@ pub enum Command {
     },
     /// Check a backup set without touching a cluster: against its manifest.json, or by
     /// format for a set made by hand.
+    #[command(after_help = concat!("Examples:
+  host verify --backup-dir ./bk --trust-key seal.key.pub
+  host verify --repo /backups/3scale                      # the latest good set
+  host verify --repo /backups/3scale 20261125T101500Z-backup-3f9a0c -o json
+
+", exit_codes!()))]
     Verify {
         /// Directory of plugins whose artifacts to check, or of plugin sets (the one for
         /// the 3scale version the set was made from is used). Default:
         /// $XDG_DATA_HOME/host/plugins, else ~/.local/share/host/plugins.
         #[arg(long, value_name = "DIR")]
         plugins: Option<PathBuf>,
-        /// The backup set.
-        #[arg(long, value_name = "DIR", default_value = ".")]
-        backup_dir: PathBuf,
+        /// The backup set (default: the current directory).
+        #[arg(long, value_name = "DIR")]
+        backup_dir: Option<PathBuf>,
+        #[command(flatten)]
+        repo: RepoArg,
+        /// With --repo: the set to verify (default: latest).
+        #[arg(value_name = "SET", requires = "repo")]
+        set: Option<String>,
         #[command(flatten)]
         checks: SetChecks,
         /// Refuse plugins not signed by this public key (FILE.wasm.sig beside each).
         #[arg(long, value_name = "PUBFILE", env = "HOST_REQUIRE_SIGNED")]
         require_signed: Option<PathBuf>,
     },
+    /// List the sets of a backup repository: result, size, 3scale version, namespace,
+    /// time, and which is latest.
+    #[command(after_help = "Examples:
+  host list --repo /backups/3scale
+  host list --repo /backups/3scale -o json | jq -r '.sets[] | select(.result==\"good\") | .name'")]
+    List {
+        #[arg(long, value_name = "DIR")]
+        repo: PathBuf,
+    },
+    /// Describe one set: its components with files, sizes, times and plugin digests, the
+    /// 3scale version, namespace, result and seal.
+    #[command(after_help = "Examples:
+  host describe --repo /backups/3scale latest
+  host describe --repo /backups/3scale 20261125T101500Z-backup-3f9a0c -o yaml
+  host describe --backup-dir ./bk")]
+    Describe {
+        #[command(flatten)]
+        repo: RepoArg,
+        /// A single set instead of a repository's.
+        #[arg(long, value_name = "DIR")]
+        backup_dir: Option<PathBuf>,
+        /// With --repo: the set (default: latest).
+        #[arg(value_name = "SET", requires = "repo")]
+        set: Option<String>,
+    },
+    /// Delete old sets of a repository. The newest good set is never deleted; failed and
+    /// incomplete sets go once a newer good set exists.
+    #[command(after_help = "Examples:
+  host prune --repo /backups/3scale --keep 7 --dry-run    # what would go
+  host prune --repo /backups/3scale --keep-within 30d
+  host prune --repo /backups/3scale --keep 3 --keep-within 7d   # a set either keeps stays")]
+    Prune {
+        #[arg(long, value_name = "DIR")]
+        repo: PathBuf,
+        /// Keep the N newest good sets.
+        #[arg(long, value_name = "N", required_unless_present = "keep_within")]
+        keep: Option<usize>,
+        /// Keep the good sets started within this long (30d, 12h, 90m).
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        keep_within: Option<Duration>,
+        /// Say what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Seal a backup set made by `host backup`: check every file against manifest.json,
     /// then sign manifest.json with an ed25519 private key (into manifest.json.sig).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = concat!("Examples:
+  host seal --sign-key seal.key --backup-dir ./bk
+  host seal --sign-key seal.key --backup-dir /backups/3scale/latest
+
+", exit_codes!()))]
     Seal {
         /// The private key (`host key new` makes one).
         #[arg(long, value_name = "FILE")]
@@ -155,15 +287,20 @@ pub enum Command {
         backup_dir: PathBuf,
     },
     /// Keys for sealing backup sets.
+    #[command(after_help = "Examples:
+  host key new --out seal.key        # seal.key (private, 0600) and seal.key.pub")]
     Key {
         #[command(subcommand)]
         action: KeyAction,
     },
     /// Show what a plugin is and every capability it requests, without running it.
+    #[command(after_help = "Examples:
+  host inspect target/plugins/3scale-2.15/zync.wasm
+  host inspect zync.wasm -o json | jq .capabilities")]
     Inspect {
         /// The plugin file.
         file: PathBuf,
-        /// Print the manifest as JSON.
+        /// Print the manifest alone as JSON (`-o json` prints the whole inspection).
         #[arg(long)]
         json: bool,
         /// Check the plugin's signature (FILE.sig) against this public key.
@@ -171,7 +308,13 @@ pub enum Command {
         keys: Vec<PathBuf>,
     },
     /// Plugins: sign and check them, ship them through OCI registries, start a new one.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = concat!("Examples:
+  host plugin sign --key vendor.key target/plugins/3scale-2.15
+  host plugin push registry.example.com/vendor/3scale-plugins:2.15 target/plugins/3scale-2.15
+  host plugin pull registry.example.com/vendor/3scale-plugins@sha256:... --require-signed vendor.pub
+  host plugin new my-component
+
+", exit_codes!()))]
     Plugin {
         #[command(subcommand)]
         action: PluginAction,
@@ -299,28 +442,31 @@ pub enum Action {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The backup set directory (the manual's commands work in the current directory).
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub backup_dir: PathBuf,
+    /// The backup set directory (default: the current directory, where the manual's
+    /// commands work; for `resume`, the set the run recorded).
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
     /// Go on even if a plugin does not support the cluster's 3scale version, or the set
     /// was made from another version.
     #[arg(long)]
     pub force: bool,
-    /// Guest CPU time allowed per hook call, in seconds (time in host calls, such as a
-    /// dump streaming, does not count).
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
-    pub plugin_cpu: u64,
-    /// Memory cap per plugin instance, in MiB.
-    #[arg(long, default_value_t = 256, value_name = "MIB")]
-    pub plugin_memory: usize,
-    /// A command in a pod that sends no output for this long is stuck (seconds).
-    #[arg(long, default_value_t = 900, value_name = "SECS")]
-    pub idle_timeout: u64,
-    /// Wall-clock time allowed per hook call, host calls included (seconds): no plugin
-    /// keeps 3scale quiesced longer.
-    #[arg(long, default_value_t = 6 * 3600, value_name = "SECS")]
-    pub hook_timeout: u64,
-    /// The most a run may write into the backup set (e.g. 500GiB).
+    /// Guest CPU time allowed per hook call (30s, 2m; a bare number is seconds). Time
+    /// in host calls, such as a dump streaming, does not count.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
+    pub plugin_cpu: Duration,
+    /// Memory cap per plugin instance (256Mi, 1Gi; a bare number is MiB).
+    #[arg(long, default_value = "256Mi", value_name = "SIZE", value_parser = size_mib)]
+    pub plugin_memory: u64,
+    /// A command in a pod that sends no output for this long is stuck (15m, 90s; a bare
+    /// number is seconds).
+    #[arg(long, default_value = "15m", value_name = "DURATION", value_parser = duration)]
+    pub idle_timeout: Duration,
+    /// Wall-clock time allowed per hook call, host calls included (6h, 45m; a bare number
+    /// is seconds): no plugin keeps 3scale quiesced longer.
+    #[arg(long, default_value = "6h", value_name = "DURATION", value_parser = duration)]
+    pub hook_timeout: Duration,
+    /// The most a run may write into the backup set (500Gi, 256Mi; a bare number is
+    /// bytes).
     #[arg(long, default_value = "1TiB", value_name = "SIZE", value_parser = size)]
     pub max_set_size: u64,
     /// Load only plugins signed by this public key (FILE.wasm.sig beside each, made by
@@ -329,37 +475,14 @@ pub struct RunArgs {
     pub require_signed: Option<PathBuf>,
 }
 
-/// `1024`, `64KiB`, `8MiB`, `1GiB`, `1TiB` (K, M, G, T accepted for the same).
 fn size(text: &str) -> Result<u64, String> {
-    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &text[digits.len()..];
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size such as 8MiB or 500GiB"))?;
-    let shift = match unit {
-        "" | "B" => 0,
-        "K" | "KiB" => 10,
-        "M" | "MiB" => 20,
-        "G" | "GiB" => 30,
-        "T" | "TiB" => 40,
-        _ => return Err(format!("`{unit}`: sizes are in B, KiB, MiB, GiB or TiB")),
-    };
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("`{text}` is too large"))
+    host::units::parse_size(text, 1)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn size_mib(text: &str) -> Result<u64, String> {
+    host::units::parse_size(text, 1 << 20)
+}
 
-    #[test]
-    fn sizes_read_as_people_write_them() {
-        assert_eq!(size("1024"), Ok(1024));
-        assert_eq!(size("8MiB"), Ok(8 << 20));
-        assert_eq!(size("8M"), Ok(8 << 20));
-        assert_eq!(size("1TiB"), Ok(1 << 40));
-        assert!(size("8MB").unwrap_err().contains("KiB, MiB"));
-        assert!(size("lots").is_err());
-        assert!(size("99999999TiB").unwrap_err().contains("too large"));
-    }
+fn duration(text: &str) -> Result<Duration, String> {
+    host::units::parse_duration(text)
 }

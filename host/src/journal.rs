@@ -2,9 +2,11 @@
 //! (temp file, fsync, rename) before a call returns, so whatever a restore scaled down can
 //! be put back after a failure, a trap, or a crash of the host itself.
 //!
-//! A journal is acted on later, by `host resume` or by the put-back of a failed restore,
-//! and it lives in the backup set, which anyone who can write the set (a hostile plugin
-//! of an earlier release, whoever handed the set over) could have changed. A forged note
+//! A journal is acted on later, by `host resume` or by the put-back of a failed restore.
+//! It lives in the user's state directory (see `state/`), but sets written by earlier
+//! hosts kept journals in its own `runs/`, which anyone who can write the set (a
+//! hostile plugin of an earlier release, whoever handed the set over) could have changed,
+//! and those are still read. A forged note
 //! would have a plugin write what it says into the cluster (backend-redis puts a noted
 //! redis.conf back). So every journal file carries an HMAC-SHA256 over its run, its
 //! plugin and its notes, under a key that is the user's, kept outside any set (see
@@ -64,7 +66,7 @@ impl Journal {
     /// Opens the journal of `plugin` in `run`: empty if there is none yet, refused if the
     /// file is not one this user's host wrote for that run and plugin.
     pub fn open(path: &Path, key: &JournalKey, run: &str, plugin: &str) -> Result<Journal> {
-        let notes = match read_bounded(path)? {
+        let notes = match read_bounded(path, key)? {
             None => BTreeMap::new(),
             Some(bytes) => authenticate(path, &bytes, key, run, plugin)?,
         };
@@ -153,7 +155,7 @@ impl Journal {
     }
 }
 
-fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>> {
+fn read_bounded(path: &Path, key: &JournalKey) -> Result<Option<Vec<u8>>> {
     let file = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -164,13 +166,14 @@ fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>> {
         Err(e) => {
             return Err(forged(
                 path,
+                key,
                 &format!("it cannot be opened as a file ({e})"),
             ));
         }
     };
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if !meta.is_file() || meta.len() > MAX_FILE {
-        return Err(forged(path, "it is not a journal file"));
+        return Err(forged(path, key, "it is not a journal file"));
     }
     let mut bytes = Vec::new();
     file.take(MAX_FILE)
@@ -192,12 +195,16 @@ fn authenticate(
         if old.is_empty() {
             return Ok(old);
         }
-        return Err(forged(path, "it has no authentication code"));
+        return Err(forged(path, key, "it has no authentication code"));
     }
     let file: File = serde_json::from_slice(bytes)
-        .map_err(|e| forged(path, &format!("it is not a host journal ({e})")))?;
+        .map_err(|e| forged(path, key, &format!("it is not a host journal ({e})")))?;
     if file.format != FORMAT {
-        return Err(forged(path, &format!("unknown format `{}`", file.format)));
+        return Err(forged(
+            path,
+            key,
+            &format!("unknown format `{}`", file.format),
+        ));
     }
     // Nothing to put back asks nothing of anyone: a finished run's journal, from another
     // machine or user, does not stop a restore of a set that was carried over.
@@ -207,36 +214,42 @@ fn authenticate(
     if file.run != run || file.plugin != plugin {
         return Err(forged(
             path,
+            key,
             &format!(
                 "it was written for plugin `{}` of run `{}`",
                 file.plugin, file.run
             ),
         ));
     }
-    let mac = hex::decode(&file.mac).map_err(|_| forged(path, "its code is not hex"))?;
+    let mac = hex::decode(&file.mac).map_err(|_| forged(path, key, "its code is not hex"))?;
     if !key.verify(&signed_bytes(run, plugin, &file.notes), &mac) {
-        return Err(forged(path, "its authentication code does not match"));
+        return Err(forged(path, key, "its authentication code does not match"));
     }
     Ok(file.notes)
 }
 
-fn forged(path: &Path, why: &str) -> Error {
+fn forged(path: &Path, key: &JournalKey, why: &str) -> Error {
     Error::Refused(format!(
         "journal {} was not written by this host for you: {why}. Journals are authenticated \
          with your key ({}); this one was forged, changed, or written by another user or on \
          another machine. Nothing was done. If you did not leave it there, delete its run \
          directory; if it is yours from another machine, put back by hand what its notes say",
         path.display(),
-        JournalKey::location().display()
+        key.path.display()
     ))
 }
 
-/// The user's key for journals: 32 random bytes in `$XDG_STATE_HOME/host/journal.key`
-/// (else `~/.local/state/host/journal.key`), made on first use, 0600 in a 0700
-/// directory. State, not configuration or cache: losing it only means journals of runs
-/// cut off before cannot be resumed by the host.
+/// The user's key for journals: 32 random bytes in the state directory's `journal.key`
+/// (`$XDG_STATE_HOME/host/journal.key`, else `~/.local/state/host/journal.key`, or under
+/// `--state-dir`), made on first use, 0600 in a 0700 directory. State, not configuration
+/// or cache: losing it only means journals of runs cut off before cannot be resumed by
+/// the host.
 #[derive(Clone)]
-pub struct JournalKey([u8; 32]);
+pub struct JournalKey {
+    key: [u8; 32],
+    /// Where it is kept, to name it in messages.
+    path: PathBuf,
+}
 
 impl std::fmt::Debug for JournalKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -245,20 +258,6 @@ impl std::fmt::Debug for JournalKey {
 }
 
 impl JournalKey {
-    pub fn location() -> PathBuf {
-        let state = std::env::var_os("XDG_STATE_HOME")
-            .filter(|d| Path::new(d).is_absolute())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/state")))
-            .unwrap_or_else(|| PathBuf::from("/nonexistent"));
-        state.join("host").join("journal.key")
-    }
-
-    /// The user's key, made if there is none yet.
-    pub fn load_or_create() -> Result<JournalKey> {
-        Self::at(&Self::location())
-    }
-
     pub fn at(path: &Path) -> Result<JournalKey> {
         for _ in 0..3 {
             match std::fs::OpenOptions::new()
@@ -283,7 +282,10 @@ impl JournalKey {
                         .map_err(|e| Error::io(path, e))?;
                     if bytes.len() == 32 {
                         key.copy_from_slice(&bytes);
-                        return Ok(JournalKey(key));
+                        return Ok(JournalKey {
+                            key,
+                            path: path.to_path_buf(),
+                        });
                     }
                     // Being written by another host process that just made it.
                     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -309,7 +311,10 @@ impl JournalKey {
                         Ok(mut file) => {
                             file.write_all(&key).map_err(|e| Error::io(path, e))?;
                             file.sync_all().map_err(|e| Error::io(path, e))?;
-                            return Ok(JournalKey(key));
+                            return Ok(JournalKey {
+                                key,
+                                path: path.to_path_buf(),
+                            });
                         }
                         // Another host process made it first: read theirs.
                         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -326,13 +331,13 @@ impl JournalKey {
     }
 
     fn mac(&self, bytes: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
         mac.update(bytes);
         hex::encode(mac.finalize().into_bytes())
     }
 
     fn verify(&self, bytes: &[u8], code: &[u8]) -> bool {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
         mac.update(bytes);
         mac.verify_slice(code).is_ok()
     }
@@ -366,7 +371,7 @@ mod tests {
         assert_eq!(mode, 0o600);
         // The key is made once, private, and read back the same.
         let again = key(dir.path());
-        assert_eq!(again.0, k.0);
+        assert_eq!(again.key, k.key);
         let key_mode = std::fs::metadata(dir.path().join("state/host/journal.key"))
             .unwrap()
             .permissions()

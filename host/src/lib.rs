@@ -12,7 +12,11 @@ pub mod journal;
 pub mod plugin;
 pub mod printable;
 pub mod progress;
+pub mod report;
+pub mod repository;
 pub mod run;
 pub mod sandbox;
+pub mod state;
+pub mod units;
 
 pub use error::{Error, Result};

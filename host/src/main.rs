@@ -13,13 +13,16 @@ use host::plugin::inspect;
 use host::plugin::sets::{self, Layout};
 use host::plugin::signature::{self, Requirement};
 use host::plugin::{oci, scaffold};
+use host::report::{self as machine, Format, schema};
 use host::run::{self, Kind, PluginSource, Session, Settings, report};
 use host::sandbox::InstanceLimits;
+use host::state::StateDir;
 
 mod cli;
+mod repo_cmd;
 use cli::{
-    Action, Cli, Command, Global, KeyAction, PluginAction, RegistryArgs, RestoreChecks, RunArgs,
-    SetChecks,
+    Action, Cli, Command, Global, KeyAction, Output, PluginAction, RegistryArgs, RepoArg,
+    RestoreChecks, RunArgs, SetChecks,
 };
 use host::backup_set::{seal, verify};
 
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         }
     };
     logging(cli.global.verbose);
+    let format = format(&cli.global);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -48,10 +52,35 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            let code = exit_code(&e);
             // Errors can quote a plugin's manifest or output.
-            eprintln!("error: {}", host::printable::printable(&e.to_string()));
-            ExitCode::from(exit_code(&e))
+            let message = host::printable::printable(&e.to_string()).into_owned();
+            eprintln!("error: {message}");
+            if format.machine() {
+                let body = schema::ErrorReport {
+                    message,
+                    exit_code: code,
+                };
+                print!("{}", machine::render(format, "Error", &body));
+            }
+            ExitCode::from(code)
         }
+    }
+}
+
+fn format(g: &Global) -> Format {
+    match g.output {
+        Output::Text => Format::Text,
+        Output::Json => Format::Json,
+        Output::Yaml => Format::Yaml,
+    }
+}
+
+/// Prints a result: the text for people, or the document for scripts.
+fn emit<T: serde::Serialize>(g: &Global, kind: &str, body: &T, text: impl FnOnce() -> String) {
+    match format(g) {
+        Format::Text => print!("{}", text()),
+        f => print!("{}", machine::render(f, kind, body)),
     }
 }
 
@@ -76,29 +105,57 @@ fn exit_code(e: &Error) -> u8 {
     match e {
         Error::BadPlugin { .. } | Error::BadPluginSet { .. } | Error::Invalid(_) => 2,
         Error::BadSet { .. } | Error::Refused(_) | Error::Unsigned { .. } => 3,
+        Error::Connect { .. } => 5,
         _ => 1,
     }
 }
 
 async fn dispatch(cli: Cli) -> Result<u8, Error> {
     let g = &cli.global;
+    let state = StateDir::new(g.state_dir.clone())?;
     match cli.command {
         Command::Inspect {
             ref file,
             json,
             ref keys,
-        } => inspect_cmd(file, json, keys),
+        } => inspect_cmd(g, file, json, keys),
         Command::Plugin { ref action } => plugin_cmd(action).await,
         Command::Verify {
             ref plugins,
             ref backup_dir,
+            ref repo,
+            ref set,
             ref checks,
             ref require_signed,
-        } => verify_cmd(
-            &plugins_dir(plugins)?,
-            backup_dir,
-            checks,
-            require_signed.as_deref(),
+        } => {
+            let (dir, _) = set_dir(backup_dir, repo, set.as_deref())?;
+            verify_cmd(
+                g,
+                &plugins_dir(plugins)?,
+                &dir,
+                checks,
+                require_signed.as_deref(),
+            )
+        }
+        Command::List { ref repo } => repo_cmd::list(g, repo),
+        Command::Describe {
+            ref repo,
+            ref backup_dir,
+            ref set,
+        } => repo_cmd::describe(g, repo, backup_dir, set.as_deref()),
+        Command::Prune {
+            ref repo,
+            keep,
+            keep_within,
+            dry_run,
+        } => repo_cmd::prune(
+            g,
+            repo,
+            host::repository::prune::Policy {
+                keep_last: keep,
+                keep_within,
+            },
+            dry_run,
         ),
         Command::Seal {
             ref sign_key,
@@ -125,23 +182,26 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             ref checks,
         } => {
             let source = PluginSource::File(plugin.clone());
+            let mut s = settings(g, &state, source, run, 1, None);
+            s.backup_dir = run.backup_dir.clone().unwrap_or_else(|| ".".into());
             match action {
-                Action::Backup => backup(settings(g, source, run, 1, None)).await,
+                Action::Backup => backup(g, s, None).await,
                 Action::Restore => {
-                    let mut s = settings(g, source, run, 1, None);
                     s.checks = restore_checks(checks)?;
-                    restore(s).await
+                    restore(g, s).await
                 }
             }
         }
         Command::Backup {
             ref plugins,
             ref run,
+            ref repo,
             parallel,
             ref sign_key,
         } => {
             let mut s = settings(
                 g,
+                &state,
                 PluginSource::Dir(plugins_dir(plugins)?),
                 run,
                 parallel,
@@ -149,35 +209,112 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             );
             // Read before the backup: a key that cannot seal is found before any work.
             s.sign_key = sign_key.as_deref().map(seal::signing_key).transpose()?;
-            backup(s).await
+            let repo = match &repo.repo {
+                Some(r) => Some(host::repository::open(r, true)?),
+                None => None,
+            };
+            backup(g, s, repo.as_deref()).await
         }
         Command::Restore {
             ref plugins,
             ref run,
+            ref repo,
+            ref set,
+            plan,
             ref checks,
         } => {
-            let mut s = settings(g, PluginSource::Dir(plugins_dir(plugins)?), run, 1, None);
+            let (dir, from) = set_dir(&run.backup_dir, repo, set.as_deref())?;
+            if plan {
+                return plan_cmd(g, &state, plugins, &dir, run, checks).await;
+            }
+            if let Some(line) = from
+                && !g.quiet
+            {
+                eprintln!("{line}");
+            }
+            let mut s = settings(
+                g,
+                &state,
+                PluginSource::Dir(plugins_dir(plugins)?),
+                run,
+                1,
+                None,
+            );
+            s.backup_dir = dir;
             s.checks = restore_checks(checks)?;
-            restore(s).await
+            restore(g, s).await
         }
         Command::Resume {
             ref plugins,
             ref run,
             ref args,
         } => {
-            let s = settings(
+            let mut s = settings(
                 g,
+                &state,
                 PluginSource::Dir(plugins_dir(plugins)?),
                 args,
                 1,
                 Some(run.clone()),
             );
+            // The set the run restored from, unless told: resume reads no artifact, but
+            // a run of earlier hosts is found only in its set.
+            s.backup_dir = match &args.backup_dir {
+                Some(d) => d.clone(),
+                None => host::state::runs::check_id(run)
+                    .ok()
+                    .and_then(|()| {
+                        host::state::runs::RunDir::in_state(&state.runs(), run)
+                            .record()
+                            .ok()
+                            .flatten()
+                    })
+                    .map(|r| r.set)
+                    .filter(|p| p.is_dir())
+                    .unwrap_or_else(|| ".".into()),
+            };
+            let set = s.backup_dir.clone();
             let session = Arc::new(Session::open(s, Kind::Resume).await?);
+            let run_state = session.run.path().to_path_buf();
             let r = run::restore::resume(session).await?;
-            print!("{}", report::restore(&r));
-            Ok(if r.ok() { 0 } else { 4 })
+            emit(
+                g,
+                "RestoreReport",
+                &schema::Restore::new(&r, set, run_state),
+                || report::restore(&r),
+            );
+            Ok(r.exit_code())
         }
     }
+}
+
+/// The set a command works on: `--backup-dir` (default the current directory), or a set
+/// of `--repo` (default its latest good one), with the line that says which.
+fn set_dir(
+    backup_dir: &Option<PathBuf>,
+    repo: &RepoArg,
+    set: Option<&str>,
+) -> Result<(PathBuf, Option<String>), Error> {
+    let Some(location) = &repo.repo else {
+        return Ok((backup_dir.clone().unwrap_or_else(|| ".".into()), None));
+    };
+    let repo = host::repository::open(location, false)?;
+    let entry = repo.resolve(set)?;
+    if entry.state != host::repository::SetState::Good {
+        return Err(Error::Refused(format!(
+            "set {} of {} is {}: only a good set is restored or verified",
+            entry.name,
+            repo.location(),
+            entry.state.word()
+        )));
+    }
+    let line = format!(
+        "set {}{} of {}",
+        entry.name,
+        if entry.latest { " (latest)" } else { "" },
+        repo.location()
+    );
+    Ok((entry.path, Some(line)))
 }
 
 /// `--plugins`, else the directory sets are installed in.
@@ -209,20 +346,25 @@ fn restore_checks(c: &RestoreChecks) -> Result<verify::Checks, Error> {
     Ok(checks)
 }
 
+fn cluster_options(g: &Global) -> ClusterOptions {
+    ClusterOptions {
+        kubeconfig: g.kubeconfig.clone(),
+        context: g.context.clone(),
+        namespace: g.namespace.clone(),
+    }
+}
+
 fn settings(
     g: &Global,
+    state: &StateDir,
     plugins: PluginSource,
     run: &RunArgs,
     parallel: usize,
     resume_run: Option<String>,
 ) -> Settings {
     Settings {
-        cluster: ClusterOptions {
-            kubeconfig: g.kubeconfig.clone(),
-            context: g.context.clone(),
-            namespace: g.namespace.clone(),
-        },
-        backup_dir: run.backup_dir.clone(),
+        cluster: cluster_options(g),
+        backup_dir: run.backup_dir.clone().unwrap_or_else(|| ".".into()),
         plugins,
         cache_dir: if g.no_cache {
             None
@@ -235,54 +377,104 @@ fn settings(
         force: run.force,
         parallel,
         limits: InstanceLimits {
-            memory: run.plugin_memory << 20,
-            cpu: Duration::from_secs(run.plugin_cpu),
-            wall: Duration::from_secs(run.hook_timeout),
+            memory: usize::try_from(run.plugin_memory).unwrap_or(usize::MAX),
+            cpu: run.plugin_cpu,
+            wall: run.hook_timeout,
             set_bytes: run.max_set_size,
             ..InstanceLimits::default()
         },
         timeouts: Timeouts {
-            idle: Duration::from_secs(run.idle_timeout),
+            idle: run.idle_timeout,
             ..Timeouts::default()
         },
         resume_run,
+        run_id: None,
+        state: state.clone(),
         checks: verify::Checks::default(),
         sign_key: None,
         require_signed: run.require_signed.clone(),
     }
 }
 
-async fn backup(s: Settings) -> Result<u8, Error> {
-    let session = Arc::new(Session::open(s, Kind::Backup).await?);
-    if let Some(mode) = session.set.readable_by_others() {
-        session.progress().line(&format!(
-            "warning: {} has mode {mode:o}: others can list the set (its files are yours alone); chmod 700 it",
-            session.set.path().display()
-        ));
-    }
-    let r = run::backup::run(session).await?;
-    print!("{}", report::backup(&r));
-    Ok(if r.ok() && r.not_sealed.is_none() {
-        0
-    } else {
-        1
-    })
+async fn backup(
+    g: &Global,
+    s: Settings,
+    repo: Option<&dyn host::repository::Repository>,
+) -> Result<u8, Error> {
+    let r = match repo {
+        Some(repo) => run::into_repository::backup(s, repo).await?,
+        None => {
+            let session = Arc::new(Session::open(s, Kind::Backup).await?);
+            if let Some(mode) = session.set.readable_by_others() {
+                session.progress().line(&format!(
+                    "warning: {} has mode {mode:o}: others can list the set (its files are yours alone); chmod 700 it",
+                    session.set.path().display()
+                ));
+            }
+            run::backup::run(session).await?
+        }
+    };
+    let good = r.ok() && r.not_sealed.is_none() && r.repository.as_ref().is_none_or(|i| i.good);
+    let code = if good { 0 } else { 1 };
+    emit(g, "BackupReport", &schema::Backup::new(&r, code), || {
+        report::backup(&r)
+    });
+    Ok(code)
 }
 
-async fn restore(s: Settings) -> Result<u8, Error> {
+async fn restore(g: &Global, s: Settings) -> Result<u8, Error> {
+    let set = s.backup_dir.clone();
     let session = Arc::new(Session::open(s, Kind::Restore).await?);
+    let run_state = session.run.path().to_path_buf();
     let r = run::restore::run(session).await?;
-    print!("{}", report::restore(&r));
-    Ok(if r.ok() {
-        0
-    } else if r.not_put_back.is_empty() {
-        1
+    emit(
+        g,
+        "RestoreReport",
+        &schema::Restore::new(&r, set, run_state),
+        || report::restore(&r),
+    );
+    Ok(r.exit_code())
+}
+
+async fn plan_cmd(
+    g: &Global,
+    state: &StateDir,
+    plugins: &Option<PathBuf>,
+    set: &std::path::Path,
+    run: &RunArgs,
+    checks: &RestoreChecks,
+) -> Result<u8, Error> {
+    let cluster = cluster_options(g);
+    let plan = run::plan::plan(run::plan::PlanInput {
+        plugins: &plugins_dir(plugins)?,
+        set,
+        cluster: &cluster,
+        checks: restore_checks(checks)?,
+        force: run.force,
+        state,
+    })
+    .await?;
+    emit(g, "RestorePlan", &plan, || report::plan(&plan));
+    let unreachable = plan
+        .checks
+        .iter()
+        .any(|c| c.name == "cluster" && c.outcome == run::plan::Outcome::Refuse);
+    Ok(if unreachable {
+        5
+    } else if plan.refused() {
+        3
     } else {
-        4
+        0
     })
 }
 
-fn inspect_cmd(file: &std::path::Path, json: bool, keys: &[PathBuf]) -> Result<u8, Error> {
+fn inspect_cmd(
+    g: &Global,
+    file: &std::path::Path,
+    json: bool,
+    keys: &[PathBuf],
+) -> Result<u8, Error> {
+    use sha2::Digest;
     let bytes = host::plugin::read(file)?;
     let examined = inspect::examine(file, &bytes)?;
     let m = &examined.manifest;
@@ -297,10 +489,27 @@ fn inspect_cmd(file: &std::path::Path, json: bool, keys: &[PathBuf]) -> Result<u
         .iter()
         .map(|k| seal::trusted_key(k))
         .collect::<Result<Vec<_>, _>>()?;
-    print!("{}", inspect::render(file, &examined));
-    for line in signature::describe(file, &bytes, &trusted) {
-        println!("{}", host::printable::printable(&line));
-    }
+    let body = schema::Inspection {
+        file: file.to_path_buf(),
+        sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+        name: m.name.clone(),
+        version: m.version.clone(),
+        description: m.description.clone(),
+        threescale: m.threescale.clone(),
+        after: m.after.clone(),
+        hooks: m.hooks.iter().map(|h| h.name().to_string()).collect(),
+        capabilities: host::capabilities::Grant::describe(m),
+        manifest: m.clone(),
+        signature: signature::state(file, &bytes, &trusted),
+    };
+    emit(g, "PluginInspection", &body, || {
+        let mut out = inspect::render(file, &examined);
+        for line in signature::describe(file, &bytes, &trusted) {
+            out.push_str(&host::printable::printable(&line));
+            out.push('\n');
+        }
+        out
+    });
     Ok(0)
 }
 
@@ -429,11 +638,14 @@ async fn plugin_cmd(action: &PluginAction) -> Result<u8, Error> {
 }
 
 fn verify_cmd(
+    g: &Global,
     plugins: &std::path::Path,
     backup_dir: &std::path::Path,
     checks: &SetChecks,
     require_signed: Option<&std::path::Path>,
 ) -> Result<u8, Error> {
+    let machine = format(g).machine();
+    let mut plugin_set = None;
     let checks = set_checks(checks)?;
     let required = match require_signed {
         Some(k) => Some(Requirement {
@@ -454,7 +666,12 @@ fn verify_cmd(
                     .unwrap_or_else(|| "an unrecorded 3scale version (no manifest.json)".into())
             );
             let chosen = several.choose(made.as_deref(), &source)?;
-            println!("{}", chosen.reason);
+            if machine {
+                eprintln!("{}", chosen.reason);
+            } else {
+                println!("{}", chosen.reason);
+            }
+            plugin_set = Some(chosen.reason);
             chosen.dir
         }
     };
@@ -463,19 +680,35 @@ fn verify_cmd(
     }
     let plugins = plugins_in(&plugins)?;
     let v = verify::verify(&set, &plugins, &checks)?;
-    for w in &v.warnings {
-        println!("warning: {w}");
-    }
-    println!(
-        "{}: {} files, {} verified{}",
-        backup_dir.display(),
-        v.files,
-        host::progress::human(v.bytes),
-        match &v.sealed_by {
-            Some(key) => format!(", sealed by {key}"),
-            None => String::new(),
+    let body = schema::Verify {
+        result: "ok",
+        set: backup_dir.to_path_buf(),
+        checked: schema::Checked {
+            files: v.files,
+            bytes: v.bytes,
+            sealed_by: v.sealed_by.clone(),
+            hand_made: v.hand_made,
+            warnings: v.warnings.clone(),
+        },
+        plugin_set,
+    };
+    emit(g, "VerifyReport", &body, || {
+        let mut out = String::new();
+        for w in &v.warnings {
+            out.push_str(&format!("warning: {w}\n"));
         }
-    );
+        out.push_str(&format!(
+            "{}: {} files, {} verified{}\n",
+            backup_dir.display(),
+            v.files,
+            host::progress::human(v.bytes),
+            match &v.sealed_by {
+                Some(key) => format!(", sealed by {key}"),
+                None => String::new(),
+            }
+        ));
+        out
+    });
     Ok(0)
 }
 

@@ -143,3 +143,54 @@ fn plugin_commands_are_listed_and_require_signed_reads_the_environment() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("/nonexistent/k.pub"), "{err}");
 }
+
+#[test]
+fn every_command_has_examples_and_the_exit_codes_name_the_cluster_and_resume() {
+    let (_, out, _) = host(&["--help"]);
+    for expected in ["list", "describe", "prune", "--output", "--state-dir"] {
+        assert!(out.contains(expected), "`{expected}` missing:\n{out}");
+    }
+    assert!(out.contains("5  could not reach the cluster"), "{out}");
+    assert!(out.contains("6  `host resume`"), "{out}");
+    for command in [
+        "backup", "restore", "resume", "verify", "list", "describe", "prune", "inspect", "seal",
+        "key", "run", "plugin",
+    ] {
+        let (code, out, _) = host(&[command, "--help"]);
+        assert_eq!(code, Some(0), "{command}");
+        assert!(
+            out.contains("Examples:\n  host "),
+            "no examples in `host {command} --help`:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn sizes_and_durations_take_units() {
+    // Parsed before anything else is looked at: a bad one is a usage error (exit 2).
+    for (flag, bad) in [
+        ("--hook-timeout", "15x"),
+        ("--idle-timeout", "1.5h"),
+        ("--plugin-memory", "256MB"),
+        ("--max-set-size", "lots"),
+    ] {
+        let (code, _, err) = host(&["backup", flag, bad]);
+        assert_eq!(code, Some(2), "{flag} {bad}: {err}");
+        assert!(err.contains(bad), "{err}");
+    }
+    let (code, _, err) = host(&["prune", "--repo", "/nonexistent", "--keep-within", "30d"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not a backup repository"), "{err}");
+    let (code, _, err) = host(&["prune", "--repo", "/nonexistent"]);
+    assert_eq!(code, Some(2), "a prune without a rule is refused: {err}");
+}
+
+#[test]
+fn an_error_is_a_document_for_scripts() {
+    let (code, out, err) = host(&["list", "--repo", "/nonexistent", "-o", "json"]);
+    assert_eq!(code, Some(2), "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["kind"], "Error");
+    assert_eq!(doc["exitCode"], 2);
+    assert!(err.contains("not a backup repository"), "{err}");
+}

@@ -695,8 +695,9 @@ fn rollouts_go_through_replica_sets_and_generations_with_events() {
 
 #[test]
 fn an_empty_namespace_gets_3scale_from_an_applied_apimanager_and_keeps_restored_secrets() {
-    // The pre Job retries until a new MySQL accepts connections; a backoff of 2 s gives
-    // it about two minutes (the real default of 10 s gives ten), enough on a loaded CI.
+    // The pre Job retries until a new MySQL accepts connections; a backoff of 3 s, doubled
+    // per failure up to its limit of 6, gives it over three minutes (the real default of
+    // 10 s gives ten), enough on a loaded CI.
     let sim = Sim::start_with(&[
         "--empty",
         "--operator-delay",
@@ -704,7 +705,7 @@ fn an_empty_namespace_gets_3scale_from_an_applied_apimanager_and_keeps_restored_
         "--deploy-job-seconds",
         "1",
         "--job-backoff-seconds",
-        "2",
+        "3",
     ]);
     for kind in [
         "deployments",
@@ -740,22 +741,49 @@ fn an_empty_namespace_gets_3scale_from_an_applied_apimanager_and_keeps_restored_
     .unwrap();
     sim.ok(&["apply", "-f", apimanager.to_str().unwrap()]);
     let mut waiting_for = String::new();
-    sim.wait_for(180, "every deployment available", || {
+    let applied = std::time::Instant::now();
+    // The longest wait of the suite: a whole install from nothing, MySQL initialised first.
+    sim.wait_for(300, "every deployment available", || {
         let list: Value =
-            serde_json::from_str(&sim.ok(&["get", "deployments", "-o", "json"])).ok()?;
+            serde_json::from_str(&sim.ok(&["get", "deployments,pods", "-o", "json"])).ok()?;
         let items = list["items"].as_array()?;
-        let unavailable: Vec<&str> = items
+        let deployments: Vec<&Value> = items.iter().filter(|o| o["kind"] == "Deployment").collect();
+        let unavailable: Vec<&str> = deployments
             .iter()
             .filter(|d| d["status"]["availableReplicas"] != 1)
             .filter_map(|d| d["metadata"]["name"].as_str())
             .collect();
-        let now = format!("{} deployments, unavailable: {unavailable:?}", items.len());
+        // Where each unavailable deployment's pods are: phase, waiting reason, restarts.
+        let pods: Vec<String> = items
+            .iter()
+            .filter(|o| o["kind"] == "Pod")
+            .filter(|p| {
+                unavailable
+                    .iter()
+                    .any(|d| p["metadata"]["labels"]["deployment"] == *d)
+            })
+            .map(|p| {
+                let status = &p["status"]["containerStatuses"][0];
+                format!(
+                    "{} {} {} restarts={}",
+                    p["metadata"]["name"].as_str().unwrap_or("?"),
+                    p["status"]["phase"].as_str().unwrap_or("?"),
+                    status["state"]["waiting"]["reason"].as_str().unwrap_or(""),
+                    status["restartCount"]
+                )
+            })
+            .collect();
+        let now = format!(
+            "{} deployments, unavailable: {unavailable:?}, their pods: {pods:?}",
+            deployments.len()
+        );
         if now != waiting_for {
-            // Shown only when the test fails: which deployment the install was stuck on.
-            eprintln!("{now}");
+            // Shown only when the test fails: which deployment the install was stuck on,
+            // since when, and in what state its pods were.
+            eprintln!("{:>5.1}s {now}", applied.elapsed().as_secs_f64());
             waiting_for = now;
         }
-        (items.len() == 15 && unavailable.is_empty()).then_some(())
+        (deployments.len() == 15 && unavailable.is_empty()).then_some(())
     });
     // The operator's Services and claims come with the install, owned by the APIManager;
     // the claims bound, system-storage in the default class (the spec names none).

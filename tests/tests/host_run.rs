@@ -27,17 +27,17 @@ fn replicas(sim: &Sim, deployment: &str) -> i64 {
         .unwrap()
 }
 
+/// Every run's audit lines: the backups' in the set, the restores' in the state
+/// directory.
+/// The tests take turns: they share one namespace, and the host refuses a restore there
+/// while another run in it still has something to put back (the zync round trip has).
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn audit(set: &Path) -> Vec<Value> {
-    let mut lines = Vec::new();
-    for run in std::fs::read_dir(set.join("runs")).unwrap() {
-        let text =
-            std::fs::read_to_string(run.unwrap().path().join("audit.jsonl")).unwrap_or_default();
-        lines.extend(
-            text.lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
-        );
-    }
-    lines
+    sim().audit(set)
 }
 
 /// Backup, drop zync's data, restore: the data is back, and `.spec.zync` is what it was
@@ -45,6 +45,7 @@ fn audit(set: &Path) -> Vec<Value> {
 /// spec that names no replicas: the manual scales deployment/zync to 1 by hand.
 #[test]
 fn zync_round_trip_restores_the_data_and_the_spec() {
+    let _turn = turn();
     let sim = sim();
     let zync = plugin("3scale-2.15", "zync.wasm");
     let zync = zync.to_str().unwrap();
@@ -183,6 +184,7 @@ fn contained(sim: &Sim, set: &Path, expect: &str) -> common::Run {
 
 #[test]
 fn exec_outside_the_grant_is_denied_and_nothing_runs() {
+    let _turn = turn();
     let sim = sim();
     let mysql = sim.pod("system-mysql");
     let set = attack(&format!("exec-outside {mysql}"));
@@ -209,6 +211,7 @@ fn exec_outside_the_grant_is_denied_and_nothing_runs() {
 
 #[test]
 fn store_paths_cannot_leave_the_backup_set() {
+    let _turn = turn();
     let sim = sim();
     contained(sim, attack("open ../x").path(), "`..` is not allowed");
     contained(
@@ -247,6 +250,7 @@ fn store_paths_cannot_leave_the_backup_set() {
 
 #[test]
 fn runaway_plugins_are_stopped() {
+    let _turn = turn();
     let sim = sim();
     contained(
         sim,
@@ -271,6 +275,7 @@ fn runaway_plugins_are_stopped() {
 
 #[test]
 fn inspect_lists_capabilities_and_refuses_what_is_not_a_plugin() {
+    let _turn = turn();
     let sim = sim();
     let zync = plugin("3scale-2.15", "zync.wasm");
     let run = sim.host_ok(&["inspect", zync.to_str().unwrap()]);

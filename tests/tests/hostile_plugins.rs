@@ -93,6 +93,17 @@ fn host_measured(sim: &Sim, args: &[&str], env: &[(&str, &Path)]) -> Measured {
     }
 }
 
+/// The state directory of the restores of `set`: each attack has its own, as each had
+/// its own set when restores kept their run state there, so that an attack running
+/// alongside (one holding journal notes for a moment) is not an unfinished run of the
+/// same namespace for the others.
+fn state_for(set: &Path) -> PathBuf {
+    sim().dir.join(format!(
+        "state-{}",
+        set.file_name().unwrap().to_string_lossy()
+    ))
+}
+
 /// `host run restore` of `plugin` on `set`, with `flags`.
 fn restore(sim: &Sim, plugin: &Path, set: &Path, flags: &[&str]) -> Measured {
     let mut args = vec![
@@ -106,7 +117,8 @@ fn restore(sim: &Sim, plugin: &Path, set: &Path, flags: &[&str]) -> Measured {
         "--hand-made",
     ];
     args.extend_from_slice(flags);
-    host_measured(sim, &args, &[])
+    let state = state_for(set);
+    host_measured(sim, &args, &[("HOST_STATE_DIR", &state)])
 }
 
 /// The hostile plugin's restore of `what` fails (exit 1) saying `expect`, and the host
@@ -133,11 +145,22 @@ fn refused(sim: &Sim, what: &str, flags: &[&str], expect: &str) -> (Measured, te
     (m, set)
 }
 
+/// The audit logs of the runs on `set`: a backup's in the set, a restore's in its state
+/// directory.
+fn audit_files(set: &Path) -> Vec<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(set.join("runs"))
+        .map(|e| e.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    if let Ok(entries) = std::fs::read_dir(state_for(set).join("runs")) {
+        runs.extend(entries.map(|e| e.unwrap().path()));
+    }
+    runs.into_iter().map(|r| r.join("audit.jsonl")).collect()
+}
+
 fn audit_lines(set: &Path) -> Vec<Value> {
     let mut lines = Vec::new();
-    for run in std::fs::read_dir(set.join("runs")).unwrap() {
-        let text =
-            std::fs::read_to_string(run.unwrap().path().join("audit.jsonl")).unwrap_or_default();
+    for file in audit_files(set) {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
         lines.extend(
             text.lines()
                 .map(|l| serde_json::from_str::<Value>(l).unwrap()),
@@ -147,13 +170,9 @@ fn audit_lines(set: &Path) -> Vec<Value> {
 }
 
 fn audit_size(set: &Path) -> u64 {
-    std::fs::read_dir(set.join("runs"))
-        .unwrap()
-        .map(|r| {
-            std::fs::metadata(r.unwrap().path().join("audit.jsonl"))
-                .map(|m| m.len())
-                .unwrap_or(0)
-        })
+    audit_files(set)
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
         .sum()
 }
 
@@ -345,16 +364,11 @@ fn a_patch_grant_does_not_read_the_object() {
     let after = secret(sim, "system-seed");
     assert_eq!(after["data"], before["data"]);
     assert!(after["metadata"]["labels"]["hostile"].is_null(), "{after}");
-    let audit = std::fs::read_to_string(
-        std::fs::read_dir(set.path().join("runs"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path()
-            .join("audit.jsonl"),
-    )
-    .unwrap();
+    let audit = audit_lines(set.path())
+        .iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(audit.contains("\"call\":\"patch\""), "{audit}");
     let mut checked = 0;
     for (key, value) in before["data"].as_object().unwrap() {

@@ -164,73 +164,91 @@ fn copy_of(f: &Fixture) -> tempfile::TempDir {
     copy_set(&f.set().join("set"))
 }
 
-/// H1: a journal planted in the set (here: a redis.conf for backend-redis to "put back",
-/// as a hostile plugin of an earlier backup or anyone with the set could write it) is
-/// refused by `host resume` and by the restore's check for unfinished runs, and
-/// redis-config is left alone.
+/// H1: a forged journal (here: a redis.conf for backend-redis to "put back") is refused
+/// by `host resume` and by the restore's check for unfinished runs, and redis-config is
+/// left alone: planted in the set's own runs/ (where host 0.2 and earlier kept journals,
+/// and where a hostile plugin of an earlier release or whoever handed the set over could
+/// write it), and planted in the state directory, where journals live now.
 #[test]
 fn a_forged_journal_is_refused_by_resume_and_restore() {
     let (f, _turn) = setup();
     let sim = f.sim;
     let set = copy_of(f);
     let run_id = "29991231T000000Z-restore";
-    let journal = set.path().join("runs").join(run_id).join("journal");
-    std::fs::create_dir_all(&journal).unwrap();
-    let conf = "dir /etc\ndbfilename cron.d\nsave \"\"\n";
-    // As host 0.1 wrote journals (no code), and in today's format with a made-up code.
-    std::fs::write(
-        journal.join("backend-redis.json"),
-        serde_json::json!({ "redis-conf": conf }).to_string(),
-    )
-    .unwrap();
-    let before = get(sim, &["configmap", "redis-config"])["data"].clone();
-    let plugins = plugins_dir();
-    let resume = |set: &Path| {
-        sim.host(&[
-            "resume",
-            "--plugins",
-            s(&plugins),
-            "--backup-dir",
-            s(set),
-            "--run",
-            run_id,
-        ])
-    };
-    let run = resume(set.path());
-    refused(
-        &run,
-        3,
-        &[
-            "backend-redis.json",
-            "was not written by this host",
-            "no authentication code",
-        ],
-    );
-    assert!(!run.stdout.contains("resume: started"), "{}", run.stdout);
-    let run = restore(sim, set.path(), &[]);
-    refused(
-        &run,
-        3,
-        &["backend-redis.json", "was not written by this host"],
-    );
-    assert!(!run.all().contains("host resume --run"), "{}", run.all());
+    let in_set = set.path().join("runs").join(run_id);
+    let in_state = sim.state_dir().join("runs").join(run_id);
+    // Removed whatever happens: a forged journal in the shared state directory would
+    // refuse every later restore of this test binary.
+    struct Remove(PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    for run_dir in [in_set, in_state] {
+        let _cleanup = Remove(run_dir.clone());
+        let journal = run_dir.join("journal");
+        // As the host makes its own (0700), so the state directory stays as it would be.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&journal)
+            .unwrap();
+        let conf = "dir /etc\ndbfilename cron.d\nsave \"\"\n";
+        // As host 0.1 wrote journals (no code), and in today's format with a made-up code.
+        std::fs::write(
+            journal.join("backend-redis.json"),
+            serde_json::json!({ "redis-conf": conf }).to_string(),
+        )
+        .unwrap();
+        let before = get(sim, &["configmap", "redis-config"])["data"].clone();
+        let plugins = plugins_dir();
+        let resume = |set: &Path| {
+            sim.host(&[
+                "resume",
+                "--plugins",
+                s(&plugins),
+                "--backup-dir",
+                s(set),
+                "--run",
+                run_id,
+            ])
+        };
+        let run = resume(set.path());
+        refused(
+            &run,
+            3,
+            &[
+                "backend-redis.json",
+                "was not written by this host",
+                "no authentication code",
+            ],
+        );
+        assert!(!run.stdout.contains("resume: started"), "{}", run.stdout);
+        let run = restore(sim, set.path(), &[]);
+        refused(
+            &run,
+            3,
+            &["backend-redis.json", "was not written by this host"],
+        );
+        assert!(!run.all().contains("host resume --run"), "{}", run.all());
 
-    let forged = serde_json::json!({
-        "format": "host-journal/2",
-        "run": run_id,
-        "plugin": "backend-redis",
-        "notes": { "redis-conf": conf },
-        "mac": "00".repeat(32),
-    });
-    std::fs::write(journal.join("backend-redis.json"), forged.to_string()).unwrap();
-    refused(
-        &resume(set.path()),
-        3,
-        &["authentication code does not match"],
-    );
-    assert_eq!(get(sim, &["configmap", "redis-config"])["data"], before);
+        let forged = serde_json::json!({
+            "format": "host-journal/2",
+            "run": run_id,
+            "plugin": "backend-redis",
+            "notes": { "redis-conf": conf },
+            "mac": "00".repeat(32),
+        });
+        std::fs::write(journal.join("backend-redis.json"), forged.to_string()).unwrap();
+        refused(
+            &resume(set.path()),
+            3,
+            &["authentication code does not match"],
+        );
+        assert_eq!(get(sim, &["configmap", "redis-config"])["data"], before);
+    }
 
     // A run id is a directory name under runs/, nothing else.
+    let plugins = plugins_dir();
     let run = sim.host(&[
         "resume",
         "--plugins",
@@ -308,14 +326,19 @@ fn every_file_of_a_set_is_private_whatever_the_umask() {
         walk(root, &mut seen);
     }
     assert!(seen.0 > 60 && seen.1 > 5, "walked {seen:?}");
-    let runs: Vec<_> = std::fs::read_dir(copy.path().join("runs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    // The restore's run state is in the state directory, private too.
+    let runs = sim.runs_of(copy.path());
     assert!(
         runs.iter().any(|r| r.join("audit.jsonl").is_file()),
         "{runs:?}"
     );
+    let mut state = (0, 0);
+    for run in &runs {
+        assert_eq!(mode(run), 0o700, "{}", run.display());
+        walk(run, &mut state);
+    }
+    assert!(state.0 >= 2, "walked {state:?}");
+    assert_eq!(mode(&sim.state_dir().join("runs")), 0o700);
     let key = sim.dir.join("host-state/host/journal.key");
     assert_eq!(mode(&key), 0o600, "{}", key.display());
     assert_eq!(mode(key.parent().unwrap()), 0o700);
@@ -585,9 +608,12 @@ fn a_dump_with_a_client_command_fails_its_step_before_the_command_reaches_the_cl
                 f.fingerprint["components"][component]
             );
         }
-        // The run's journals and audit log, written under umask 002, are private too.
+        // The run's journals and audit log, written under umask 002 into the state
+        // directory, are private too.
         let mut seen = (0, 0);
-        walk(&set.path().join("runs"), &mut seen);
+        for run in sim.runs_of(set.path()) {
+            walk(&run, &mut seen);
+        }
         assert!(seen.0 >= 2, "walked {seen:?}");
     }
 }

@@ -151,9 +151,16 @@ fn a_failed_step_is_named_and_system_app_is_put_back() {
         sim.fingerprint()["components"]["system-storage"],
         storage_before
     );
-    // Nothing is left noted as changed.
-    for run_dir in std::fs::read_dir(set.path().join("runs")).unwrap() {
-        for journal in std::fs::read_dir(run_dir.unwrap().path().join("journal")).unwrap() {
+    // Nothing is left noted as changed. The run's journals are in the state directory,
+    // not in the set.
+    assert!(
+        !set.path().join("runs").exists(),
+        "the restore wrote into the set"
+    );
+    let runs = sim.runs_of(set.path());
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    for run_dir in runs {
+        for journal in std::fs::read_dir(run_dir.join("journal")).unwrap() {
             let journal: Value =
                 serde_json::from_slice(&std::fs::read(journal.unwrap().path()).unwrap()).unwrap();
             assert_eq!(journal["notes"], serde_json::json!({}), "{journal}");

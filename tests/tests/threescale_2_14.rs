@@ -224,6 +224,7 @@ fn a_backup_made_with_the_2_14_manuals_commands_restores_with_host() {
         path(&plugin_set("2.14")),
         "--backup-dir",
         path(set.path()),
+        "--hand-made",
     ]);
     assert!(
         run.all().contains("no manifest.json: a set made by hand"),
@@ -503,11 +504,17 @@ fn rollout_latest_bumps_the_latest_version_when_instantiate_is_not_found() {
     let said = String::from_utf8_lossy(&instantiate.stderr);
     assert!(said.contains("\"scratch-1\" not found"), "{said}");
 
-    let run = sim.run_plugin(
+    let plugin = plugin("test", "rollout-latest.wasm");
+    let run = sim.host(&[
+        "run",
         "restore",
-        &plugin("test", "rollout-latest.wasm"),
-        dir.path(),
-    );
+        "--plugin",
+        path(&plugin),
+        "--backup-dir",
+        path(dir.path()),
+        // An empty set: nothing a manifest.json could vouch for.
+        "--hand-made",
+    ]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert_eq!(latest_version(sim, "scratch"), 2);
     sim.ok(&["delete", "dc", "scratch"]);

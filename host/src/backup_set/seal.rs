@@ -63,6 +63,24 @@ impl TrustedKey {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The public half of the key a backup seals with: a new set is checked against the
+    /// key that sealed it before it is put in a repository.
+    pub fn own(key: &SigningKey) -> TrustedKey {
+        TrustedKey {
+            key: key.verifying_key(),
+            path: PathBuf::from("--sign-key"),
+        }
+    }
+}
+
+/// The key a set's seal names, unchecked: what `host describe` shows. Whether the seal
+/// holds, and whether the key is trusted, is `verify --trust-key`'s to say.
+pub fn claimed_key(set: &BackupSet) -> Option<String> {
+    let bytes = set.seal_bytes().ok()??;
+    let file: SealFile = serde_json::from_slice(&bytes).ok()?;
+    let key: [u8; 32] = hex::decode(&file.key).ok()?.try_into().ok()?;
+    VerifyingKey::from_bytes(&key).ok().map(|k| fingerprint(&k))
 }
 
 /// `SHA256:` and the start of the sha256 of the raw public key, to tell keys apart.

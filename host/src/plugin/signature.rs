@@ -274,23 +274,28 @@ pub fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>> {
 /// `host inspect`'s lines about the file's digest and signature; `trusted` are the keys
 /// given with `--key` (none: the signature is shown, not checked).
 pub fn describe(plugin: &Path, bytes: &[u8], trusted: &[TrustedKey]) -> Vec<String> {
+    vec![
+        format!("  digest:          {}", digest(bytes)),
+        format!("  signature:       {}", state(plugin, bytes, trusted)),
+    ]
+}
+
+/// The plugin's signature in one phrase: none, unusable, by whom (checked or not).
+pub fn state(plugin: &Path, bytes: &[u8], trusted: &[TrustedKey]) -> String {
     let digest = digest(bytes);
-    let mut lines = vec![format!("  digest:          {digest}")];
     let sig = sig_path(plugin);
     let sig_name = sig.file_name().unwrap_or_default().to_string_lossy();
-    lines.push(match read(plugin) {
-        Ok(None) => format!("  signature:       none (no {sig_name})"),
-        Err(why) => format!("  signature:       unusable: {why}"),
-        Ok(Some(found)) if trusted.is_empty() => format!(
-            "  signature:       by {} (not checked: give --key PUBFILE)",
-            found.signer
-        ),
+    match read(plugin) {
+        Ok(None) => format!("none (no {sig_name})"),
+        Err(why) => format!("unusable: {why}"),
+        Ok(Some(found)) if trusted.is_empty() => {
+            format!("by {} (not checked: give --key PUBFILE)", found.signer)
+        }
         Ok(Some(found)) => match found.check(&digest, trusted) {
-            Ok(()) => format!("  signature:       checks: signed by {}", found.signer),
-            Err(why) => format!("  signature:       DOES NOT CHECK: {why}"),
+            Ok(()) => format!("checks: signed by {}", found.signer),
+            Err(why) => format!("DOES NOT CHECK: {why}"),
         },
-    });
-    lines
+    }
 }
 
 #[cfg(test)]

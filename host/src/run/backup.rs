@@ -30,6 +30,27 @@ pub struct BackupReport {
     pub sealed_by: Option<String>,
     /// Why a seal was asked for and not made.
     pub not_sealed: Option<String>,
+    /// When the backup started (RFC 3339) and how long it took.
+    pub started: String,
+    pub duration: Duration,
+    /// For a backup into a repository: what became of the set.
+    pub repository: Option<InRepository>,
+}
+
+/// A backup into a repository: the set's name, whether it was put in place, and the
+/// verification that decided it.
+#[derive(Debug, Clone)]
+pub struct InRepository {
+    pub location: String,
+    pub name: String,
+    /// Complete and verified: put in place, and `latest` if no newer good set is there.
+    pub good: bool,
+    /// Files and bytes checked against manifest.json before it was put in place.
+    pub verified: Option<(usize, u64)>,
+    /// Why a set was kept as failed although every component was backed up.
+    pub refused: Option<String>,
+    /// The good set `latest` names after this backup.
+    pub latest: Option<String>,
 }
 
 impl BackupReport {
@@ -39,6 +60,7 @@ impl BackupReport {
 }
 
 pub async fn run(session: Arc<Session>) -> Result<BackupReport> {
+    let clock = std::time::Instant::now();
     let started = manifest::now();
     let manifest = Arc::new(Mutex::new(initial_manifest(&session, &started)?));
     let plugins: Vec<usize> = (0..session.plugins.len())
@@ -84,10 +106,14 @@ pub async fn run(session: Arc<Session>) -> Result<BackupReport> {
         run_id: session.run_id.clone(),
         sealed_by: None,
         not_sealed: None,
+        started,
+        duration: Duration::ZERO,
+        repository: None,
     };
     if let Some(key) = &session.settings.sign_key {
         seal(&session, key, &mut report)?;
     }
+    report.duration = clock.elapsed();
     Ok(report)
 }
 

@@ -3,6 +3,8 @@
 //! and gives each hook call a fresh sandboxed instance with its grant, store and journal.
 
 pub mod backup;
+pub mod into_repository;
+pub mod plan;
 pub mod report;
 pub mod restore;
 pub(crate) mod version;
@@ -28,6 +30,8 @@ use crate::plugin::{self, LoadedPlugin, Runtime};
 use crate::progress::Progress;
 use crate::sandbox::cache::Cache;
 use crate::sandbox::{InstanceLimits, Sandbox};
+use crate::state::StateDir;
+use crate::state::runs::{self as run_state, RunDir, RunRecord};
 
 /// Which plugins a run uses.
 #[derive(Debug, Clone)]
@@ -50,6 +54,11 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// For `host resume`: the earlier run whose journal notes to act on.
     pub resume_run: Option<String>,
+    /// The id a new run takes (a backup into a repository names its set by it); else one
+    /// is made.
+    pub run_id: Option<String>,
+    /// Where restores keep their run state, and the user's keys.
+    pub state: StateDir,
     /// What a restore asks of the set (seal, hand-made, plugins, namespace).
     pub checks: crate::backup_set::verify::Checks,
     /// For `host backup --sign-key`: seal the set when every component is backed up.
@@ -80,6 +89,8 @@ pub struct Session {
     pub plugins: Vec<LoadedPlugin>,
     pub set: BackupSet,
     pub run_id: String,
+    /// Where this run's audit log and journals are.
+    pub run: RunDir,
     pub ctx: Arc<RunContext>,
     pub threescale_version: Option<String>,
     /// The namespace has no APIManager yet; the restore creates it from the set.
@@ -114,38 +125,22 @@ impl Session {
             Kind::Backup => BackupSet::create(&settings.backup_dir)?,
             Kind::Restore | Kind::Resume => BackupSet::open(&settings.backup_dir)?,
         };
-        let journal_key = JournalKey::load_or_create()?;
+        settings.state.ensure_private(settings.state.root())?;
+        let journal_key = settings.state.journal_key()?;
         let cluster = Cluster::connect(&settings.cluster, settings.timeouts).await?;
-        let run_id = match (&settings.resume_run, kind) {
-            (Some(id), Kind::Resume) => {
-                check_run_id(id)?;
-                if !set.run_dir(id).join("journal").is_dir() {
-                    return Err(Error::Refused(format!(
-                        "run `{id}` has no journal in {}",
-                        set.path().display()
-                    )));
-                }
-                id.clone()
-            }
-            _ => new_run_id(&set, kind),
-        };
-        // Every journal of the run to resume is authenticated before any plugin runs;
-        // a restore checks all runs' journals (a forged one must not even be suggested
-        // for `host resume`).
-        let unfinished = match kind {
-            Kind::Backup => Vec::new(),
-            Kind::Restore => unfinished_runs(&set, &journal_key, None)?,
-            Kind::Resume => unfinished_runs(&set, &journal_key, Some(&run_id))?,
-        };
-        if kind == Kind::Restore
-            && let Some((id, plugins)) = unfinished.into_iter().next()
-        {
-            return Err(Error::Refused(format!(
-                "run {id} did not finish putting back what it changed ({}); run `host resume --run {id}` first",
-                plugins.join(", ")
-            )));
+        let scope = (
+            cluster.server().to_string(),
+            cluster.namespace().to_string(),
+        );
+        let run = open_run(&settings, kind, &set, &journal_key, &scope)?;
+        let run_id = run.id().to_string();
+        if kind == Kind::Restore {
+            progress.line(&format!(
+                "run {run_id}: its audit log and journals are in {}",
+                run.path().display()
+            ));
         }
-        let audit = Audit::create(&set.run_dir(&run_id).join("audit.jsonl"))?;
+        let audit = Audit::create(&run.audit())?;
         let ctx = Arc::new(RunContext {
             cluster: Arc::new(cluster),
             audit: Arc::new(audit),
@@ -180,6 +175,7 @@ impl Session {
             plugins,
             set,
             run_id,
+            run,
             ctx,
             threescale_version,
             new_namespace,
@@ -312,10 +308,7 @@ impl Session {
     }
 
     pub fn journal_path(&self, plugin: &str) -> PathBuf {
-        self.set
-            .run_dir(&self.run_id)
-            .join("journal")
-            .join(format!("{plugin}.json"))
+        self.run.journal(plugin)
     }
 
     fn state(
@@ -384,76 +377,82 @@ fn version_source(
     }
 }
 
-/// Runs whose journals still hold notes, with the plugins that wrote them (only `only`,
-/// if given). Every journal file is authenticated: a forged or changed one refuses the
-/// run (see `journal.rs`).
-pub fn unfinished_runs(
+/// The run's state: a backup's in the set it writes, a restore's new in the state
+/// directory, a resume's where the cut-off run left it. Every journal a run will act on,
+/// or that says an earlier run is unfinished, is authenticated before any plugin runs.
+fn open_run(
+    settings: &Settings,
+    kind: Kind,
     set: &BackupSet,
     key: &JournalKey,
-    only: Option<&str>,
-) -> Result<Vec<(String, Vec<String>)>> {
-    let mut out = Vec::new();
-    let Ok(runs) = std::fs::read_dir(set.path().join(crate::backup_set::RUNS)) else {
-        return Ok(out);
-    };
-    let mut runs: Vec<_> = runs.filter_map(|e| e.ok()).collect();
-    runs.sort_by_key(|e| e.file_name());
-    for run in runs {
-        let id = run.file_name().to_string_lossy().into_owned();
-        if only.is_some_and(|o| o != id) {
-            continue;
-        }
-        let Ok(journals) = std::fs::read_dir(run.path().join("journal")) else {
-            continue;
-        };
-        let mut plugins = Vec::new();
-        for entry in journals.filter_map(|e| e.ok()) {
-            let path = entry.path();
-            // `.json.tmp` files are saves cut off before their rename: never acted on.
-            if path.extension().is_none_or(|x| x != "json") {
-                continue;
+    (server, namespace): &(String, String),
+) -> Result<RunDir> {
+    let runs = settings.state.runs();
+    match (kind, &settings.resume_run) {
+        (Kind::Resume, Some(id)) => {
+            run_state::check_id(id)?;
+            let run = [RunDir::in_state(&runs, id), RunDir::in_set(set.path(), id)]
+                .into_iter()
+                .find(|r| r.exists())
+                .ok_or_else(|| {
+                    Error::Refused(format!(
+                        "no run `{id}` in {} (nor, for a run of an earlier host, in {})",
+                        runs.display(),
+                        set.path().join(crate::backup_set::RUNS).display()
+                    ))
+                })?;
+            if let Some(record) = run.record()?
+                && (&record.namespace != namespace || &record.server != server)
+            {
+                return Err(Error::Refused(format!(
+                    "run {id} restored into namespace {} at {}, not namespace {namespace} at {server}: give the same --context and -n",
+                    record.namespace, record.server
+                )));
             }
-            let plugin = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if !Journal::open(&path, key, &id, &plugin)?.is_empty() {
-                plugins.push(plugin);
+            run.pending(key)?;
+            Ok(run)
+        }
+        (Kind::Backup, _) => {
+            let id = settings
+                .run_id
+                .clone()
+                .unwrap_or_else(|| run_state::new_id(kind.name()));
+            Ok(RunDir::in_set(set.path(), &id))
+        }
+        _ => {
+            let mut unfinished =
+                run_state::unfinished(&runs, false, key, Some((server, namespace)))?;
+            unfinished.extend(run_state::unfinished(
+                &set.path().join(crate::backup_set::RUNS),
+                true,
+                key,
+                None,
+            )?);
+            if let Some(u) = unfinished.into_iter().next() {
+                let id = u.run.id();
+                let set_flag = if u.run.is_in_set() {
+                    format!(" --backup-dir {}", set.path().display())
+                } else {
+                    String::new()
+                };
+                return Err(Error::Refused(format!(
+                    "run {id} did not finish putting back what it changed ({}), or is still running; once it is not, run `host resume --run {id}{set_flag}`",
+                    u.plugins.join(", ")
+                )));
             }
+            settings.state.ensure_private(&runs)?;
+            let id = run_state::new_id(kind.name());
+            let run = run_state::create(&runs, &id)?;
+            run.write_record(&RunRecord {
+                format: run_state::FORMAT.into(),
+                id: id.clone(),
+                kind: kind.name().into(),
+                set: std::path::absolute(set.path()).map_err(|e| Error::io(set.path(), e))?,
+                namespace: namespace.clone(),
+                server: server.clone(),
+                started: crate::backup_set::manifest::now(),
+            })?;
+            Ok(run)
         }
-        if !plugins.is_empty() {
-            plugins.sort();
-            out.push((id, plugins));
-        }
     }
-    Ok(out)
-}
-
-/// A run id names one directory under `runs/`: no separators, no `..`.
-fn check_run_id(id: &str) -> Result<()> {
-    let plain = !id.is_empty()
-        && id.len() <= 128
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if plain {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
-            "--run `{id}` is not a run id (a directory name under runs/, as a restore prints it)"
-        )))
-    }
-}
-
-/// Sortable and unique within the set: `20261125T101500Z-restore`.
-fn new_run_id(set: &BackupSet, kind: Kind) -> String {
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let mut id = format!("{stamp}-{}", kind.name());
-    let mut n = 2;
-    while set.run_dir(&id).exists() {
-        id = format!("{stamp}-{}-{n}", kind.name());
-        n += 1;
-    }
-    id
 }

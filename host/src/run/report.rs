@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::backup::BackupReport;
-use super::restore::{RestoreReport, StepResult};
+use super::restore::{CutOff, RestoreReport, StepResult};
 use crate::progress::human;
 use contract::Hook;
 
@@ -35,18 +35,51 @@ pub fn backup(r: &BackupReport) -> String {
         }
     }
     let failed = r.components.iter().filter(|c| c.result.is_err()).count();
-    if failed == 0 {
+    let refused = r.repository.as_ref().and_then(|i| i.refused.as_deref());
+    if failed == 0 && refused.is_none() {
         let _ = writeln!(
             out,
             "backup complete: {} (run {})",
             r.set.display(),
             r.run_id
         );
+    } else if failed == 0 {
+        let _ = writeln!(
+            out,
+            "backup FAILED: {}. Run log: {}",
+            refused.unwrap_or_default(),
+            r.set.join("runs").join(&r.run_id).display()
+        );
     } else {
         let _ = writeln!(
             out,
             "backup FAILED for {failed} component(s); manifest.json marks them failed and a restore will refuse them. Run log: {}",
             r.set.join("runs").join(&r.run_id).display()
+        );
+    }
+    if let Some(i) = &r.repository {
+        if i.good {
+            let _ = writeln!(
+                out,
+                "set {} is in the repository {}{}",
+                i.name,
+                i.location,
+                i.verified
+                    .map(|(files, bytes)| format!(", verified: {files} files, {}", human(bytes)))
+                    .unwrap_or_default()
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "set {} was NOT put in place: it is kept as {} (marked failed; no restore takes it, `host prune` removes it once a newer set is good)",
+                i.name,
+                r.set.display()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "latest: {}",
+            i.latest.as_deref().unwrap_or("none (no good set yet)")
         );
     }
     if let Some(key) = &r.sealed_by {
@@ -87,6 +120,10 @@ pub fn restore(r: &RestoreReport) -> String {
             let _ = writeln!(out, "error: {} {}: {m}", s.plugin, s.hook.name());
         }
     }
+    if let (Some(cut), true) = (&r.resumed, r.not_put_back.is_empty()) {
+        resumed(&mut out, r, cut);
+        return out;
+    }
     match (&r.failure, r.not_put_back.is_empty()) {
         (None, true) => {
             let _ = writeln!(out, "restore complete (run {})", r.run_id);
@@ -126,10 +163,191 @@ pub fn restore(r: &RestoreReport) -> String {
             }
             let _ = writeln!(
                 out,
-                "fix the cause, then run `host resume --run {}` with the same --plugins and --backup-dir",
+                "fix the cause, then run `host resume --run {}` with the same --plugins",
                 r.run_id
             );
         }
     }
     out
+}
+
+/// After `host resume`: what was put back, and, unless the run had finished, that its
+/// data were not restored and what to run next. Never "restore complete" for a run that
+/// was cut off.
+fn resumed(out: &mut String, r: &RestoreReport, cut: &CutOff) {
+    let put_back: Vec<&str> = r
+        .steps
+        .iter()
+        .filter(|s| s.hook == Hook::Resume && s.result == StepResult::Ok)
+        .map(|s| s.plugin.as_str())
+        .collect();
+    if put_back.is_empty() {
+        let _ = writeln!(out, "nothing was left to put back by run {}", r.run_id);
+    } else {
+        let _ = writeln!(
+            out,
+            "put back by {}: what run {} had scaled down or changed (recorded specs, replica counts, configuration) is as it was before that run",
+            put_back.join(", "),
+            r.run_id
+        );
+    }
+    if cut.complete() {
+        let _ = writeln!(
+            out,
+            "run {} had finished every step: its restore is complete",
+            r.run_id
+        );
+        return;
+    }
+    match (&cut.stopped_at, cut.recorded) {
+        (Some(step), _) => {
+            let _ = writeln!(
+                out,
+                "the data were NOT restored: run {} stopped during `{step}`, so what that step loads may be partly loaded and the steps after it never ran",
+                r.run_id
+            );
+        }
+        (None, true) => {
+            let _ = writeln!(
+                out,
+                "the data were NOT restored: run {} stopped before it finished",
+                r.run_id
+            );
+        }
+        (None, false) => {
+            let _ = writeln!(
+                out,
+                "the data were NOT restored, as far as the host can tell: run {} kept no step log (a run of an earlier host), so take it that it stopped before its data steps",
+                r.run_id
+            );
+        }
+    }
+    if !cut.done.is_empty() {
+        let _ = writeln!(out, "  finished before it stopped: {}", cut.done.join(", "));
+    }
+    if !cut.not_run.is_empty() {
+        let _ = writeln!(out, "  never ran in that run: {}", cut.not_run.join(", "));
+    }
+    let set = cut
+        .set
+        .as_ref()
+        .map(|s| format!(" --backup-dir {}", s.display()))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "next: restore again with the same --plugins: `host restore{set}`"
+    );
+    let _ = writeln!(
+        out,
+        "resume finished; the restore of run {} is NOT complete (exit 6)",
+        r.run_id
+    );
+}
+
+/// `host restore --plan`: the checks, then the steps in order with what each may do.
+pub fn plan(p: &super::plan::Plan) -> String {
+    use super::plan::Outcome;
+    let mut out = String::new();
+    let _ = writeln!(out, "restore plan: nothing is changed by printing it");
+    let _ = writeln!(out, "  set:     {}", p.set.display());
+    let _ = writeln!(out, "  plugins: {}", p.plugins.display());
+    let _ = writeln!(out, "  3scale:  {}", p.version_source);
+    let _ = writeln!(out, "\nchecks before the first change:");
+    for c in &p.checks {
+        let outcome = match c.outcome {
+            Outcome::Pass => "pass",
+            Outcome::Refuse => "REFUSE",
+            Outcome::AtRunTime => "at run",
+        };
+        let _ = writeln!(out, "  {outcome:<7} {}: {}", c.name, c.detail);
+    }
+    let _ = writeln!(out, "\nsteps, in order:");
+    let mut shown = std::collections::BTreeSet::new();
+    for (i, s) in p.steps.iter().enumerate() {
+        let _ = writeln!(out, "  {:>2}. {} {}  ({})", i + 1, s.plugin, s.hook, s.file);
+        if !s.reads.is_empty() {
+            let _ = writeln!(out, "        reads: {}", s.reads.join(", "));
+        }
+        // A plugin's capabilities are the same for each of its hooks: told once.
+        if shown.insert(s.plugin.clone()) {
+            if !s.description.is_empty() {
+                let _ = writeln!(out, "        {}", s.description);
+            }
+            for c in &s.capabilities {
+                let _ = writeln!(out, "        may: {c}");
+            }
+        } else {
+            let _ = writeln!(out, "        may: as above");
+        }
+    }
+    let _ = writeln!(out, "\n{}", p.on_failure);
+    let _ = writeln!(
+        out,
+        "{}",
+        if p.refused() {
+            "the restore would be REFUSED before its first change (see the checks above)"
+        } else {
+            "the restore would start (the at-run checks come first)"
+        }
+    );
+    out.lines()
+        .map(|l| crate::printable::printable(l).into_owned() + "\n")
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::restore::{CutOff, Step};
+    use super::*;
+
+    fn resumed(cut: CutOff) -> RestoreReport {
+        RestoreReport {
+            verified: None,
+            steps: vec![Step {
+                plugin: "system-app".into(),
+                hook: Hook::Resume,
+                result: StepResult::Ok,
+                duration: std::time::Duration::from_secs(2),
+            }],
+            failure: None,
+            not_put_back: Vec::new(),
+            run_id: "r1".into(),
+            resumed: Some(cut),
+        }
+    }
+
+    #[test]
+    fn a_resume_of_a_cut_off_run_never_reads_as_a_finished_restore() {
+        let r = resumed(CutOff {
+            recorded: true,
+            done: vec!["secrets restore".into(), "system-app quiesce".into()],
+            stopped_at: Some("system-mysql restore".into()),
+            not_run: vec!["system-storage restore".into()],
+            set: Some("/backups/set".into()),
+        });
+        let text = restore(&r);
+        assert_eq!(r.exit_code(), 6);
+        assert!(!text.contains("restore complete"), "{text}");
+        for words in [
+            "put back by system-app",
+            "the data were NOT restored",
+            "stopped during `system-mysql restore`",
+            "never ran in that run: system-storage restore",
+            "`host restore --backup-dir /backups/set`",
+        ] {
+            assert!(text.contains(words), "{words}: {text}");
+        }
+        // A run of an older host kept no step log: assume the worst.
+        let r = resumed(CutOff::default());
+        assert_eq!(r.exit_code(), 6);
+        assert!(restore(&r).contains("kept no step log"));
+        // A run that had finished every step is complete.
+        let r = resumed(CutOff {
+            recorded: true,
+            done: vec!["x restore".into()],
+            ..CutOff::default()
+        });
+        assert_eq!(r.exit_code(), 0);
+        assert!(restore(&r).contains("is complete"));
+    }
 }

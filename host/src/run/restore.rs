@@ -41,11 +41,51 @@ pub struct RestoreReport {
     /// Plugins whose journal still holds notes after the run: what could not be put back.
     pub not_put_back: Vec<(String, std::path::PathBuf)>,
     pub run_id: String,
+    /// For `host resume`: what the cut-off run had done.
+    pub resumed: Option<CutOff>,
+}
+
+/// Where an earlier run stopped, from its step log: what `host resume` tells, so that a
+/// put-back is never taken for a finished restore.
+#[derive(Debug, Clone, Default)]
+pub struct CutOff {
+    /// The run's step log exists (runs of earlier hosts kept none).
+    pub recorded: bool,
+    /// "plugin hook" of the steps that finished.
+    pub done: Vec<String>,
+    /// The step that started and never ended (the host was killed), or that failed.
+    pub stopped_at: Option<String>,
+    /// The steps of the restore's order that never started.
+    pub not_run: Vec<String>,
+    /// The set the run restored from, as its record names it.
+    pub set: Option<std::path::PathBuf>,
+}
+
+impl CutOff {
+    /// Every step of the run, data and resume, had finished: nothing is missing.
+    pub fn complete(&self) -> bool {
+        self.recorded && self.stopped_at.is_none() && self.not_run.is_empty()
+    }
 }
 
 impl RestoreReport {
     pub fn ok(&self) -> bool {
         self.failure.is_none() && self.not_put_back.is_empty()
+    }
+
+    /// The exit status a script reads: 0 a finished restore, 1 failed with everything
+    /// put back, 4 not everything put back, 6 a resume that put back what a cut-off run
+    /// changed while that run's restore is not complete.
+    pub fn exit_code(&self) -> u8 {
+        if !self.not_put_back.is_empty() {
+            4
+        } else if self.failure.is_some() {
+            1
+        } else if self.resumed.as_ref().is_some_and(|c| !c.complete()) {
+            6
+        } else {
+            0
+        }
     }
 }
 
@@ -63,8 +103,33 @@ pub fn interrupt_signal() -> impl std::future::Future<Output = &'static str> {
     }
 }
 
+/// A set made from another 3scale release is refused before verification: that is the
+/// cause a user needs to hear, where verification would name its effects (plugins other
+/// than the set's). The record is read unverified, which can only refuse earlier.
+fn check_release(session: &Session) -> Result<()> {
+    let Some(running) = &session.threescale_version else {
+        return Ok(());
+    };
+    let Ok(Some(m)) = BackupSet::open(session.set.path()).and_then(|set| set.manifest()) else {
+        // No readable record: verification says why, or checks a hand-made set by format.
+        return Ok(());
+    };
+    if let Some(made) = &m.threescale_version
+        && !super::version::same_release(made, running)
+    {
+        let message = format!(
+            "the backup set {} was made from 3scale {made}, but namespace {} runs 3scale {running}",
+            session.set.path().display(),
+            session.namespace()
+        );
+        session.refuse_unless_forced(message)?;
+    }
+    Ok(())
+}
+
 /// Checks the whole set on a blocking thread (it reads every byte).
 pub async fn verify_set(session: &Session) -> Result<Verified> {
+    check_release(session)?;
     let path = session.set.path().to_path_buf();
     let plugins: Vec<PluginFile> = session
         .plugins
@@ -88,17 +153,6 @@ pub async fn verify_set(session: &Session) -> Result<Verified> {
         Error::BadSet { .. } | Error::Refused(_) | Error::Invalid(_) => e,
         other => Error::bad_set(session.set.path(), other.to_string()),
     })?;
-    if let (Some(m), Some(running)) = (&verified.manifest, &session.threescale_version)
-        && let Some(made) = &m.threescale_version
-        && !super::version::same_release(made, running)
-    {
-        let message = format!(
-            "the backup set {} was made from 3scale {made}, but namespace {} runs 3scale {running}",
-            session.set.path().display(),
-            session.namespace()
-        );
-        session.refuse_unless_forced(message)?;
-    }
     Ok(verified)
 }
 
@@ -173,12 +227,53 @@ async fn check_exec_protocol(session: &Session) -> Result<()> {
 /// `host resume`: only the put-back, for a run that was cut off (the host killed, the
 /// machine lost) and left journal notes behind.
 pub async fn resume(session: Arc<Session>) -> Result<RestoreReport> {
-    put_back(
-        &session,
-        RestoreReport::new(&session),
-        "resuming an earlier run",
-    )
-    .await
+    // Read before the put-back, which logs its own steps.
+    let cut_off = cut_off(&session)?;
+    let mut report = RestoreReport::new(&session);
+    report.resumed = Some(cut_off);
+    put_back(&session, report, "resuming an earlier run").await
+}
+
+/// What the run being resumed did, step by step, against the order it would have run.
+fn cut_off(session: &Session) -> Result<CutOff> {
+    let manifests: Vec<&contract::Manifest> = session.plugins.iter().map(|p| &p.manifest).collect();
+    let planned: Vec<String> = contract::order::quiesce_then_restore(&manifests)
+        .into_iter()
+        .map(|(i, hook)| format!("{} {hook}", manifests[i].name))
+        .chain(
+            manifests
+                .iter()
+                .filter(|m| m.has_hook(Hook::Resume))
+                .map(|m| format!("{} {}", m.name, Hook::Resume)),
+        )
+        .collect();
+    let mut out = CutOff {
+        set: session.run.record()?.map(|r| r.set),
+        ..CutOff::default()
+    };
+    let Some(events) = session.run.steps()? else {
+        out.not_run = planned;
+        return Ok(out);
+    };
+    out.recorded = true;
+    let mut started = Vec::new();
+    for e in &events {
+        let step = format!("{} {}", e.plugin, e.hook);
+        match e.event.as_str() {
+            "started" => started.push(step),
+            "ok" => out.done.push(step),
+            _ if out.stopped_at.is_none() => out.stopped_at = Some(step),
+            _ => {}
+        }
+    }
+    if out.stopped_at.is_none() {
+        out.stopped_at = started.into_iter().find(|s| !out.done.contains(s));
+    }
+    out.not_run = planned
+        .into_iter()
+        .filter(|s| !out.done.contains(s) && out.stopped_at.as_ref() != Some(s))
+        .collect();
+    Ok(out)
 }
 
 impl RestoreReport {
@@ -189,6 +284,7 @@ impl RestoreReport {
             failure: None,
             not_put_back: Vec::new(),
             run_id: session.run_id.clone(),
+            resumed: None,
         }
     }
 }
@@ -212,6 +308,7 @@ async fn phases(session: &Arc<Session>) -> Result<RestoreReport> {
             continue;
         }
         let started = std::time::Instant::now();
+        session.run.log_step(&name, hook.name(), "started", None);
         let outcome = tokio::select! {
             r = session.call(p, hook, session.set.reader()?) => r.map(|_| ()),
             signal = &mut interrupted => Err(Error::Interrupted(signal)),
@@ -227,6 +324,7 @@ async fn phases(session: &Arc<Session>) -> Result<RestoreReport> {
                 StepResult::Failed(message)
             }
         };
+        log_end(session, &name, hook, &result);
         report.steps.push(Step {
             plugin: name,
             hook,
@@ -278,19 +376,33 @@ async fn put_back(
 
 async fn resume_step(session: &Session, p: &crate::plugin::LoadedPlugin) -> Step {
     let started = std::time::Instant::now();
+    let name = &p.manifest.name;
+    session
+        .run
+        .log_step(name, Hook::Resume.name(), "started", None);
     let result = match session.set.reader() {
         Ok(store) => session.call(p, Hook::Resume, store).await,
         Err(e) => Err(e),
     };
+    let result = match result {
+        Ok(_) => StepResult::Ok,
+        Err(Error::Plugin { message, .. }) => StepResult::Failed(message),
+        Err(e) => StepResult::Failed(e.to_string()),
+    };
+    log_end(session, name, Hook::Resume, &result);
     Step {
-        plugin: p.manifest.name.clone(),
+        plugin: name.clone(),
         hook: Hook::Resume,
-        result: match result {
-            Ok(_) => StepResult::Ok,
-            Err(Error::Plugin { message, .. }) => StepResult::Failed(message),
-            Err(e) => StepResult::Failed(e.to_string()),
-        },
+        result,
         duration: started.elapsed(),
+    }
+}
+
+fn log_end(session: &Session, plugin: &str, hook: Hook, result: &StepResult) {
+    match result {
+        StepResult::Ok => session.run.log_step(plugin, hook.name(), "ok", None),
+        StepResult::Failed(m) => session.run.log_step(plugin, hook.name(), "failed", Some(m)),
+        StepResult::Skipped => {}
     }
 }
 

@@ -14,6 +14,15 @@ pub async fn read(cluster: &Cluster) -> Result<Option<String>> {
         Ok(list) => list,
         // No APIManager CRD at all: not a 3scale namespace as far as we can tell.
         Err(Error::NotFound(_)) => return Ok(None),
+        // The host's first request after connecting: credentials refused here (a real
+        // API server answers /version to anyone) mean the cluster cannot be used at all,
+        // which scripts tell apart from a failed run (exit 5).
+        Err(Error::Denied(message)) => {
+            return Err(Error::Connect {
+                what: format!("cannot use the API server at {}", cluster.server()),
+                source: Box::new(std::io::Error::other(message)),
+            });
+        }
         Err(e) => return Err(e),
     };
     Ok(list["items"]

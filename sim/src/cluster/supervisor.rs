@@ -132,6 +132,13 @@ pub(super) fn containers_started(cluster: &Cluster, pod: &str, template: &Templa
     }
 }
 
+/// A Warning event from the kubelet about the pod.
+fn warn(cluster: &Cluster, pod: &str, reason: &str, message: &str) {
+    if let Some(object) = cluster.store.get(&PODS, &cluster.namespace, pod) {
+        cluster.event(&object, Kind::Warning, reason, message, "kubelet");
+    }
+}
+
 async fn supervise(
     cluster: &Arc<Cluster>,
     name: &str,
@@ -179,6 +186,13 @@ async fn supervise(
         let (mut process, containers) = match launched {
             Ok(launched) => launched,
             Err(e) => {
+                // pkg/kubelet/container/sync_result.go: a failed start is a BackOff event.
+                warn(
+                    cluster,
+                    name,
+                    "BackOff",
+                    &format!("Back-off restarting failed container: {e}"),
+                );
                 update_pod(cluster, name, |p| {
                     pod_object::set_waiting(
                         p,
@@ -214,6 +228,14 @@ async fn supervise(
         };
         if let Err(e) = ready {
             tracing::warn!(pod = name, "not ready: {e}");
+            // The kubelet's prober says so in an event (pkg/kubelet/prober/prober.go,
+            // reason Unhealthy), so that a stuck start shows in `kubectl get events`.
+            warn(
+                cluster,
+                name,
+                "Unhealthy",
+                &format!("Readiness probe failed: {e}"),
+            );
             process.kill().await;
             restarts += 1;
             update_pod(cluster, name, |p| {

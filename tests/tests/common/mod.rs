@@ -283,10 +283,7 @@ impl Sim {
     /// Runs `cmd` (the host binary, maybe through a wrapper such as `sh -c 'umask 002;
     /// exec "$@"'`) with this cluster's environment.
     pub fn host_run(&self, mut cmd: Command, what: &str) -> Run {
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env("HOST_CACHE_DIR", self.dir.join("host-cache"))
-            // The journal key, kept per test cluster rather than in the user's home.
-            .env("XDG_STATE_HOME", self.dir.join("host-state"));
+        self.host_env(&mut cmd);
         let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             output_within(cmd, what, None)
         })) {
@@ -307,6 +304,15 @@ impl Sim {
         };
         eprintln!("{what} -> {:?}\n{}", run.code, run.all());
         run
+    }
+
+    /// The environment a `host` run of this cluster gets: its kubeconfig, a test-owned
+    /// cache, and the state directory (journal key, restores' run state) kept per test
+    /// cluster rather than in the user's home.
+    pub fn host_env(&self, cmd: &mut Command) {
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env("HOST_CACHE_DIR", self.dir.join("host-cache"))
+            .env("XDG_STATE_HOME", self.dir.join("host-state"));
     }
 
     /// `host` that must exit 0.
@@ -362,6 +368,51 @@ impl Sim {
 
     pub fn fingerprint(&self) -> serde_json::Value {
         serde_json::from_str(&self.sim(&["fingerprint", "--json"])).unwrap()
+    }
+
+    /// The host's state directory in the tests (`$XDG_STATE_HOME/host`): the journal
+    /// key, and the run state of restores under runs/.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("host-state/host")
+    }
+
+    /// The run directories in the state directory of restores (and resumes) of `set`,
+    /// as their run.json names it, oldest first.
+    pub fn runs_of(&self, set: &Path) -> Vec<PathBuf> {
+        let want = std::fs::canonicalize(set).unwrap_or_else(|_| set.to_path_buf());
+        let Ok(entries) = std::fs::read_dir(self.state_dir().join("runs")) else {
+            return Vec::new();
+        };
+        let mut runs: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|run| {
+                std::fs::read(run.join("run.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|r| r["set"].as_str().map(PathBuf::from))
+                    .is_some_and(|s| std::fs::canonicalize(&s).unwrap_or(s) == want)
+            })
+            .collect();
+        runs.sort();
+        runs
+    }
+
+    /// Every audit line of every run on `set`: a backup's, kept in the set's runs/, and
+    /// a restore's, kept in the state directory.
+    pub fn audit(&self, set: &Path) -> Vec<serde_json::Value> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(set.join("runs"))
+            .map(|e| e.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        dirs.extend(self.runs_of(set));
+        let mut lines = Vec::new();
+        for run in dirs {
+            let text = std::fs::read_to_string(run.join("audit.jsonl")).unwrap_or_default();
+            lines.extend(
+                text.lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+            );
+        }
+        lines
     }
 }
 
