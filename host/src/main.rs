@@ -513,7 +513,13 @@ fn verify_cmd(
             chosen.dir
         }
     };
-    let plugins = plugins_in(&plugins)?;
+    // Read from the files alone: verifying a set runs no plugin code. A directory may
+    // hold a few of a set's plugins; only those with something to check count.
+    let plugins: Vec<verify::PluginFile> =
+        host::plugin::examine_dir(&plugins, contract::order::Missing::Ignore)?
+            .into_iter()
+            .filter(|p| p.manifest.has_hook(Hook::Restore) || !p.manifest.artifacts.is_empty())
+            .collect();
     let v = verify::verify(&set, &plugins, &checks)?;
     let body = schema::Verify {
         result: "ok",
@@ -559,26 +565,4 @@ fn seal_cmd(key: &std::path::Path, backup_dir: &std::path::Path) -> Result<u8, E
         host::progress::human(v.bytes)
     );
     Ok(0)
-}
-
-/// Plugins read from the files alone: verifying a set runs no plugin code.
-fn plugins_in(dir: &std::path::Path) -> Result<Vec<verify::PluginFile>, Error> {
-    use sha2::Digest;
-    let mut out = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries.filter_map(|e| e.ok()) {
-        let path = entry.path();
-        if path.extension().is_some_and(|x| x == "wasm") {
-            let bytes = host::plugin::read(&path)?;
-            let m = inspect::examine(&path, &bytes)?.manifest;
-            if m.has_hook(Hook::Restore) || !m.artifacts.is_empty() {
-                out.push(verify::PluginFile {
-                    manifest: m,
-                    file: entry.file_name().to_string_lossy().into_owned(),
-                    sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-                });
-            }
-        }
-    }
-    Ok(out)
 }

@@ -14,6 +14,7 @@ use contract::Manifest;
 use contract::order::{self, Missing};
 use contract::paths::overlap;
 
+use crate::backup_set::verify::PluginFile;
 use crate::capabilities::HostState;
 use crate::capabilities::bindings::PluginPre;
 use crate::error::{Error, Result};
@@ -93,25 +94,51 @@ pub fn load_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<LoadedPlugin>> {
         .map(|p| load(runtime, p))
         .collect::<Result<Vec<_>>>()?;
     check_set(dir, &plugins)?;
-    in_order(dir, plugins, Missing::Refuse)
+    in_order(dir, plugins, |p| &p.manifest, Missing::Refuse)
 }
 
-/// Plugins sorted by their `after` lists.
-pub fn in_order(
+/// Plugins (or anything that carries a plugin's manifest) sorted by their `after` lists.
+pub fn in_order<T>(
     dir: &Path,
-    plugins: Vec<LoadedPlugin>,
+    plugins: Vec<T>,
+    manifest: impl Fn(&T) -> &Manifest,
     missing: Missing,
-) -> Result<Vec<LoadedPlugin>> {
-    let manifests: Vec<&Manifest> = plugins.iter().map(|p| &p.manifest).collect();
+) -> Result<Vec<T>> {
+    let manifests: Vec<&Manifest> = plugins.iter().map(&manifest).collect();
     let sequence = order::sequence(&manifests, missing).map_err(|source| Error::BadPluginSet {
         dir: dir.to_path_buf(),
         source,
     })?;
-    let mut slots: Vec<Option<LoadedPlugin>> = plugins.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<T>> = plugins.into_iter().map(Some).collect();
     Ok(sequence
         .into_iter()
         .filter_map(|i| slots[i].take())
         .collect())
+}
+
+/// Every plugin of a directory, read from its file and never run (`verify`, `--plan`),
+/// in the restore order.
+pub fn examine_dir(dir: &Path, missing: Missing) -> Result<Vec<PluginFile>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    paths.sort();
+    let mut files = Vec::new();
+    for path in paths {
+        let bytes = read(&path)?;
+        let examined = inspect::examine(&path, &bytes)?;
+        files.push(PluginFile {
+            manifest: examined.manifest,
+            file: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        });
+    }
+    in_order(dir, files, |f| &f.manifest, missing)
 }
 
 /// Plugins that cannot be loaded together: one name twice, or artifacts that are the
