@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
+use crate::state::bounded::Unread;
 
 #[derive(Debug)]
 pub struct Journal {
@@ -156,30 +157,11 @@ impl Journal {
 }
 
 fn read_bounded(path: &Path, key: &JournalKey) -> Result<Option<Vec<u8>>> {
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(forged(
-                path,
-                key,
-                &format!("it cannot be opened as a file ({e})"),
-            ));
-        }
-    };
-    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() || meta.len() > MAX_FILE {
-        return Err(forged(path, key, "it is not a journal file"));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
-    Ok(Some(bytes))
+    crate::state::bounded::read_bounded(path, MAX_FILE).map_err(|e| match e {
+        Unread::Open(e) => forged(path, key, &format!("it cannot be opened as a file ({e})")),
+        Unread::NotAFile => forged(path, key, "it is not a journal file"),
+        Unread::Read(e) => Error::io(path, e),
+    })
 }
 
 fn authenticate(

@@ -516,7 +516,7 @@ fn inspect_cmd(
 /// A plugin file, or every `*.wasm` of a set directory.
 fn plugin_files(path: &std::path::Path) -> Result<Vec<PathBuf>, Error> {
     if path.is_dir() {
-        let files = signature::wasm_files(path)?;
+        let files = host::plugin::wasm_files(path)?;
         if files.is_empty() {
             return Err(Error::bad_plugin(path, "holds no .wasm plugins"));
         }
@@ -678,7 +678,13 @@ fn verify_cmd(
     if let Some(r) = &required {
         r.check_dir(&plugins)?;
     }
-    let plugins = plugins_in(&plugins)?;
+    // Read from the files alone: verifying a set runs no plugin code. A directory may
+    // hold a few of a set's plugins; only those with something to check count.
+    let plugins: Vec<verify::PluginFile> =
+        host::plugin::examine_dir(&plugins, contract::order::Missing::Ignore)?
+            .into_iter()
+            .filter(|p| p.manifest.has_hook(Hook::Restore) || !p.manifest.artifacts.is_empty())
+            .collect();
     let v = verify::verify(&set, &plugins, &checks)?;
     let body = schema::Verify {
         result: "ok",
@@ -724,26 +730,4 @@ fn seal_cmd(key: &std::path::Path, backup_dir: &std::path::Path) -> Result<u8, E
         host::progress::human(v.bytes)
     );
     Ok(0)
-}
-
-/// Plugins read from the files alone: verifying a set runs no plugin code.
-fn plugins_in(dir: &std::path::Path) -> Result<Vec<verify::PluginFile>, Error> {
-    use sha2::Digest;
-    let mut out = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries.filter_map(|e| e.ok()) {
-        let path = entry.path();
-        if path.extension().is_some_and(|x| x == "wasm") {
-            let bytes = host::plugin::read(&path)?;
-            let m = inspect::examine(&path, &bytes)?.manifest;
-            if m.has_hook(Hook::Restore) || !m.artifacts.is_empty() {
-                out.push(verify::PluginFile {
-                    manifest: m,
-                    file: entry.file_name().to_string_lossy().into_owned(),
-                    sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-                });
-            }
-        }
-    }
-    Ok(out)
 }

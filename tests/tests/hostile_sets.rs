@@ -105,27 +105,9 @@ fn verify(sim: &Sim, plugins: &Path, set: &Path, more: &[&str]) -> Run {
     sim.host(&args)
 }
 
-/// Waits until the operator is done with system-app (rolled out, its system-app-pre Job
-/// complete), so that a restore does not start in the middle of its reconcile.
+/// `Sim::settle_system_app`, then a moment for the operator's status updates.
 fn settle(sim: &Sim) {
-    sim.ok(&[
-        "rollout",
-        "status",
-        "deployment/system-app",
-        "--timeout=300s",
-    ]);
-    if sim
-        .kubectl(&["get", "job", "system-app-pre"])
-        .status
-        .success()
-    {
-        sim.ok(&[
-            "wait",
-            "--for=condition=Complete",
-            "job/system-app-pre",
-            "--timeout=300s",
-        ]);
-    }
+    sim.settle_system_app();
     std::thread::sleep(Duration::from_secs(2));
 }
 

@@ -95,29 +95,6 @@ fn names_in(list: &Value, result: &str) -> Vec<String> {
         .collect()
 }
 
-/// Waits until the operator is done with system-app, so a restore does not start in the
-/// middle of its reconcile.
-fn settle(sim: &Sim) {
-    sim.ok(&[
-        "rollout",
-        "status",
-        "deployment/system-app",
-        "--timeout=300s",
-    ]);
-    if sim
-        .kubectl(&["get", "job", "system-app-pre"])
-        .status
-        .success()
-    {
-        sim.ok(&[
-            "wait",
-            "--for=condition=Complete",
-            "job/system-app-pre",
-            "--timeout=300s",
-        ]);
-    }
-}
-
 /// Backup twice into a repository (the second sealed), list and describe the sets,
 /// verify and restore `latest`: the data are back. The restore reads the repository through a read-only
 /// bind mount (root ignores mode bits, a read-only mount it does not), so a restore
@@ -253,7 +230,7 @@ fn two_backups_list_describe_and_a_read_only_restore_of_latest() {
     );
 
     sim.sim(&["damage"]);
-    settle(sim);
+    sim.settle_system_app();
     let runs_before = std::fs::read_dir(repo.join(&second).join("runs"))
         .unwrap()
         .count();
@@ -498,7 +475,7 @@ fn the_plan_lists_the_steps_in_order_and_changes_nothing() {
     let (f, _turn) = setup();
     let sim = f.sim;
     let repo = f.repo();
-    settle(sim);
+    sim.settle_system_app();
     let state = |sim: &Sim| {
         let get = |args: &[&str]| {
             let mut all = vec!["get"];
@@ -695,7 +672,7 @@ fn resume_after_a_restore_killed_in_the_mysql_load_says_the_data_were_not_restor
     let (f, _turn) = setup();
     let sim = f.sim;
     let set = f.repo().join(&f.first);
-    settle(sim);
+    sim.settle_system_app();
     let spec = sim.apimanager_spec();
 
     let mut cmd = Command::new(host_bin());
@@ -808,7 +785,7 @@ fn resume_after_a_restore_killed_in_the_mysql_load_says_the_data_were_not_restor
         "{doc:#}"
     );
 
-    settle(sim);
+    sim.settle_system_app();
     let run = sim.host(&[
         "restore",
         "--plugins",

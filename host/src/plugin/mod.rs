@@ -17,6 +17,7 @@ use contract::Manifest;
 use contract::order::{self, Missing};
 use contract::paths::overlap;
 
+use crate::backup_set::verify::PluginFile;
 use crate::capabilities::HostState;
 use crate::capabilities::bindings::PluginPre;
 use crate::error::{Error, Result};
@@ -94,6 +95,20 @@ fn compile(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Result<LoadedPlugi
     })
 }
 
+/// The `*.wasm` files of a plugin directory, by name.
+pub fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::bad_plugin(dir, "no such plugin directory"),
+        _ => Error::io(dir, e),
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// Every `*.wasm` in a directory, in restore order: the waves of the manifests' `after`
 /// lists, by name within a wave.
 pub fn load_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<LoadedPlugin>> {
@@ -107,15 +122,7 @@ pub fn load_dir_signed(
     dir: &Path,
     required: Option<&Requirement>,
 ) -> Result<Vec<LoadedPlugin>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::bad_plugin(dir, "no such plugin directory"),
-        _ => Error::io(dir, e),
-    })?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .collect();
-    paths.sort();
+    let paths = wasm_files(dir)?;
     if paths.is_empty() {
         return Err(Error::bad_plugin(dir, "holds no .wasm plugins"));
     }
@@ -132,25 +139,46 @@ pub fn load_dir_signed(
         .map(|(p, bytes)| compile(runtime, &p, bytes))
         .collect::<Result<Vec<_>>>()?;
     check_set(dir, &plugins)?;
-    in_order(dir, plugins, Missing::Refuse)
+    in_order(dir, plugins, |p| &p.manifest, Missing::Refuse)
 }
 
-/// Plugins sorted by their `after` lists.
-pub fn in_order(
+/// Plugins (or anything that carries a plugin's manifest) sorted by their `after` lists.
+pub fn in_order<T>(
     dir: &Path,
-    plugins: Vec<LoadedPlugin>,
+    plugins: Vec<T>,
+    manifest: impl Fn(&T) -> &Manifest,
     missing: Missing,
-) -> Result<Vec<LoadedPlugin>> {
-    let manifests: Vec<&Manifest> = plugins.iter().map(|p| &p.manifest).collect();
+) -> Result<Vec<T>> {
+    let manifests: Vec<&Manifest> = plugins.iter().map(&manifest).collect();
     let sequence = order::sequence(&manifests, missing).map_err(|source| Error::BadPluginSet {
         dir: dir.to_path_buf(),
         source,
     })?;
-    let mut slots: Vec<Option<LoadedPlugin>> = plugins.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<T>> = plugins.into_iter().map(Some).collect();
     Ok(sequence
         .into_iter()
         .filter_map(|i| slots[i].take())
         .collect())
+}
+
+/// Every plugin of a directory, read from its file and never run (`verify`, `--plan`),
+/// in the restore order.
+pub fn examine_dir(dir: &Path, missing: Missing) -> Result<Vec<PluginFile>> {
+    let paths = wasm_files(dir)?;
+    let mut files = Vec::new();
+    for path in paths {
+        let bytes = read(&path)?;
+        let examined = inspect::examine(&path, &bytes)?;
+        files.push(PluginFile {
+            manifest: examined.manifest,
+            file: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+        });
+    }
+    in_order(dir, files, |f| &f.manifest, missing)
 }
 
 /// Plugins that cannot be loaded together: one name twice, or artifacts that are the

@@ -581,7 +581,7 @@ pub async fn push(
             plugins: vec![(file_name(source), digest, signed)],
         });
     }
-    let files = signature::wasm_files(source)?;
+    let files = crate::plugin::wasm_files(source)?;
     if files.is_empty() {
         return Err(Error::bad_plugin(source, "holds no .wasm plugins"));
     }

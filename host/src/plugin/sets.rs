@@ -42,22 +42,9 @@ pub struct Chosen {
     pub reason: String,
 }
 
-fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::bad_plugin(dir, "no such plugin directory"),
-        _ => Error::io(dir, e),
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "wasm"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// One set, or several in subdirectories.
 pub fn survey(dir: &Path) -> Result<Layout> {
-    if !wasm_files(dir)?.is_empty() {
+    if !super::wasm_files(dir)?.is_empty() {
         return Ok(Layout::One);
     }
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -68,7 +55,7 @@ pub fn survey(dir: &Path) -> Result<Layout> {
     subdirs.sort();
     let mut sets = Vec::new();
     for sub in subdirs {
-        let files = wasm_files(&sub)?;
+        let files = super::wasm_files(&sub)?;
         if files.is_empty() {
             continue;
         }

@@ -250,25 +250,11 @@ impl Requirement {
 
     /// Every `*.wasm` in a set's directory.
     pub fn check_dir(&self, dir: &Path) -> Result<()> {
-        for plugin in wasm_files(dir)? {
+        for plugin in super::wasm_files(dir)? {
             self.check(&plugin)?;
         }
         Ok(())
     }
-}
-
-/// `*.wasm` files of a directory, sorted.
-pub fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::bad_plugin(dir, "no such plugin directory"),
-        _ => Error::io(dir, e),
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "wasm"))
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 /// `host inspect`'s lines about the file's digest and signature; `trusted` are the keys

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::backup::{BackupReport, InRepository};
 use super::{Kind, Session, Settings};
 use crate::backup_set::BackupSet;
-use crate::backup_set::verify::{self, Checks, PluginFile};
+use crate::backup_set::verify::{self, Checks};
 use crate::error::{Error, Result};
 use crate::repository::Repository;
 use crate::state::runs;
@@ -73,15 +73,7 @@ pub async fn backup(mut settings: Settings, repo: &dyn Repository) -> Result<Bac
 /// made it). Files and bytes verified.
 async fn check(session: &Session) -> Result<(usize, u64)> {
     let path = session.set.path().to_path_buf();
-    let plugins: Vec<PluginFile> = session
-        .plugins
-        .iter()
-        .map(|p| PluginFile {
-            manifest: p.manifest.clone(),
-            file: p.file_name.clone(),
-            sha256: p.sha256.clone(),
-        })
-        .collect();
+    let plugins = session.plugin_files();
     let checks = Checks {
         trusted: session
             .settings

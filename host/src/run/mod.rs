@@ -101,6 +101,18 @@ pub struct Session {
 }
 
 impl Session {
+    /// The loaded plugins as verification sees them: manifest, file name and digest.
+    pub fn plugin_files(&self) -> Vec<crate::backup_set::verify::PluginFile> {
+        self.plugins
+            .iter()
+            .map(|p| crate::backup_set::verify::PluginFile {
+                manifest: p.manifest.clone(),
+                file: p.file_name.clone(),
+                sha256: p.sha256.clone(),
+            })
+            .collect()
+    }
+
     /// Everything that can be checked before the cluster is touched: plugins, set,
     /// connection, versions.
     pub async fn open(settings: Settings, kind: Kind) -> Result<Session> {

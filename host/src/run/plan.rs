@@ -9,15 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::version;
 use crate::backup_set::BackupSet;
 use crate::backup_set::verify::{self, Checks, PluginFile};
 use crate::capabilities::Grant;
 use crate::cluster::{Cluster, ClusterOptions, Timeouts};
-use crate::error::{Error, Result};
-use crate::plugin::inspect;
+use crate::error::Result;
 use crate::plugin::sets::{self, Layout};
 use crate::state::StateDir;
 use contract::Hook;
@@ -133,7 +130,7 @@ pub async fn plan(input: PlanInput<'_>) -> Result<Plan> {
         Layout::One => input.plugins.to_path_buf(),
         Layout::Several(several) => several.choose(version.as_deref(), &version_source)?.dir,
     };
-    let plugins = read_manifests(&dir)?;
+    let plugins = crate::plugin::examine_dir(&dir, Missing::Refuse)?;
     version_check(
         &plugins,
         &version,
@@ -189,40 +186,6 @@ pub async fn plan(input: PlanInput<'_>) -> Result<Plan> {
             resumers.join(", ")
         ),
     })
-}
-
-/// Every plugin of a set, read from its file (never run), in the restore order.
-pub fn read_manifests(dir: &Path) -> Result<Vec<PluginFile>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .collect();
-    paths.sort();
-    let mut files = Vec::new();
-    for path in paths {
-        let bytes = crate::plugin::read(&path)?;
-        let examined = inspect::examine(&path, &bytes)?;
-        files.push(PluginFile {
-            manifest: examined.manifest,
-            file: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            sha256: hex::encode(Sha256::digest(&bytes)),
-        });
-    }
-    let manifests: Vec<&contract::Manifest> = files.iter().map(|f| &f.manifest).collect();
-    let sequence =
-        order::sequence(&manifests, Missing::Refuse).map_err(|source| Error::BadPluginSet {
-            dir: dir.to_path_buf(),
-            source,
-        })?;
-    let mut slots: Vec<Option<PluginFile>> = files.into_iter().map(Some).collect();
-    Ok(sequence
-        .into_iter()
-        .filter_map(|i| slots[i].take())
-        .collect())
 }
 
 fn steps(plugins: &[PluginFile]) -> Vec<PlanStep> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::Session;
 use crate::backup_set::BackupSet;
-use crate::backup_set::verify::{self, PluginFile, Verified};
+use crate::backup_set::verify::{self, Verified};
 use crate::cluster::PodPermit;
 use crate::error::{Error, Result};
 use contract::Hook;
@@ -131,15 +131,7 @@ fn check_release(session: &Session) -> Result<()> {
 pub async fn verify_set(session: &Session) -> Result<Verified> {
     check_release(session)?;
     let path = session.set.path().to_path_buf();
-    let plugins: Vec<PluginFile> = session
-        .plugins
-        .iter()
-        .map(|p| PluginFile {
-            manifest: p.manifest.clone(),
-            file: p.file_name.clone(),
-            sha256: p.sha256.clone(),
-        })
-        .collect();
+    let plugins = session.plugin_files();
     let mut checks = session.settings.checks.clone();
     checks.namespace = Some(session.namespace().to_string());
     let verified = tokio::task::spawn_blocking(move || {

@@ -8,6 +8,7 @@
 //! the cluster, not with a set that can be copied, pruned or handed to someone else.
 //! Backups still keep their audit log inside the set they write: it documents the set.
 
+pub mod bounded;
 pub mod runs;
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};

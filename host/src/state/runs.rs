@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::bounded::Unread;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, JournalKey};
 
@@ -292,28 +293,12 @@ pub fn create(runs: &Path, id: &str) -> Result<RunDir> {
 }
 
 fn read_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() || meta.len() > limit {
-        return Err(Error::Refused(format!(
-            "{} is not a file the host wrote",
-            path.display()
-        )));
-    }
-    let mut bytes = Vec::new();
-    file.take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
-    Ok(Some(bytes))
+    super::bounded::read_bounded(path, limit).map_err(|e| match e {
+        Unread::Open(e) | Unread::Read(e) => Error::io(path, e),
+        Unread::NotAFile => {
+            Error::Refused(format!("{} is not a file the host wrote", path.display()))
+        }
+    })
 }
 
 #[cfg(test)]

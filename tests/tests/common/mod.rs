@@ -273,6 +273,29 @@ impl Sim {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Waits until the operator is done with system-app (rolled out, its system-app-pre
+    /// Job complete), so that a restore does not start in the middle of its reconcile.
+    pub fn settle_system_app(&self) {
+        self.ok(&[
+            "rollout",
+            "status",
+            "deployment/system-app",
+            "--timeout=300s",
+        ]);
+        if self
+            .kubectl(&["get", "job", "system-app-pre"])
+            .status
+            .success()
+        {
+            self.ok(&[
+                "wait",
+                "--for=condition=Complete",
+                "job/system-app-pre",
+                "--timeout=300s",
+            ]);
+        }
+    }
+
     /// Runs `host ARGS` against this cluster (its kubeconfig, a test-owned cache).
     pub fn host(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new(host_bin());
