@@ -8,6 +8,7 @@
 //! commands" or "only these JSON paths". The host's own checks stay the fine filter; the
 //! Role is the outer wall that holds even if the host were subverted.
 
+pub mod preflight;
 pub mod render;
 
 use std::collections::BTreeSet;
