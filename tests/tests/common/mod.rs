@@ -275,6 +275,12 @@ impl Sim {
 
     /// Waits until the operator is done with system-app (rolled out, its system-app-pre
     /// Job complete), so that a restore does not start in the middle of its reconcile.
+    ///
+    /// After `sim damage` the Job's pod may wait for a ConfigMap or Secret the damage
+    /// deleted: the operator recreates those only when something makes it reconcile (it
+    /// watches neither Jobs nor those ConfigMaps, apimanager_controller.go:365-385), so
+    /// the pod may wait until the restore brings them back, which a restore does first.
+    /// That counts as settled: waiting longer would wait for the restore itself.
     pub fn settle_system_app(&self) {
         self.ok(&[
             "rollout",
@@ -282,17 +288,35 @@ impl Sim {
             "deployment/system-app",
             "--timeout=300s",
         ]);
-        if self
-            .kubectl(&["get", "job", "system-app-pre"])
-            .status
-            .success()
-        {
-            self.ok(&[
-                "wait",
-                "--for=condition=Complete",
-                "job/system-app-pre",
-                "--timeout=300s",
-            ]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            let job = self.kubectl(&["get", "job", "system-app-pre", "-o", "json"]);
+            if !job.status.success() {
+                return;
+            }
+            let job: serde_json::Value = serde_json::from_slice(&job.stdout).unwrap();
+            let complete = job["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Complete" && c["status"] == "True");
+            if complete {
+                return;
+            }
+            let pods = self.json(&["get", "pods", "-l", "job-name=system-app-pre", "-o", "json"]);
+            let waits_for_an_object = pods["items"].as_array().into_iter().flatten().any(|p| {
+                p["status"]["phase"] == "Pending"
+                    && p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                        == "CreateContainerConfigError"
+            });
+            if waits_for_an_object {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job system-app-pre did not complete within 300s: {job}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
 
