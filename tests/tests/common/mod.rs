@@ -276,11 +276,13 @@ impl Sim {
     /// Waits until the operator is done with system-app (rolled out, its system-app-pre
     /// Job complete), so that a restore does not start in the middle of its reconcile.
     ///
-    /// After `sim damage` the Job's pod may wait for a ConfigMap or Secret the damage
-    /// deleted: the operator recreates those only when something makes it reconcile (it
-    /// watches neither Jobs nor those ConfigMaps, apimanager_controller.go:365-385), so
-    /// the pod may wait until the restore brings them back, which a restore does first.
-    /// That counts as settled: waiting longer would wait for the restore itself.
+    /// After `sim damage` the Job may not be able to complete before a restore: its pod
+    /// waits for a ConfigMap the damage deleted, which the operator recreates only when
+    /// something makes it reconcile (it watches neither Jobs nor those ConfigMaps,
+    /// apimanager_controller.go:365-385), or it fails against a database whose password
+    /// the damage changed, and is retried after a back-off. Neither is the middle of a
+    /// reconcile, and a restore brings Secrets and ConfigMaps back first and waits for the
+    /// Job itself: settled is "no pod of the Job is running or about to run".
     pub fn settle_system_app(&self) {
         self.ok(&[
             "rollout",
@@ -304,12 +306,13 @@ impl Sim {
                 return;
             }
             let pods = self.json(&["get", "pods", "-l", "job-name=system-app-pre", "-o", "json"]);
-            let waits_for_an_object = pods["items"].as_array().into_iter().flatten().any(|p| {
-                p["status"]["phase"] == "Pending"
-                    && p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
-                        == "CreateContainerConfigError"
+            let busy = pods["items"].as_array().into_iter().flatten().any(|p| {
+                let waiting = &p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"];
+                p["status"]["phase"] == "Running"
+                    || (p["status"]["phase"] == "Pending"
+                        && waiting != "CreateContainerConfigError")
             });
-            if waits_for_an_object {
+            if !busy {
                 return;
             }
             assert!(
