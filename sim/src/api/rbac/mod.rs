@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-pub use attributes::Attributes;
+use attributes::Attributes;
 pub use tokens::Tokens;
 pub use user::User;
 
