@@ -185,9 +185,9 @@ pub fn describe(manifest: &Manifest) -> Vec<String> {
 /// RBAC cannot narrow pods by label, nor pod names the ReplicaSets make up, so the Role
 /// allows every pod of the namespace; the grant's selector and commands stay the host's
 /// check. Exec over WebSocket is a GET that the API server authorizes as `get` on
-/// `pods/exec` and, since Kubernetes 1.30 (AuthorizePodWebsocketUpgradeCreatePermission,
-/// staging/src/k8s.io/apiserver/pkg/endpoints/filters/authorization.go), also as
-/// `create`; over SPDY it is a POST, `create`.
+/// `pods/exec` and, since Kubernetes 1.35 (kubernetes#134577, a beta gate on by
+/// default), also as `create`; over SPDY it is a POST, `create`. Both verbs, so the Role
+/// holds on either side of that change.
 pub fn rbac(manifest: &Manifest) -> Vec<crate::rbac::Rule> {
     use crate::rbac::Rule;
     if manifest.capabilities.exec.is_empty() {

@@ -2,14 +2,19 @@
 //! of the API server, so that a missing permission refuses the run instead of failing it
 //! half-way, with system-app down.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use futures::StreamExt;
 
 use super::Rule;
 use crate::cluster::{Access, Cluster};
 use crate::error::Result;
 
-/// What is missing, in RBAC's words (`update secrets system-seed`), or `None` when the
-/// server cannot say.
+/// One request asked about (rule, verb, name) and the server's answer.
+type Answer<'a> = (&'a Rule, &'a str, Option<&'a str>, Option<bool>);
+
+/// What is missing, in RBAC's words and grouped (`get,patch deployments.apps: system-app,
+/// zync`), or `None` when the server cannot say.
 pub async fn missing(cluster: &Cluster, rules: &[Rule]) -> Result<Option<Vec<String>>> {
     let mut asks = Vec::new();
     for rule in rules {
@@ -25,7 +30,7 @@ pub async fn missing(cluster: &Cluster, rules: &[Rule]) -> Result<Option<Vec<Str
             }
         }
     }
-    let answers: Vec<Result<(String, Option<bool>)>> = futures::stream::iter(asks)
+    let answers: Vec<Result<Answer>> = futures::stream::iter(asks)
         .map(|(rule, verb, name)| async move {
             let allowed = cluster
                 .can(&Access {
@@ -35,27 +40,53 @@ pub async fn missing(cluster: &Cluster, rules: &[Rule]) -> Result<Option<Vec<Str
                     name,
                 })
                 .await?;
-            let group = if rule.api_group.is_empty() {
-                String::new()
-            } else {
-                format!(".{}", rule.api_group)
-            };
-            let what = match name {
-                Some(n) => format!("{verb} {}{group} {n}", rule.resource),
-                None => format!("{verb} {}{group}", rule.resource),
-            };
-            Ok((what, allowed))
+            Ok((rule, verb, name, allowed))
         })
         .buffered(8)
         .collect()
         .await;
-    let mut denied = Vec::new();
+    // (resource, name) -> the verbs denied on it.
+    let mut denied: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for answer in answers {
         match answer? {
-            (_, None) => return Ok(None),
-            (what, Some(false)) => denied.push(what),
-            (_, Some(true)) => {}
+            (_, _, _, None) => return Ok(None),
+            (rule, verb, name, Some(false)) => {
+                let group = if rule.api_group.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{}", rule.api_group)
+                };
+                denied
+                    .entry((
+                        format!("{}{group}", rule.resource),
+                        name.unwrap_or("").to_string(),
+                    ))
+                    .or_default()
+                    .insert(verb.to_string());
+            }
+            (_, _, _, Some(true)) => {}
         }
     }
-    Ok(Some(denied))
+    // (verbs, resource) -> names: one phrase per kind of refusal.
+    let mut phrases: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for ((resource, name), verbs) in denied {
+        let verbs: Vec<String> = verbs.into_iter().collect();
+        phrases
+            .entry((verbs.join(","), resource))
+            .or_default()
+            .push(name);
+    }
+    Ok(Some(
+        phrases
+            .into_iter()
+            .map(|((verbs, resource), names)| {
+                let names: Vec<String> = names.into_iter().filter(|n| !n.is_empty()).collect();
+                if names.is_empty() {
+                    format!("{verbs} {resource}")
+                } else {
+                    format!("{verbs} {resource}: {}", names.join(", "))
+                }
+            })
+            .collect(),
+    ))
 }

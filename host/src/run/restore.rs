@@ -186,9 +186,7 @@ async fn check_access(session: &Session) -> Result<()> {
         )),
         Some(denied) => {
             return Err(Error::Refused(format!(
-                "your credentials lack {} permission{} these plugins need in namespace {}, so nothing was changed: {}. `host rbac -n {} --plugins DIR` prints the Role that grants them",
-                denied.len(),
-                if denied.len() == 1 { "" } else { "s" },
+                "your credentials lack permissions these plugins need in namespace {}, so nothing was changed: {}. `host rbac -n {} --plugins DIR` prints the Role that grants them",
                 cluster.namespace(),
                 denied.join("; "),
                 cluster.namespace(),
