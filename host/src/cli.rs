@@ -17,11 +17,12 @@ Exit codes:
      by a key given with --trust-key, plugins or a namespace other than the set's, an
      unsupported 3scale version, an earlier run left unfinished, a forged journal, a
      plugin not signed by the --require-signed key, a pulled layer that does not
-     match its digest)
+     match its digest, credentials that may not read the APIManager: 403, see
+     `host rbac`)
   4  failed, and not everything could be put back: the report names the journal to
      read, and `host resume --run ID` finishes the put-back
   5  could not reach the cluster (kubeconfig, connection refused, DNS, TLS, or the
-     credentials refused with 401/403 on the first requests): nothing was changed
+     credentials refused with 401): nothing was changed
   6  `host resume` put back what a cut-off restore changed, but that restore is not
      complete (its data were not, or not all, restored): restore again"
     };
@@ -285,6 +286,68 @@ the set's runs/ (give its --backup-dir).
         /// The backup set.
         #[arg(long, value_name = "DIR", default_value = ".")]
         backup_dir: PathBuf,
+    },
+    /// Print the ServiceAccount, Role and RoleBinding that exactly these plugins' grants
+    /// need, as YAML for `kubectl apply -f -`: least privilege for running host in the
+    /// cluster (or for the user that runs it).
+    #[command(after_help = concat!("Examples:
+  host rbac --plugins target/plugins/3scale-2.15 -n 3scale | kubectl apply -f -
+  host rbac -n 3scale --service-account nightly-backup > rbac.yaml
+  kubectl create token host -n 3scale     # a token for that ServiceAccount
+
+", exit_codes!()))]
+    Rbac {
+        /// The plugin set, or a directory of sets (the Role then covers every set).
+        #[arg(long, value_name = "DIR")]
+        plugins: Option<PathBuf>,
+        /// The ServiceAccount (and Role and RoleBinding) name.
+        #[arg(long, value_name = "NAME", default_value = "host")]
+        service_account: String,
+    },
+    /// Print a CronJob that runs `host backup` into a repository on a claim, nightly,
+    /// under the ServiceAccount `host rbac` makes.
+    #[command(after_help = concat!("Examples:
+  host cronjob -n 3scale --image registry.example.com/host:0.1 --claim host-backups | kubectl apply -f -
+  host cronjob -n 3scale --image IMG --claim host-backups --schedule '30 1 * * *' --keep 14
+
+", exit_codes!()))]
+    Cronjob {
+        /// The image that holds host and the plugin sets (see the Containerfile).
+        #[arg(long, value_name = "IMAGE")]
+        image: String,
+        /// The PersistentVolumeClaim that holds the backup repository.
+        #[arg(long, value_name = "NAME")]
+        claim: String,
+        /// When, in cron syntax.
+        #[arg(long, value_name = "CRON", default_value = "0 2 * * *")]
+        schedule: String,
+        /// The ServiceAccount to run as (`host rbac` makes it).
+        #[arg(long, value_name = "NAME", default_value = "host")]
+        service_account: String,
+        /// Where the plugin sets are in the image.
+        #[arg(long, value_name = "DIR", default_value = "/usr/share/host/plugins")]
+        plugins: PathBuf,
+        /// After each backup, prune the repository to the N newest good sets.
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  host completion bash > /etc/bash_completion.d/host     # or: source <(host completion bash)
+  host completion zsh > \"${fpath[1]}/_host\"
+  host completion fish > ~/.config/fish/completions/host.fish")]
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one per command into a directory.
+    #[command(after_help = "Examples:
+  host man | man -l -
+  host man --out /usr/local/share/man/man1")]
+    Man {
+        /// Write host.1 and host-COMMAND.1 for every command here instead.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Keys for sealing backup sets.
     #[command(after_help = "Examples:

@@ -11,6 +11,9 @@ pub enum Error {
     /// A capability check refused a plugin's call.
     #[error("denied: {0}")]
     Denied(String),
+    /// The API server's 403: the credentials the host runs with lack a permission.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("not found: {0}")]
     NotFound(String),
     #[error("timed out: {0}")]
@@ -133,12 +136,15 @@ impl Error {
             kube::Error::Api(status) if status.code == 404 => {
                 Error::NotFound(format!("{call}: {}", status.message))
             }
-            kube::Error::Api(status) if status.code == 401 || status.code == 403 => {
-                Error::Denied(format!(
-                    "{call}: the cluster refused your credentials ({}): {}",
-                    status.code, status.message
-                ))
-            }
+            kube::Error::Api(status) if status.code == 401 => Error::Denied(format!(
+                "{call}: the cluster refused your credentials (401): {}",
+                status.message
+            )),
+            // The API server's message names the verb, resource and namespace it refused.
+            kube::Error::Api(status) if status.code == 403 => Error::Forbidden(format!(
+                "{call}: {} (`host rbac` prints the Role these plugins need)",
+                status.message
+            )),
             kube::Error::Api(status) if status.code == 422 || status.code == 400 => {
                 Error::Invalid(format!("{call}: {}", status.message))
             }

@@ -12,6 +12,7 @@ pub mod journal;
 pub mod plugin;
 pub mod printable;
 pub mod progress;
+pub mod rbac;
 pub mod report;
 pub mod repository;
 pub mod run;

@@ -19,6 +19,8 @@ use host::sandbox::InstanceLimits;
 use host::state::StateDir;
 
 mod cli;
+mod incluster_cmd;
+mod man_cmd;
 mod repo_cmd;
 use cli::{
     Action, Cli, Command, Global, KeyAction, Output, PluginAction, RegistryArgs, RepoArg,
@@ -156,6 +158,30 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
                 keep_within,
             },
             dry_run,
+        ),
+        Command::Completion { shell } => man_cmd::completion(shell),
+        Command::Man { ref out } => man_cmd::man(out.as_deref()),
+        Command::Rbac {
+            ref plugins,
+            ref service_account,
+        } => incluster_cmd::rbac(g, &plugins_dir(plugins)?, service_account),
+        Command::Cronjob {
+            ref image,
+            ref claim,
+            ref schedule,
+            ref service_account,
+            ref plugins,
+            keep,
+        } => incluster_cmd::cronjob(
+            g,
+            &incluster_cmd::CronJob {
+                image,
+                claim,
+                schedule,
+                service_account,
+                plugins,
+                keep,
+            },
         ),
         Command::Seal {
             ref sign_key,

@@ -153,8 +153,22 @@ fn every_command_has_examples_and_the_exit_codes_name_the_cluster_and_resume() {
     assert!(out.contains("5  could not reach the cluster"), "{out}");
     assert!(out.contains("6  `host resume`"), "{out}");
     for command in [
-        "backup", "restore", "resume", "verify", "list", "describe", "prune", "inspect", "seal",
-        "key", "run", "plugin",
+        "backup",
+        "restore",
+        "resume",
+        "verify",
+        "list",
+        "describe",
+        "prune",
+        "inspect",
+        "seal",
+        "key",
+        "run",
+        "rbac",
+        "cronjob",
+        "completion",
+        "man",
+        "plugin",
     ] {
         let (code, out, _) = host(&[command, "--help"]);
         assert_eq!(code, Some(0), "{command}");
@@ -193,4 +207,39 @@ fn an_error_is_a_document_for_scripts() {
     assert_eq!(doc["kind"], "Error");
     assert_eq!(doc["exitCode"], 2);
     assert!(err.contains("not a backup repository"), "{err}");
+}
+
+#[test]
+fn completions_load_in_bash_and_the_man_pages_cover_every_command() {
+    let (code, script, err) = host(&["completion", "bash"]);
+    assert_eq!(code, Some(0), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("host.bash");
+    std::fs::write(&file, &script).unwrap();
+    // The script bash sources, asked what it completes after `host ba`.
+    let probe = format!(
+        "source {}; COMP_WORDS=(host ba); COMP_CWORD=1; COMP_LINE='host ba'; COMP_POINT=7; _host host ba host; echo \"${{COMPREPLY[@]}}\"",
+        file.display()
+    );
+    let out = Command::new("bash").args(["-c", &probe]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "backup");
+    let (code, _, err) = host(&["completion", "tcsh"]);
+    assert_eq!(code, Some(2), "an unknown shell is a usage error: {err}");
+
+    let (code, page, _) = host(&["man"]);
+    assert_eq!(code, Some(0));
+    assert!(page.contains(".TH host 1"), "{page}");
+    let pages = dir.path().join("man1");
+    let (code, _, err) = host(&["man", "--out", pages.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    for command in [
+        "host.1",
+        "host-backup.1",
+        "host-restore.1",
+        "host-rbac.1",
+        "host-key-new.1",
+    ] {
+        let text = std::fs::read_to_string(pages.join(command)).unwrap();
+        assert!(text.contains(".SH NAME"), "{command}");
+    }
 }

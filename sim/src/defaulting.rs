@@ -29,7 +29,28 @@ pub fn on_write(rt: &ResourceType, object: &mut Value) {
     match rt.plural {
         "secrets" => secret_string_data(object),
         "deploymentconfigs" => deployment_config(object),
+        "rolebindings" => role_binding(object),
         _ => {}
+    }
+}
+
+/// rbac/v1 SetDefaults_RoleBinding and SetDefaults_Subject: the roleRef's API group, and
+/// that of User and Group subjects (a ServiceAccount's stays "").
+fn role_binding(binding: &mut Value) {
+    const GROUP: &str = "rbac.authorization.k8s.io";
+    if binding["roleRef"].is_object()
+        && binding["roleRef"]["apiGroup"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty()
+    {
+        binding["roleRef"]["apiGroup"] = json!(GROUP);
+    }
+    for subject in binding["subjects"].as_array_mut().into_iter().flatten() {
+        let named = matches!(subject["kind"].as_str(), Some("User" | "Group"));
+        if named && subject["apiGroup"].as_str().unwrap_or("").is_empty() {
+            subject["apiGroup"] = json!(GROUP);
+        }
     }
 }
 

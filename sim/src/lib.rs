@@ -19,6 +19,7 @@ mod server;
 mod status;
 mod store;
 mod tls;
+mod validation;
 
 pub use cluster::ClusterOptions;
 pub use error::{Result, SimError};

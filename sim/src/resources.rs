@@ -19,6 +19,8 @@ pub struct ResourceType {
 const CRUD: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
 ];
+/// The reviews: a request, answered, never kept.
+const CREATE_ONLY: &[&str] = &["create"];
 const READ_ONLY_PODS: &[&str] = &["delete", "get", "list", "watch"];
 
 pub const PODS: ResourceType = ResourceType {
@@ -171,6 +173,84 @@ pub const REPLICATION_CONTROLLERS: ResourceType = ResourceType {
     short_names: &["rc"],
 };
 
+/// ServiceAccounts (core v1, `sa`). Their tokens come from the TokenRequest subresource
+/// `serviceaccounts/NAME/token` (pkg/registry/core/serviceaccount/storage/token.go),
+/// served by `api::rbac::token_request`.
+pub const SERVICE_ACCOUNTS: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    plural: "serviceaccounts",
+    singular: "serviceaccount",
+    kind: "ServiceAccount",
+    list_kind: "ServiceAccountList",
+    verbs: CRUD,
+    namespaced: true,
+    short_names: &["sa"],
+};
+/// rbac.authorization.k8s.io/v1 Role and RoleBinding, which `api::rbac` authorizes
+/// ServiceAccount users by. ClusterRoles and ClusterRoleBindings are not served: the
+/// cluster-wide policy is the bootstrap one (`api::rbac::bootstrap`).
+pub const ROLES: ResourceType = ResourceType {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "roles",
+    singular: "role",
+    kind: "Role",
+    list_kind: "RoleList",
+    verbs: CRUD,
+    namespaced: true,
+    short_names: &[],
+};
+pub const ROLE_BINDINGS: ResourceType = ResourceType {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "rolebindings",
+    singular: "rolebinding",
+    kind: "RoleBinding",
+    list_kind: "RoleBindingList",
+    verbs: CRUD,
+    namespaced: true,
+    short_names: &[],
+};
+/// authorization.k8s.io/v1 reviews: create-only, cluster-scoped, never stored
+/// (pkg/registry/authorization/selfsubjectaccessreview/rest.go,
+/// selfsubjectrulesreview/rest.go); `kubectl auth can-i` and `can-i --list` use them.
+pub const SELF_SUBJECT_ACCESS_REVIEWS: ResourceType = ResourceType {
+    group: "authorization.k8s.io",
+    version: "v1",
+    plural: "selfsubjectaccessreviews",
+    singular: "selfsubjectaccessreview",
+    kind: "SelfSubjectAccessReview",
+    list_kind: "SelfSubjectAccessReviewList",
+    verbs: CREATE_ONLY,
+    namespaced: false,
+    short_names: &[],
+};
+pub const SELF_SUBJECT_RULES_REVIEWS: ResourceType = ResourceType {
+    group: "authorization.k8s.io",
+    version: "v1",
+    plural: "selfsubjectrulesreviews",
+    singular: "selfsubjectrulesreview",
+    kind: "SelfSubjectRulesReview",
+    list_kind: "SelfSubjectRulesReviewList",
+    verbs: CREATE_ONLY,
+    namespaced: false,
+    short_names: &[],
+};
+/// authentication.k8s.io/v1 SelfSubjectReview ("who am I?", `kubectl auth whoami`;
+/// pkg/registry/authentication/selfsubjectreview/rest.go): create-only, never stored.
+pub const SELF_SUBJECT_REVIEWS: ResourceType = ResourceType {
+    group: "authentication.k8s.io",
+    version: "v1",
+    plural: "selfsubjectreviews",
+    singular: "selfsubjectreview",
+    kind: "SelfSubjectReview",
+    list_kind: "SelfSubjectReviewList",
+    verbs: CREATE_ONLY,
+    namespaced: false,
+    short_names: &[],
+};
+
 pub const ALL: &[ResourceType] = &[
     PODS,
     CONFIGMAPS,
@@ -185,6 +265,12 @@ pub const ALL: &[ResourceType] = &[
     EVENTS,
     DEPLOYMENT_CONFIGS,
     REPLICATION_CONTROLLERS,
+    SERVICE_ACCOUNTS,
+    ROLES,
+    ROLE_BINDINGS,
+    SELF_SUBJECT_ACCESS_REVIEWS,
+    SELF_SUBJECT_RULES_REVIEWS,
+    SELF_SUBJECT_REVIEWS,
 ];
 
 impl ResourceType {

@@ -77,6 +77,7 @@ impl Simulator {
         let app = Arc::new(App {
             cluster: cluster.clone(),
             token: token.clone(),
+            tokens: api::Tokens::open(Some(dir.join("serviceaccount-tokens.json")))?,
             exec_protocols: config.exec_protocols,
         });
         let tls = crate::tls::load_or_create(&dir.join("tls"))?;

@@ -9,6 +9,8 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
+    /// `details` (StatusDetails: name, group, kind), for the errors that carry them.
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -17,7 +19,12 @@ impl ApiError {
             code,
             reason,
             message: message.into(),
+            details: None,
         }
+    }
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
     pub fn not_found(plural: &str, name: &str) -> Self {
         Self::new(404, "NotFound", format!("{plural} \"{name}\" not found"))
@@ -49,7 +56,7 @@ impl ApiError {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        json!({
+        let mut status = json!({
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
@@ -57,7 +64,11 @@ impl ApiError {
             "message": self.message,
             "reason": self.reason,
             "code": self.code,
-        })
+        });
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
+        }
+        status
     }
 }
 

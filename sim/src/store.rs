@@ -146,9 +146,10 @@ impl Store {
         if inner.objects.contains_key(&key) {
             return Err(ApiError::already_exists(rt.plural, &name));
         }
+        normalise(rt, ns, &mut object);
+        crate::validation::validate(rt, None, &object)?;
         inner.rv += 1;
         let rv = inner.rv;
-        normalise(rt, ns, &mut object);
         let meta = object["metadata"].as_object_mut().expect("normalised");
         meta.insert("uid".into(), json!(new_uid()));
         meta.insert("creationTimestamp".into(), json!(now()));
@@ -219,6 +220,7 @@ impl Store {
             ));
         }
         normalise(rt, ns, &mut next);
+        crate::validation::validate(rt, Some(&current), &next)?;
         for field in ["uid", "creationTimestamp"] {
             next["metadata"][field] = current["metadata"][field].clone();
         }

@@ -357,7 +357,7 @@ impl types::Host for HostState {
 /// What a plugin sees of a host error.
 pub fn to_wit(e: Error) -> types::Error {
     match e {
-        Error::Denied(m) => types::Error::Denied(m),
+        Error::Denied(m) | Error::Forbidden(m) => types::Error::Denied(m),
         Error::NotFound(m) => types::Error::NotFound(m),
         Error::Timeout(m) => types::Error::Timeout(m),
         Error::CommandFailed {

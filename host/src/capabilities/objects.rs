@@ -80,6 +80,48 @@ pub fn describe(manifest: &Manifest) -> Vec<String> {
     out
 }
 
+/// The API requests the object grants make (cluster/resources.rs): a read is a `get`
+/// (and `wait-for` polls with `get`), or a `list` when any name is granted; a write is a
+/// `create`, then a `get` and an `update` (replace) when the object exists; a patch is a
+/// `patch`. RBAC cannot narrow `create` by name (the name is in the body, not the URL),
+/// nor a patch by JSON path: those stay the host's check.
+pub fn rbac(manifest: &Manifest) -> Vec<crate::rbac::Rule> {
+    use crate::rbac::Rule;
+    let c = &manifest.capabilities;
+    let mut rules = Vec::new();
+    for g in &c.read {
+        let verbs: &[&str] = if g.names.is_some() {
+            &["get"]
+        } else {
+            &["get", "list"]
+        };
+        rules.push(Rule::for_kind(
+            &g.api_version,
+            &g.kind,
+            verbs,
+            g.names.as_deref(),
+        ));
+    }
+    for g in &c.write {
+        rules.push(Rule::for_kind(&g.api_version, &g.kind, &["create"], None));
+        rules.push(Rule::for_kind(
+            &g.api_version,
+            &g.kind,
+            &["get", "update"],
+            g.names.as_deref(),
+        ));
+    }
+    for g in &c.patch {
+        rules.push(Rule::for_kind(
+            &g.api_version,
+            &g.kind,
+            &["patch"],
+            g.names.as_deref(),
+        ));
+    }
+    rules
+}
+
 fn names_allow(names: &Option<Vec<String>>, name: Option<&str>) -> bool {
     match (names, name) {
         (None, _) => true,

@@ -180,6 +180,25 @@ pub fn describe(manifest: &Manifest) -> Vec<String> {
     out
 }
 
+/// The API requests an exec grant makes: the pod list `find-pod` asks with its selector,
+/// the pod read before each check (its labels and containers), and the exec itself.
+/// RBAC cannot narrow pods by label, nor pod names the ReplicaSets make up, so the Role
+/// allows every pod of the namespace; the grant's selector and commands stay the host's
+/// check. Exec over WebSocket is a GET that the API server authorizes as `get` on
+/// `pods/exec` and, since Kubernetes 1.35 (kubernetes#134577, a beta gate on by
+/// default), also as `create`; over SPDY it is a POST, `create`. Both verbs, so the Role
+/// holds on either side of that change.
+pub fn rbac(manifest: &Manifest) -> Vec<crate::rbac::Rule> {
+    use crate::rbac::Rule;
+    if manifest.capabilities.exec.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        Rule::new("", "pods", &["get", "list"], None),
+        Rule::new("", "pods/exec", &["create", "get"], None),
+    ]
+}
+
 /// What copying files runs in the pod, and so what a command list must name to allow it.
 const COPY: &str = "tar";
 

@@ -52,6 +52,43 @@ impl Grant {
     }
 }
 
+/// The API requests a rollout makes. A Deployment's: the `restartedAt` patch and the
+/// status polls (cluster/rollout.rs). A DeploymentConfig's, as `oc rollout latest`
+/// makes them (cluster/deployment_config.rs): the DC read, the latest
+/// ReplicationController read (named `DC-VERSION`, so by any name), the `instantiate`
+/// request, and the `update` oc falls back to when instantiate answers 404 or 403.
+pub fn rbac(manifest: &Manifest) -> Vec<crate::rbac::Rule> {
+    use crate::rbac::Rule;
+    let mut rules = Vec::new();
+    for r in &manifest.capabilities.rollout {
+        match r {
+            RolloutGrant::Deployment(d) => rules.push(Rule::new(
+                "apps",
+                "deployments",
+                &["get", "patch"],
+                Some(std::slice::from_ref(d)),
+            )),
+            RolloutGrant::Config(c) => {
+                let name = std::slice::from_ref(&c.deployment_config);
+                rules.push(Rule::new(
+                    "apps.openshift.io",
+                    "deploymentconfigs",
+                    &["get", "update"],
+                    Some(name),
+                ));
+                rules.push(Rule::new(
+                    "apps.openshift.io",
+                    "deploymentconfigs/instantiate",
+                    &["create"],
+                    Some(name),
+                ));
+                rules.push(Rule::new("", "replicationcontrollers", &["get"], None));
+            }
+        }
+    }
+    rules
+}
+
 /// `host inspect`'s words for the rollout grant.
 pub fn describe(manifest: &Manifest) -> Vec<String> {
     manifest

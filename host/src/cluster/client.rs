@@ -23,6 +23,29 @@ fn connect_error(what: String, e: impl std::error::Error + Send + Sync + 'static
     }
 }
 
+/// The namespace a command would use, without connecting: `-n`, else the kubeconfig
+/// context's (as kubectl), else none.
+pub fn configured_namespace(options: &ClusterOptions) -> Option<String> {
+    if let Some(ns) = &options.namespace {
+        return Some(ns.clone());
+    }
+    let file = match &options.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path).ok()?,
+        None => Kubeconfig::read().ok()?,
+    };
+    let context = options
+        .context
+        .clone()
+        .or_else(|| file.current_context.clone())?;
+    file.contexts
+        .iter()
+        .find(|c| c.name == context)?
+        .context
+        .as_ref()?
+        .namespace
+        .clone()
+}
+
 pub async fn connect(options: &ClusterOptions) -> Result<(Client, String, String)> {
     let kube_options = KubeConfigOptions {
         context: options.context.clone(),

@@ -6,6 +6,7 @@
 //! for its own reads; the operation takes its target from the permit, so a permit for one
 //! thing cannot be spent on another.
 
+mod access;
 mod attached;
 pub mod client;
 mod copy;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use kube::Client;
 use tokio::sync::OnceCell;
 
+pub use access::Access;
 pub use client::ClusterOptions;
 pub use copy::pod_path;
 pub use deployment_config::ConfigPermit;

@@ -162,10 +162,38 @@ pub async fn run(session: Arc<Session>) -> Result<RestoreReport> {
             None => String::new(),
         }
     ));
+    check_access(&session).await?;
     check_exec_protocol(&session).await?;
     let mut report = phases(&session).await?;
     report.verified = Some(verified);
     Ok(report)
+}
+
+/// Before the first change: every permission the plugins' grants may use, asked of the
+/// API server. Without one, the restore would fail half-way with system-app down; it is
+/// refused now, with the list, instead.
+async fn check_access(session: &Session) -> Result<()> {
+    let cluster = &session.ctx.cluster;
+    let rules = crate::rbac::rules_for(session.plugins.iter().map(|p| &p.manifest));
+    let note = |line: &str| {
+        session.ctx.audit.note("host", "restore", line);
+    };
+    match crate::rbac::preflight::missing(cluster, &rules).await? {
+        None => note("permissions not checked: the API server answers no SelfSubjectAccessReview"),
+        Some(denied) if denied.is_empty() => note(&format!(
+            "permissions checked: all {} rules of the plugins' grants allowed",
+            rules.len()
+        )),
+        Some(denied) => {
+            return Err(Error::Refused(format!(
+                "your credentials lack permissions these plugins need in namespace {}, so nothing was changed: {}. `host rbac -n {} --plugins DIR` prints the Role that grants them",
+                cluster.namespace(),
+                denied.join("; "),
+                cluster.namespace(),
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Before the first change: a restore streams data into the stdin of `mysql`, `psql` and

@@ -17,6 +17,9 @@ pub async fn read(cluster: &Cluster) -> Result<Option<String>> {
         // The host's first request after connecting: credentials refused here (a real
         // API server answers /version to anyone) mean the cluster cannot be used at all,
         // which scripts tell apart from a failed run (exit 5).
+        // Reached, and the user is known, but may not read the APIManagers: refused
+        // before anything changed, with the API server's words.
+        Err(Error::Forbidden(message)) => return Err(Error::Refused(message)),
         Err(Error::Denied(message)) => {
             return Err(Error::Connect {
                 what: format!("cannot use the API server at {}", cluster.server()),

@@ -91,6 +91,11 @@ pub fn resource_list(release: Release, group: &str, version: &str) -> Option<Val
             list.push(json!({"name": "replicationcontrollers/scale", "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
             list.push(json!({"name": "replicationcontrollers/status", "singularName": "", "namespaced": true, "kind": "ReplicationController", "verbs": ["get", "patch", "update"]}));
         }
+        if r.plural == "serviceaccounts" {
+            // `kubectl create token` (pkg/registry/core/rest/storage_core.go registers
+            // serviceaccounts/token; TokenREST.GroupVersionKind is authentication.k8s.io/v1).
+            list.push(json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true, "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}));
+        }
         if r.plural == "deploymentconfigs" {
             // openshift-apiserver pkg/apps/apiserver/apiserver.go: instantiate takes a
             // DeploymentRequest; scale speaks extensions/v1beta1 inside apps.openshift.io/v1
@@ -137,13 +142,19 @@ pub fn openapi_group(path: &str, protocols: ExecProtocols, release: Release) -> 
             format!("/apis/{}/{}", r.group, r.version)
         };
         let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
+        let operation = json!({"x-kubernetes-group-version-kind": gvk, "parameters": [{"name": "fieldValidation", "in": "query"}], "responses": {}});
+        if !r.verbs.contains(&"patch") {
+            // The reviews are only ever POSTed to their collection.
+            paths.insert(format!("{base}/{}", r.plural), json!({"post": operation}));
+            continue;
+        }
         paths.insert(
             if r.namespaced {
                 format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
             } else {
                 format!("{base}/{}/{{name}}", r.plural)
             },
-            json!({"patch": {"x-kubernetes-group-version-kind": gvk, "parameters": [{"name": "fieldValidation", "in": "query"}], "responses": {}}}),
+            json!({"patch": operation}),
         );
     }
     if paths.is_empty() {

@@ -6,13 +6,15 @@ mod deploymentconfigs;
 mod discovery;
 mod exec;
 mod objects;
+mod protobuf;
 mod query;
+mod rbac;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Extension, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -24,9 +26,14 @@ use crate::status::ApiError;
 use objects::{Target, json_response};
 use query::Query;
 
+pub use rbac::Tokens;
+
 pub struct App {
     pub cluster: Arc<Cluster>,
+    /// The admin's bearer token (the kubeconfig's).
     pub token: String,
+    /// The ServiceAccount tokens `kubectl create token` was given.
+    pub tokens: Tokens,
     pub exec_protocols: ExecProtocols,
 }
 
@@ -40,26 +47,12 @@ pub fn router(app: Arc<App>) -> Router {
         .nest("/sim/v1", admin::router())
         .fallback(api_route)
         .layer(middleware::from_fn_with_state(app.clone(), faults))
-        .layer(middleware::from_fn_with_state(app.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(app.clone(), rbac::authorize))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            rbac::authenticate,
+        ))
         .with_state(app)
-}
-
-/// Bearer token from the kubeconfig the simulator wrote. `/version` and health checks stay
-/// open, as a real API server's public-info-viewer role leaves them.
-async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let public = matches!(path, "/version" | "/healthz" | "/readyz" | "/livez");
-    let presented = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    if public || presented == Some(app.token.as_str()) {
-        next.run(request).await
-    } else {
-        ApiError::new(401, "Unauthorized", "Unauthorized").into_response()
-    }
 }
 
 async fn faults(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
@@ -115,6 +108,7 @@ async fn attach_route(
 
 async fn api_route(
     State(app): State<Arc<App>>,
+    Extension(user): Extension<rbac::User>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -154,6 +148,18 @@ async fn api_route(
                 .map(ok)
                 .unwrap_or_else(not_found)
         }
+        [
+            "apis",
+            "authorization.k8s.io",
+            "v1",
+            plural @ ("selfsubjectaccessreviews" | "selfsubjectrulesreviews"),
+        ]
+        | [
+            "apis",
+            "authentication.k8s.io",
+            "v1",
+            plural @ "selfsubjectreviews",
+        ] => rbac::review(&app, &user, plural, &method, &headers, &body),
         ["api", "v1", rest @ ..] => match Target::parse(release, "", "v1", rest) {
             Ok(t) => objects::serve(app, method, t, query, &headers, body).await,
             Err(e) => e.into_response(),

@@ -41,7 +41,18 @@ pub async fn open(
     path_and_query: &str,
     protocols: &str,
 ) -> Result<Exec, (u16, String)> {
-    let (server, token, ca) = sim::endpoint(dir).expect("a simulator kubeconfig");
+    let (_, token, _) = sim::endpoint(dir).expect("a simulator kubeconfig");
+    open_as(dir, &token, path_and_query, protocols).await
+}
+
+/// `open` with another bearer token than the kubeconfig's (a ServiceAccount's).
+pub async fn open_as(
+    dir: &Path,
+    token: &str,
+    path_and_query: &str,
+    protocols: &str,
+) -> Result<Exec, (u16, String)> {
+    let (server, _, ca) = sim::endpoint(dir).expect("a simulator kubeconfig");
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();

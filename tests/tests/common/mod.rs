@@ -275,6 +275,14 @@ impl Sim {
 
     /// Waits until the operator is done with system-app (rolled out, its system-app-pre
     /// Job complete), so that a restore does not start in the middle of its reconcile.
+    ///
+    /// After `sim damage` the Job may not be able to complete before a restore: its pod
+    /// waits for a ConfigMap the damage deleted, which the operator recreates only when
+    /// something makes it reconcile (it watches neither Jobs nor those ConfigMaps,
+    /// apimanager_controller.go:365-385), or it fails against a database whose password
+    /// the damage changed, and is retried after a back-off. Neither is the middle of a
+    /// reconcile, and a restore brings Secrets and ConfigMaps back first and waits for the
+    /// Job itself: settled is "no pod of the Job is running or about to run".
     pub fn settle_system_app(&self) {
         self.ok(&[
             "rollout",
@@ -282,17 +290,36 @@ impl Sim {
             "deployment/system-app",
             "--timeout=300s",
         ]);
-        if self
-            .kubectl(&["get", "job", "system-app-pre"])
-            .status
-            .success()
-        {
-            self.ok(&[
-                "wait",
-                "--for=condition=Complete",
-                "job/system-app-pre",
-                "--timeout=300s",
-            ]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            let job = self.kubectl(&["get", "job", "system-app-pre", "-o", "json"]);
+            if !job.status.success() {
+                return;
+            }
+            let job: serde_json::Value = serde_json::from_slice(&job.stdout).unwrap();
+            let complete = job["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Complete" && c["status"] == "True");
+            if complete {
+                return;
+            }
+            let pods = self.json(&["get", "pods", "-l", "job-name=system-app-pre", "-o", "json"]);
+            let busy = pods["items"].as_array().into_iter().flatten().any(|p| {
+                let waiting = &p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"];
+                p["status"]["phase"] == "Running"
+                    || (p["status"]["phase"] == "Pending"
+                        && waiting != "CreateContainerConfigError")
+            });
+            if !busy {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job system-app-pre did not complete within 300s: {job}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
 

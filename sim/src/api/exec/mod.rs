@@ -39,6 +39,11 @@ pub async fn handle(
     query: Query,
     request: Request,
 ) -> Response {
+    // The Connect handler's first step (pod/rest/subresources.go), before the pod is
+    // looked up: a WebSocket GET must be allowed `create` too.
+    if let Err(e) = super::rbac::ensure_authorized_for_verb(&app, &request, "create") {
+        return e.into_response();
+    }
     let exec = match prepare(&app, verb, &namespace, &pod, &query) {
         Ok(exec) => exec,
         Err(e) => return e.into_response(),
