@@ -536,6 +536,10 @@ pub struct RunArgs {
     /// `host plugin sign`); any other is refused before anything runs.
     #[arg(long, value_name = "PUBFILE", env = "HOST_REQUIRE_SIGNED")]
     pub require_signed: Option<PathBuf>,
+    /// Record the result (time, exit code, duration, last success) as Prometheus metrics
+    /// in this file, for node_exporter's textfile collector.
+    #[arg(long, value_name = "FILE", env = "HOST_METRICS_FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 fn size(text: &str) -> Result<u64, String> {

@@ -239,7 +239,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
                 Some(r) => Some(host::repository::open(r, true)?),
                 None => None,
             };
-            backup(g, s, repo.as_deref()).await
+            recorded(g, run, "backup", backup(g, s, repo.as_deref())).await
         }
         Command::Restore {
             ref plugins,
@@ -268,7 +268,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             );
             s.backup_dir = dir;
             s.checks = restore_checks(checks)?;
-            restore(g, s).await
+            recorded(g, run, "restore", restore(g, s)).await
         }
         Command::Resume {
             ref plugins,
@@ -300,16 +300,19 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
                     .unwrap_or_else(|| ".".into()),
             };
             let set = s.backup_dir.clone();
-            let session = Arc::new(Session::open(s, Kind::Resume).await?);
-            let run_state = session.run.path().to_path_buf();
-            let r = run::restore::resume(session).await?;
-            emit(
-                g,
-                "RestoreReport",
-                &schema::Restore::new(&r, set, run_state),
-                || report::restore(&r),
-            );
-            Ok(r.exit_code())
+            let work = async {
+                let session = Arc::new(Session::open(s, Kind::Resume).await?);
+                let run_state = session.run.path().to_path_buf();
+                let r = run::restore::resume(session).await?;
+                emit(
+                    g,
+                    "RestoreReport",
+                    &schema::Restore::new(&r, set, run_state),
+                    || report::restore(&r),
+                );
+                Ok(r.exit_code())
+            };
+            recorded(g, args, "resume", work).await
         }
     }
 }
@@ -420,6 +423,40 @@ fn settings(
         sign_key: None,
         require_signed: run.require_signed.clone(),
     }
+}
+
+/// Runs `work`, then records its result in `--metrics-file` if one is given, errors
+/// included (a backup that could not reach the cluster is a failed backup to an alert).
+async fn recorded(
+    g: &Global,
+    run: &RunArgs,
+    kind: &str,
+    work: impl std::future::Future<Output = Result<u8, Error>>,
+) -> Result<u8, Error> {
+    let started = std::time::Instant::now();
+    let result = work.await;
+    if let Some(path) = &run.metrics_file {
+        let namespace = host::cluster::client::configured_namespace(&ClusterOptions {
+            kubeconfig: g.kubeconfig.clone(),
+            context: g.context.clone(),
+            namespace: g.namespace.clone(),
+        })
+        .unwrap_or_else(|| "default".into());
+        let outcome = host::report::metrics::Outcome {
+            kind,
+            namespace: &namespace,
+            exit_code: match &result {
+                Ok(code) => *code,
+                Err(e) => exit_code(e),
+            },
+            finished: std::time::SystemTime::now(),
+            duration: started.elapsed(),
+        };
+        if let Err(e) = host::report::metrics::record(path, &outcome) {
+            eprintln!("warning: the metrics were not recorded: {e}");
+        }
+    }
+    result
 }
 
 async fn backup(

@@ -86,14 +86,30 @@ fn backup_and_restore_run_with_only_the_generated_role_and_a_missing_rule_is_nam
 
     let before = sim.fingerprint();
     let set = work.path().join("set");
+    // The nightly job's monitoring: the result as Prometheus metrics.
+    let metrics = work.path().join("host.prom");
     let run = as_host(&[
         "backup",
         "--plugins",
         plugins,
         "--backup-dir",
         set.to_str().unwrap(),
+        "--metrics-file",
+        metrics.to_str().unwrap(),
     ]);
     assert_eq!(run.code, Some(0), "{}", run.all());
+    let labels = "{kind=\"backup\",namespace=\"3scale\"}";
+    let value = |name: &str| -> Option<String> {
+        std::fs::read_to_string(&metrics)
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("{name}{labels} "))
+                    .map(str::to_string)
+            })
+    };
+    assert_eq!(value("host_last_run_success").as_deref(), Some("1"));
+    let good_at = value("host_last_success_timestamp_seconds").unwrap();
 
     sim.sim(&["damage"]);
     sim.settle_system_app();
@@ -172,8 +188,14 @@ fn backup_and_restore_run_with_only_the_generated_role_and_a_missing_rule_is_nam
         plugins,
         "--backup-dir",
         other.to_str().unwrap(),
+        "--metrics-file",
+        metrics.to_str().unwrap(),
     ]);
     assert_eq!(run.code, Some(1), "{}", run.all());
+    // The failure shows, and the last good backup's time stays for the alert.
+    assert_eq!(value("host_last_run_success").as_deref(), Some("0"));
+    assert_eq!(value("host_last_run_exit_code").as_deref(), Some("1"));
+    assert_eq!(value("host_last_success_timestamp_seconds"), Some(good_at));
     assert!(
         run.all().contains(
             "User \"system:serviceaccount:3scale:host\" cannot get resource \"pods/exec\""

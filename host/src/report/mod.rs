@@ -4,6 +4,7 @@
 //! ever added within one `apiVersion`; a change that would break a reader takes a new
 //! one.
 
+pub mod metrics;
 pub mod schema;
 pub mod text;
 
