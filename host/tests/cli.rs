@@ -243,3 +243,53 @@ fn completions_load_in_bash_and_the_man_pages_cover_every_command() {
         assert!(text.contains(".SH NAME"), "{command}");
     }
 }
+
+#[test]
+fn the_cronjob_backs_up_first_then_prunes_under_the_service_account() {
+    let (code, out, err) = host(&[
+        "cronjob",
+        "-n",
+        "3scale",
+        "--image",
+        "registry.example.com/host:0.1",
+        "--claim",
+        "host-backups",
+        "--keep",
+        "14",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cronjob = &list["items"][0];
+    assert_eq!(cronjob["kind"], "CronJob");
+    assert_eq!(cronjob["spec"]["concurrencyPolicy"], "Forbid");
+    let pod = &cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "host");
+    let backup = pod["initContainers"][0]["command"].as_array().unwrap();
+    assert_eq!(backup[..3], ["host", "backup", "--repo"]);
+    assert!(backup.iter().any(|a| a == "3scale"), "{backup:?}");
+    let prune = pod["containers"][0]["command"].as_array().unwrap();
+    assert_eq!(prune[..2], ["host", "prune"]);
+    assert!(prune.iter().any(|a| a == "14"), "{prune:?}");
+    assert_eq!(
+        pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "host-backups"
+    );
+    assert_eq!(
+        pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+    // Without a namespace (no -n, no kubeconfig context naming one) it says so.
+    let (code, _, err) = host(&[
+        "--kubeconfig",
+        "/nonexistent",
+        "cronjob",
+        "--image",
+        "i",
+        "--claim",
+        "c",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("give -n NS"), "{err}");
+}
