@@ -85,8 +85,8 @@ pub fn describe(manifest: &Manifest) -> Vec<String> {
 /// `create`, then a `get` and an `update` (replace) when the object exists; a patch is a
 /// `patch`. RBAC cannot narrow `create` by name (the name is in the body, not the URL),
 /// nor a patch by JSON path: those stay the host's check.
-pub fn rbac(manifest: &Manifest) -> Vec<crate::rbac::Rule> {
-    use crate::rbac::Rule;
+pub fn rbac(manifest: &Manifest) -> Vec<crate::cluster::rbac::Rule> {
+    use crate::cluster::rbac::Rule;
     let c = &manifest.capabilities;
     let mut rules = Vec::new();
     for g in &c.read {

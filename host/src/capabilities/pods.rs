@@ -188,8 +188,8 @@ pub fn describe(manifest: &Manifest) -> Vec<String> {
 /// `pods/exec` and, since Kubernetes 1.35 (kubernetes#134577, a beta gate on by
 /// default), also as `create`; over SPDY it is a POST, `create`. Both verbs, so the Role
 /// holds on either side of that change.
-pub fn rbac(manifest: &Manifest) -> Vec<crate::rbac::Rule> {
-    use crate::rbac::Rule;
+pub fn rbac(manifest: &Manifest) -> Vec<crate::cluster::rbac::Rule> {
+    use crate::cluster::rbac::Rule;
     if manifest.capabilities.exec.is_empty() {
         return Vec::new();
     }

@@ -57,8 +57,8 @@ impl Grant {
 /// makes them (cluster/deployment_config.rs): the DC read, the latest
 /// ReplicationController read (named `DC-VERSION`, so by any name), the `instantiate`
 /// request, and the `update` oc falls back to when instantiate answers 404 or 403.
-pub fn rbac(manifest: &Manifest) -> Vec<crate::rbac::Rule> {
-    use crate::rbac::Rule;
+pub fn rbac(manifest: &Manifest) -> Vec<crate::cluster::rbac::Rule> {
+    use crate::cluster::rbac::Rule;
     let mut rules = Vec::new();
     for r in &manifest.capabilities.rollout {
         match r {

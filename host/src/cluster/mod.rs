@@ -13,6 +13,7 @@ mod copy;
 mod deployment_config;
 mod exec;
 mod pods;
+pub mod rbac;
 mod resources;
 pub mod retry;
 mod rollout;
