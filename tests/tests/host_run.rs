@@ -287,6 +287,11 @@ fn inspect_lists_capabilities_and_refuses_what_is_not_a_plugin() {
         "patch Deployment (apps/v1): zync, zync-que, at /spec/replicas",
         "restart deployment zync-que",
         "artifact zync-database-backup.gz (gzip, postgresql-dump: the host refuses client commands in it)",
+        // The same grants in RBAC's words.
+        "Kubernetes RBAC it needs (host rbac prints the Role):",
+        "    create,get pods/exec\n",
+        "    get,patch deployments.apps zync,zync-que\n",
+        "    get jobs.batch system-app-pre\n",
     ] {
         assert!(
             run.stdout.contains(expected),

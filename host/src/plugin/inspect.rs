@@ -119,6 +119,13 @@ pub fn render(file: &Path, examined: &Examined) -> String {
         lines.push("    (none)".to_string());
     }
     lines.extend(caps.into_iter().map(|c| format!("    {c}")));
+    // The same grants in RBAC's words: what the Role of whoever runs the plugin must
+    // allow (`host rbac` prints it for a whole set).
+    let rules = crate::rbac::plugin_rules(m);
+    if !rules.is_empty() {
+        lines.push("  Kubernetes RBAC it needs (host rbac prints the Role):".to_string());
+        lines.extend(rules.iter().map(|r| format!("    {}", r.words())));
+    }
     let mut out = String::new();
     for line in lines {
         let _ = writeln!(out, "{}", printable(&line));

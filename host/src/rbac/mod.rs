@@ -30,11 +30,21 @@ pub fn host_rules() -> Vec<Rule> {
 pub fn rules_for<'a>(manifests: impl IntoIterator<Item = &'a Manifest>) -> Vec<Rule> {
     let mut all = host_rules();
     for m in manifests {
-        all.extend(capabilities::pods::rbac(m));
-        all.extend(capabilities::objects::rbac(m));
-        all.extend(capabilities::rollout::rbac(m));
+        all.extend(requests_of(m));
     }
     merge(all)
+}
+
+/// The rules one plugin's grants need, merged: what `host inspect` shows.
+pub fn plugin_rules(manifest: &Manifest) -> Vec<Rule> {
+    merge(requests_of(manifest))
+}
+
+fn requests_of(m: &Manifest) -> Vec<Rule> {
+    let mut rules = capabilities::pods::rbac(m);
+    rules.extend(capabilities::objects::rbac(m));
+    rules.extend(capabilities::rollout::rbac(m));
+    rules
 }
 
 fn merge(rules: Vec<Rule>) -> Vec<Rule> {
