@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use host::cluster::ClusterOptions;
 use host::cluster::client::configured_namespace;
 use host::error::Error;
 use host::plugin::sets::{self, Layout};
@@ -14,11 +13,7 @@ use host::rbac::{self, render};
 use crate::cli::{Global, Output};
 
 fn namespace(g: &Global) -> Result<String, Error> {
-    configured_namespace(&ClusterOptions {
-        kubeconfig: g.kubeconfig.clone(),
-        context: g.context.clone(),
-        namespace: g.namespace.clone(),
-    })
+    configured_namespace(&crate::cluster_options(g))
     .ok_or_else(|| {
         Error::Invalid(
             "give -n NS: the objects are namespaced, and the kubeconfig's context names no namespace"

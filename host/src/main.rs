@@ -211,10 +211,10 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             let mut s = settings(g, &state, source, run, 1, None);
             s.backup_dir = run.backup_dir.clone().unwrap_or_else(|| ".".into());
             match action {
-                Action::Backup => backup(g, s, None).await,
+                Action::Backup => recorded(g, run, "backup", backup(g, s, None)).await,
                 Action::Restore => {
                     s.checks = restore_checks(checks)?;
-                    restore(g, s).await
+                    recorded(g, run, "restore", restore(g, s)).await
                 }
             }
         }
@@ -375,7 +375,7 @@ fn restore_checks(c: &RestoreChecks) -> Result<verify::Checks, Error> {
     Ok(checks)
 }
 
-fn cluster_options(g: &Global) -> ClusterOptions {
+pub(crate) fn cluster_options(g: &Global) -> ClusterOptions {
     ClusterOptions {
         kubeconfig: g.kubeconfig.clone(),
         context: g.context.clone(),
@@ -436,12 +436,8 @@ async fn recorded(
     let started = std::time::Instant::now();
     let result = work.await;
     if let Some(path) = &run.metrics_file {
-        let namespace = host::cluster::client::configured_namespace(&ClusterOptions {
-            kubeconfig: g.kubeconfig.clone(),
-            context: g.context.clone(),
-            namespace: g.namespace.clone(),
-        })
-        .unwrap_or_else(|| "default".into());
+        let namespace = host::cluster::client::configured_namespace(&cluster_options(g))
+            .unwrap_or_else(|| "default".into());
         let outcome = host::report::metrics::Outcome {
             kind,
             namespace: &namespace,

@@ -293,3 +293,25 @@ fn the_cronjob_backs_up_first_then_prunes_under_the_service_account() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("give -n NS"), "{err}");
 }
+
+#[test]
+fn a_single_plugin_run_records_its_result_in_the_metrics_file_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("host.prom");
+    let (code, _, err) = host(&[
+        "-n",
+        "3scale",
+        "run",
+        "backup",
+        "--plugin",
+        "/nonexistent/zync.wasm",
+        "--metrics-file",
+        metrics.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.contains("host_last_run_exit_code{kind=\"backup\",namespace=\"3scale\"} 2"),
+        "{text}"
+    );
+}

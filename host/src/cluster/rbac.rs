@@ -35,23 +35,25 @@ impl Rule {
         Rule::new(group, &resource_of(kind), verbs, names)
     }
 
+    /// `deployments.apps`, `secrets`: the resource as kubectl names it.
+    pub fn qualified_resource(&self) -> String {
+        if self.api_group.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}.{}", self.resource, self.api_group)
+        }
+    }
+
     /// `get secrets system-seed` and the like, for messages.
     pub fn words(&self) -> String {
         let verbs: Vec<&str> = self.verbs.iter().map(String::as_str).collect();
-        let group = if self.api_group.is_empty() {
-            String::new()
+        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        let what = format!("{} {}", verbs.join(","), self.qualified_resource());
+        if names.is_empty() {
+            what
         } else {
-            format!(".{}", self.api_group)
-        };
-        let names = if self.names.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " {}",
-                self.names.iter().cloned().collect::<Vec<_>>().join(",")
-            )
-        };
-        format!("{} {}{group}{names}", verbs.join(","), self.resource)
+            format!("{what} {}", names.join(","))
+        }
     }
 }
 

@@ -51,16 +51,8 @@ pub async fn missing(cluster: &Cluster, rules: &[Rule]) -> Result<Option<Vec<Str
         match answer? {
             (_, _, _, None) => return Ok(None),
             (rule, verb, name, Some(false)) => {
-                let group = if rule.api_group.is_empty() {
-                    String::new()
-                } else {
-                    format!(".{}", rule.api_group)
-                };
                 denied
-                    .entry((
-                        format!("{}{group}", rule.resource),
-                        name.unwrap_or("").to_string(),
-                    ))
+                    .entry((rule.qualified_resource(), name.unwrap_or("").to_string()))
                     .or_default()
                     .insert(verb.to_string());
             }
