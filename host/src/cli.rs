@@ -118,11 +118,16 @@ pub enum Command {
         /// (restore)
         #[command(flatten)]
         checks: RestoreChecks,
+        /// (backup)
+        #[command(flatten)]
+        encrypt: EncryptArgs,
     },
     /// Back up every component: each plugin in DIR, independent ones in parallel.
     #[command(after_help = concat!("Examples:
   host backup --repo /backups/3scale -n 3scale            # a new set; latest if it verifies
   host backup --backup-dir ./bk --sign-key seal.key       # one set, sealed
+  host backup --repo /backups/3scale --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+  host backup --repo /backups/3scale --recipients-file ops-keys.txt   # age -R's format
   host backup --repo /backups/3scale -o json | jq .result
 
 ", exit_codes!()))]
@@ -144,6 +149,8 @@ pub enum Command {
         /// (`host key new` makes one); `--trust-key` on restore then checks it.
         #[arg(long, value_name = "FILE")]
         sign_key: Option<PathBuf>,
+        #[command(flatten)]
+        encrypt: EncryptArgs,
     },
     /// Restore every component in the documented order: verify the set, quiesce,
     /// restore, resume; on failure put back what was changed.
@@ -152,6 +159,7 @@ pub enum Command {
   host restore --repo /backups/3scale 20261125T101500Z-backup-3f9a0c
   host restore --repo /backups/3scale --plan              # the steps and checks; changes nothing
   host restore --backup-dir ./bk --trust-key seal.key.pub
+  host restore --repo /backups/3scale --identity ~/.config/host/age-key.txt   # an encrypted set
 
 ", exit_codes!()))]
     Restore {
@@ -206,6 +214,7 @@ the set's runs/ (give its --backup-dir).
   host verify --backup-dir ./bk --trust-key seal.key.pub
   host verify --repo /backups/3scale                      # the latest good set
   host verify --repo /backups/3scale 20261125T101500Z-backup-3f9a0c -o json
+  host verify --repo /backups/3scale --identity key.txt   # an encrypted set: contents too
 
 ", exit_codes!()))]
     Verify {
@@ -486,6 +495,25 @@ pub struct SetChecks {
     /// plugin file's sha256).
     #[arg(long)]
     pub other_plugins: bool,
+    /// For an encrypted set: the private key to decrypt it with, as age's -i takes it
+    /// (an age key file from `age-keygen`, or an unprotected SSH private key);
+    /// repeatable. Without it, verify checks the files' hashes but not their contents.
+    #[arg(long = "identity", value_name = "FILE", env = "HOST_IDENTITY")]
+    pub identities: Vec<PathBuf>,
+}
+
+/// Encryption at rest for what a backup writes.
+#[derive(Debug, Clone, Args)]
+pub struct EncryptArgs {
+    /// Encrypt every file of the set to this public key, as age's -r takes it: an age
+    /// key (age1...) or an SSH public key (ssh-ed25519 ..., ssh-rsa ...); repeatable.
+    /// Each file is an age file from its first byte (staging included), so nothing is
+    /// written in plain text; `age -d` opens any of them by hand.
+    #[arg(long = "recipient", value_name = "KEY")]
+    pub recipients: Vec<String>,
+    /// Recipients from a file, one a line (# comments), as age's -R; repeatable.
+    #[arg(long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

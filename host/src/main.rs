@@ -7,6 +7,7 @@ use clap::Parser;
 
 use contract::Hook;
 use host::backup_set::BackupSet;
+use host::backup_set::encryption::{Identities, Keys, Recipients};
 use host::cluster::{ClusterOptions, Timeouts};
 use host::error::Error;
 use host::plugin::inspect;
@@ -23,8 +24,8 @@ mod incluster_cmd;
 mod man_cmd;
 mod repo_cmd;
 use cli::{
-    Action, Cli, Command, Global, KeyAction, Output, PluginAction, RegistryArgs, RepoArg,
-    RestoreChecks, RunArgs, SetChecks,
+    Action, Cli, Command, EncryptArgs, Global, KeyAction, Output, PluginAction, RegistryArgs,
+    RepoArg, RestoreChecks, RunArgs, SetChecks,
 };
 use host::backup_set::{seal, verify};
 
@@ -206,14 +207,19 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             ref plugin,
             ref run,
             ref checks,
+            ref encrypt,
         } => {
             let source = PluginSource::File(plugin.clone());
             let mut s = settings(g, &state, source, run, 1, None);
             s.backup_dir = run.backup_dir.clone().unwrap_or_else(|| ".".into());
             match action {
-                Action::Backup => recorded(g, run, "backup", backup(g, s, None)).await,
+                Action::Backup => {
+                    s.keys = encryption_keys(encrypt)?;
+                    recorded(g, run, "backup", backup(g, s, None)).await
+                }
                 Action::Restore => {
                     s.checks = restore_checks(checks)?;
+                    s.keys = decryption_keys(&checks.set)?;
                     recorded(g, run, "restore", restore(g, s)).await
                 }
             }
@@ -224,6 +230,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             ref repo,
             parallel,
             ref sign_key,
+            ref encrypt,
         } => {
             let mut s = settings(
                 g,
@@ -233,8 +240,10 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
                 parallel,
                 None,
             );
-            // Read before the backup: a key that cannot seal is found before any work.
+            // Read before the backup: a key that cannot seal or encrypt is found before
+            // any work.
             s.sign_key = sign_key.as_deref().map(seal::signing_key).transpose()?;
+            s.keys = encryption_keys(encrypt)?;
             let repo = match &repo.repo {
                 Some(r) => Some(host::repository::open(r, true)?),
                 None => None,
@@ -268,6 +277,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             );
             s.backup_dir = dir;
             s.checks = restore_checks(checks)?;
+            s.keys = decryption_keys(&checks.set)?;
             recorded(g, run, "restore", restore(g, s)).await
         }
         Command::Resume {
@@ -366,12 +376,28 @@ fn set_checks(c: &SetChecks) -> Result<verify::Checks, Error> {
         other_plugins: c.other_plugins,
         namespace: None,
         other_namespace: false,
+        contents: false,
+    })
+}
+
+fn encryption_keys(e: &EncryptArgs) -> Result<Keys, Error> {
+    Ok(Keys {
+        recipients: Recipients::parse(&e.recipients, &e.recipients_files)?.map(Arc::new),
+        identities: None,
+    })
+}
+
+fn decryption_keys(c: &SetChecks) -> Result<Keys, Error> {
+    Ok(Keys {
+        recipients: None,
+        identities: Identities::load(&c.identities)?.map(Arc::new),
     })
 }
 
 fn restore_checks(c: &RestoreChecks) -> Result<verify::Checks, Error> {
     let mut checks = set_checks(&c.set)?;
     checks.other_namespace = c.other_namespace;
+    checks.contents = true;
     Ok(checks)
 }
 
@@ -421,6 +447,7 @@ fn settings(
         state: state.clone(),
         checks: verify::Checks::default(),
         sign_key: None,
+        keys: Keys::default(),
         require_signed: run.require_signed.clone(),
     }
 }
@@ -511,6 +538,7 @@ async fn plan_cmd(
         checks: restore_checks(checks)?,
         force: run.force,
         state,
+        keys: decryption_keys(&checks.set)?,
     })
     .await?;
     emit(g, "RestorePlan", &plan, || report::plan(&plan));
@@ -705,6 +733,7 @@ fn verify_cmd(
 ) -> Result<u8, Error> {
     let machine = format(g).machine();
     let mut plugin_set = None;
+    let keys = decryption_keys(checks)?;
     let checks = set_checks(checks)?;
     let required = match require_signed {
         Some(k) => Some(Requirement {
@@ -712,7 +741,7 @@ fn verify_cmd(
         }),
         None => None,
     };
-    let set = BackupSet::open(backup_dir)?;
+    let set = BackupSet::open(backup_dir)?.with_keys(keys);
     let plugins = match sets::survey(plugins)? {
         Layout::One => plugins.to_path_buf(),
         Layout::Several(several) => {
@@ -753,6 +782,7 @@ fn verify_cmd(
             bytes: v.bytes,
             sealed_by: v.sealed_by.clone(),
             hand_made: v.hand_made,
+            decrypted: v.encrypted,
             warnings: v.warnings.clone(),
         },
         plugin_set,
@@ -763,10 +793,15 @@ fn verify_cmd(
             out.push_str(&format!("warning: {w}\n"));
         }
         out.push_str(&format!(
-            "{}: {} files, {} verified{}\n",
+            "{}: {} files, {} verified{}{}\n",
             backup_dir.display(),
             v.files,
             host::progress::human(v.bytes),
+            if v.encrypted {
+                ", every file decrypted"
+            } else {
+                ""
+            },
             match &v.sealed_by {
                 Some(key) => format!(", sealed by {key}"),
                 None => String::new(),

@@ -14,14 +14,21 @@ use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
 
+use super::encryption::{self, Mode, Sealer};
 use crate::error::{Error, Result};
 
 /// Size and content hash of one file, computed while it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileDigest {
+    /// Of the file as stored (for an encrypted set, the age file).
     pub size: u64,
     pub sha256: String,
+    /// The plaintext's size, when the file is stored encrypted.
+    pub plain_size: Option<u64>,
 }
+
+/// An artifact's bytes as the plugin wrote them (decrypted, for an encrypted set).
+pub type PlainReader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -38,6 +45,7 @@ pub struct ArtifactStore {
     /// Directories this store made or checked (they exist and no part of them is a link),
     /// so a tree of thousands of files does not re-walk its parents for every file.
     checked_dirs: Mutex<HashSet<String>>,
+    mode: Mode,
 }
 
 impl ArtifactStore {
@@ -47,7 +55,27 @@ impl ArtifactStore {
             shown,
             written: Mutex::new(BTreeMap::new()),
             checked_dirs: Mutex::new(HashSet::new()),
+            mode: Mode::Plain,
         }
+    }
+
+    /// Files are written encrypted, or read decrypted, as `mode` says.
+    pub fn with_mode(mut self, mode: Mode) -> ArtifactStore {
+        self.mode = mode;
+        self
+    }
+
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// The size a reader of `path` sees: an encrypted file's plaintext size.
+    fn plain_len(&self, path: &str, stored: u64) -> Result<u64> {
+        if !self.mode.encrypted() {
+            return Ok(stored);
+        }
+        let file = self.open_file(path)?;
+        encryption::plain_size(&file, stored).map_err(|e| self.io_error(path, e))
     }
 
     pub fn location(&self, path: &str) -> PathBuf {
@@ -144,7 +172,7 @@ impl ArtifactStore {
             out.push(Entry {
                 path: path.to_string(),
                 is_dir: false,
-                size: m.len(),
+                size: self.plain_len(path, m.len())?,
             });
         }
         Ok(out)
@@ -176,7 +204,11 @@ impl ArtifactStore {
             out.push(Entry {
                 path: child_path.clone(),
                 is_dir: ft.is_dir(),
-                size: if ft.is_dir() { 0 } else { meta.len() },
+                size: if ft.is_dir() {
+                    0
+                } else {
+                    self.plain_len(&child_path, meta.len())?
+                },
             });
             if ft.is_dir() {
                 self.walk(&child_path, out)?;
@@ -185,13 +217,45 @@ impl ArtifactStore {
         Ok(())
     }
 
-    pub fn open(&self, path: &str) -> Result<tokio::fs::File> {
-        Ok(tokio::fs::File::from_std(self.open_std(path)?))
+    /// What the plugin wrote to `path`, decrypted if the set is encrypted.
+    pub async fn open(&self, path: &str) -> Result<PlainReader> {
+        let file = tokio::fs::File::from_std(self.open_file(path)?);
+        match &self.mode {
+            Mode::Plain | Mode::Encrypt(_) => Ok(Box::new(file)),
+            Mode::Decrypt(keys) => encryption::decrypt_async(file, keys)
+                .await
+                .map_err(|e| self.decrypt_error(path, e)),
+            Mode::Locked => Err(self.locked(path)),
+        }
     }
 
-    /// Opens a regular file of the set. A FIFO, device or socket is refused without
-    /// waiting (a FIFO's open would block until someone writes to it).
-    pub fn open_std(&self, path: &str) -> Result<std::fs::File> {
+    /// The blocking twin of [`ArtifactStore::open`] (a tar into a pod is built on a
+    /// blocking thread).
+    pub fn read_plain(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>> {
+        let file = self.open_file(path)?;
+        match &self.mode {
+            Mode::Plain | Mode::Encrypt(_) => Ok(Box::new(file)),
+            Mode::Decrypt(keys) => Ok(Box::new(
+                encryption::decrypt_sync(file, keys).map_err(|e| self.decrypt_error(path, e))?,
+            )),
+            Mode::Locked => Err(self.locked(path)),
+        }
+    }
+
+    fn locked(&self, path: &str) -> Error {
+        Error::Refused(format!(
+            "artifact `{path}` is encrypted (the set's manifest.json says so) and no key was given: --identity FILE names the age or SSH private key it was encrypted to"
+        ))
+    }
+
+    fn decrypt_error(&self, path: &str, e: std::io::Error) -> Error {
+        Error::bad_set(self.location(path), format!("cannot decrypt `{path}`: {e}"))
+    }
+
+    /// Opens a regular file of the set, its bytes as stored (an encrypted set's age
+    /// file). A FIFO, device or socket is refused without waiting (a FIFO's open would
+    /// block until someone writes to it).
+    pub fn open_file(&self, path: &str) -> Result<std::fs::File> {
         self.no_links(path)?;
         let file = self
             .dir
@@ -284,6 +348,7 @@ impl ArtifactStore {
             file: Some(tokio::fs::File::from_std(file.into_std())),
             hasher: Sha256::new(),
             size: 0,
+            sealing: self.sealer(path)?,
         })
     }
 
@@ -302,7 +367,24 @@ impl ArtifactStore {
             file: Some(file.into_std()),
             hasher: Sha256::new(),
             size: 0,
+            sealing: self.sealer(path)?,
         })
+    }
+
+    /// A writer's encryption, when the set is written encrypted.
+    fn sealer(&self, path: &str) -> Result<Option<Sealing>> {
+        match &self.mode {
+            Mode::Encrypt(keys) => Ok(Some(Sealing {
+                sealer: Sealer::new(keys).map_err(|e| self.io_error(path, e))?,
+                out: Vec::new(),
+                at: 0,
+                plain: 0,
+            })),
+            Mode::Plain => Ok(None),
+            Mode::Decrypt(_) | Mode::Locked => Err(Error::Invalid(format!(
+                "artifact `{path}`: an encrypted set is only read by a restore"
+            ))),
+        }
     }
 
     fn commit(&self, partial: &str, path: &str, digest: FileDigest) -> Result<FileDigest> {
@@ -378,8 +460,50 @@ fn partial_name(path: &str) -> String {
     format!("{path}.partial-{}", std::process::id())
 }
 
-/// An artifact being written: bytes are hashed on the way to disk; the file gets its name
-/// only when `finish` succeeds, and a writer dropped unfinished removes its partial file.
+/// A writer's encryption: the sealer and the ciphertext it made that is not yet on disk.
+struct Sealing {
+    sealer: Sealer,
+    out: Vec<u8>,
+    at: usize,
+    plain: u64,
+}
+
+impl Sealing {
+    fn take_ciphertext(&mut self) {
+        debug_assert_eq!(self.at, self.out.len());
+        self.out.clear();
+        self.at = 0;
+        self.sealer.drain_into(&mut self.out);
+    }
+}
+
+/// Puts the sealed bytes not yet written into the file, hashing them as stored.
+fn drain(
+    file: &mut tokio::fs::File,
+    s: &mut Sealing,
+    hasher: &mut Sha256,
+    size: &mut u64,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<()>> {
+    while s.at < s.out.len() {
+        let n = match Pin::new(&mut *file).poll_write(cx, &s.out[s.at..]) {
+            Poll::Ready(Ok(0)) => {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        hasher.update(&s.out[s.at..s.at + n]);
+        *size += n as u64;
+        s.at += n;
+    }
+    Poll::Ready(Ok(()))
+}
+
+/// An artifact being written: bytes are hashed on the way to disk (encrypted first, if
+/// the set is); the file gets its name only when `finish` succeeds, and a writer dropped
+/// unfinished removes its partial file.
 pub struct ArtifactWriter {
     store: Arc<ArtifactStore>,
     path: String,
@@ -387,26 +511,44 @@ pub struct ArtifactWriter {
     file: Option<tokio::fs::File>,
     hasher: Sha256,
     size: u64,
+    sealing: Option<Sealing>,
 }
 
 impl ArtifactWriter {
+    /// Bytes the plugin wrote (before encryption).
     pub fn bytes_written(&self) -> u64 {
-        self.size
+        match &self.sealing {
+            Some(s) => s.plain,
+            None => self.size,
+        }
     }
 
     pub async fn finish(mut self) -> Result<FileDigest> {
         use tokio::io::AsyncWriteExt;
+        let shown = self.store.location(&self.path);
         let mut file = self.file.take().expect("finished once");
-        file.flush()
-            .await
-            .map_err(|e| Error::io(self.store.location(&self.path), e))?;
-        file.sync_all()
-            .await
-            .map_err(|e| Error::io(self.store.location(&self.path), e))?;
+        let plain_size = match self.sealing.as_mut() {
+            Some(s) => {
+                let (hasher, size) = (&mut self.hasher, &mut self.size);
+                std::future::poll_fn(|cx| drain(&mut file, s, hasher, size, cx))
+                    .await
+                    .map_err(|e| Error::io(&shown, e))?;
+                s.sealer.finish().map_err(|e| Error::io(&shown, e))?;
+                s.take_ciphertext();
+                std::future::poll_fn(|cx| drain(&mut file, s, hasher, size, cx))
+                    .await
+                    .map_err(|e| Error::io(&shown, e))?;
+                Some(s.plain)
+            }
+            None => None,
+        };
+        file.flush().await.map_err(|e| Error::io(&shown, e))?;
+        file.sync_all().await.map_err(|e| Error::io(&shown, e))?;
         drop(file);
         let digest = FileDigest {
             size: self.size,
             sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
+            plain_size,
         };
         let partial = std::mem::take(&mut self.partial);
         self.store.commit(&partial, &self.path, digest)
@@ -429,19 +571,47 @@ impl AsyncWrite for ArtifactWriter {
     ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
         let file = this.file.as_mut().expect("not finished");
-        match Pin::new(file).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                this.hasher.update(&buf[..n]);
-                this.size += n as u64;
+        match this.sealing.as_mut() {
+            None => match Pin::new(file).poll_write(cx, buf) {
+                Poll::Ready(Ok(n)) => {
+                    this.hasher.update(&buf[..n]);
+                    this.size += n as u64;
+                    Poll::Ready(Ok(n))
+                }
+                other => other,
+            },
+            Some(s) => {
+                // The ciphertext of the last write goes out before more is taken, so
+                // the writer is never more than a chunk ahead of the file.
+                match drain(file, s, &mut this.hasher, &mut this.size, cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+                let n = s.sealer.seal(buf)?;
+                s.plain += n as u64;
+                s.take_ciphertext();
                 Poll::Ready(Ok(n))
             }
-            other => other,
         }
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(self.file.as_mut().expect("not finished")).poll_flush(cx)
+        let this = &mut *self;
+        let file = this.file.as_mut().expect("not finished");
+        if let Some(s) = this.sealing.as_mut() {
+            match drain(file, s, &mut this.hasher, &mut this.size, cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
+            }
+        }
+        Pin::new(file).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // The age file's last chunk is written by `finish`, which follows every shutdown.
+        match self.as_mut().poll_flush(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
         Pin::new(self.file.as_mut().expect("not finished")).poll_shutdown(cx)
     }
 }
@@ -454,29 +624,68 @@ pub struct StdArtifactWriter {
     file: Option<std::fs::File>,
     hasher: Sha256,
     size: u64,
+    sealing: Option<Sealing>,
 }
 
 impl StdArtifactWriter {
     pub fn finish(mut self) -> Result<FileDigest> {
+        let shown = self.store.location(&self.path);
+        let plain_size = match self.sealing.as_mut() {
+            Some(s) => {
+                s.sealer.finish().map_err(|e| Error::io(&shown, e))?;
+                s.take_ciphertext();
+                let file = self.file.as_mut().expect("finished once");
+                put(file, &mut self.hasher, &mut self.size, &s.out)
+                    .map_err(|e| Error::io(&shown, e))?;
+                s.at = s.out.len();
+                Some(s.plain)
+            }
+            None => None,
+        };
         let file = self.file.take().expect("finished once");
-        file.sync_all()
-            .map_err(|e| Error::io(self.store.location(&self.path), e))?;
+        file.sync_all().map_err(|e| Error::io(&shown, e))?;
         drop(file);
         let digest = FileDigest {
             size: self.size,
             sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
+            plain_size,
         };
         let partial = std::mem::take(&mut self.partial);
         self.store.commit(&partial, &self.path, digest)
     }
 }
 
+fn put(
+    file: &mut std::fs::File,
+    hasher: &mut Sha256,
+    size: &mut u64,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    std::io::Write::write_all(file, bytes)?;
+    hasher.update(bytes);
+    *size += bytes.len() as u64;
+    Ok(())
+}
+
 impl std::io::Write for StdArtifactWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.as_mut().expect("not finished").write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
+        let file = self.file.as_mut().expect("not finished");
+        match self.sealing.as_mut() {
+            None => {
+                let n = file.write(buf)?;
+                self.hasher.update(&buf[..n]);
+                self.size += n as u64;
+                Ok(n)
+            }
+            Some(s) => {
+                let n = s.sealer.seal(buf)?;
+                s.plain += n as u64;
+                s.take_ciphertext();
+                put(file, &mut self.hasher, &mut self.size, &s.out)?;
+                s.at = s.out.len();
+                Ok(n)
+            }
+        }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.as_mut().expect("not finished").flush()
@@ -537,8 +746,11 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("secret"), tmp.path().join("link.json"))
             .unwrap();
         let s = store(tmp.path());
-        assert!(matches!(s.open_std("system/secret"), Err(Error::Denied(_))));
-        assert!(matches!(s.open_std("link.json"), Err(Error::Denied(_))));
+        assert!(matches!(
+            s.open_file("system/secret"),
+            Err(Error::Denied(_))
+        ));
+        assert!(matches!(s.open_file("link.json"), Err(Error::Denied(_))));
         assert!(s.create_std("system/new").is_err());
         // Even past the text checks, cap-std refuses to leave the directory.
         assert!(s.dir.open("../x").is_err());

@@ -29,6 +29,9 @@ pub struct SetManifest {
     /// not trusted for a restore.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub failed: BTreeMap<String, String>,
+    /// Every artifact file is an age file (see `encryption.rs`); how, never which keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<super::encryption::Encryption>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -60,8 +63,12 @@ pub struct ArtifactRecord {
     /// The declared artifact this file belongs to (itself, or the directory it is in).
     pub artifact: String,
     pub format: Format,
+    /// Of the file as stored (an encrypted set's age file).
     pub size: u64,
     pub sha256: String,
+    /// The plaintext's size, for an encrypted file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_size: Option<u64>,
 }
 
 impl SetManifest {
@@ -83,6 +90,7 @@ impl SetManifest {
             components: BTreeMap::new(),
             plugins: BTreeMap::new(),
             failed: BTreeMap::new(),
+            encryption: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! set; only when its hook succeeds are the artifacts moved into place and recorded.
 
 pub mod artifacts;
+pub mod encryption;
 pub mod limits;
 pub mod manifest;
 pub mod private;
@@ -20,11 +21,15 @@ use cap_std::fs::Dir;
 use crate::error::{Error, Result};
 use artifacts::{ArtifactStore, FileDigest};
 use contract::manifest::{Format, Manifest};
+use encryption::{Keys, Mode};
 use manifest::{ArtifactRecord, SetManifest};
 
 pub struct BackupSet {
     path: PathBuf,
     dir: Dir,
+    keys: Keys,
+    /// Whether manifest.json says the set is encrypted: read once, kept as it is written.
+    encrypted: std::sync::Mutex<Option<bool>>,
 }
 
 const STAGING: &str = ".staging";
@@ -62,7 +67,29 @@ impl BackupSet {
         Ok(BackupSet {
             path: path.to_path_buf(),
             dir,
+            keys: Keys::default(),
+            encrypted: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The keys a backup encrypts to or a restore decrypts with.
+    pub fn with_keys(mut self, keys: Keys) -> BackupSet {
+        self.keys = keys;
+        self
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// manifest.json says the set's files are encrypted.
+    pub fn encrypted(&self) -> Result<bool> {
+        if let Some(e) = *self.encrypted.lock().unwrap() {
+            return Ok(e);
+        }
+        let e = self.manifest()?.is_some_and(|m| m.encryption.is_some());
+        *self.encrypted.lock().unwrap() = Some(e);
+        Ok(e)
     }
 
     pub fn path(&self) -> &Path {
@@ -76,7 +103,14 @@ impl BackupSet {
     /// The set itself, for reading during a restore.
     pub fn reader(&self) -> Result<Arc<ArtifactStore>> {
         let dir = self.dir.try_clone().map_err(|e| Error::io(&self.path, e))?;
-        Ok(Arc::new(ArtifactStore::new(dir, self.path.clone())))
+        let mode = match (self.encrypted()?, &self.keys.identities) {
+            (false, _) => Mode::Plain,
+            (true, Some(keys)) => Mode::Decrypt(keys.clone()),
+            (true, None) => Mode::Locked,
+        };
+        Ok(Arc::new(
+            ArtifactStore::new(dir, self.path.clone()).with_mode(mode),
+        ))
     }
 
     /// A fresh staging directory for one plugin's backup.
@@ -88,7 +122,11 @@ impl BackupSet {
             .create_dir_with(&rel, &private::dirs())
             .map_err(|e| Error::io(&shown, e))?;
         let dir = self.dir.open_dir(&rel).map_err(|e| Error::io(&shown, e))?;
-        Ok(Arc::new(ArtifactStore::new(dir, shown)))
+        let mode = match &self.keys.recipients {
+            Some(keys) => Mode::Encrypt(keys.clone()),
+            None => Mode::Plain,
+        };
+        Ok(Arc::new(ArtifactStore::new(dir, shown).with_mode(mode)))
     }
 
     pub fn discard_staging(&self, run_id: &str) {
@@ -143,6 +181,7 @@ impl BackupSet {
                     format: artifact.format,
                     size: digest.size,
                     sha256: digest.sha256.clone(),
+                    plain_size: digest.plain_size,
                 });
             }
             // Make room in the set: the old artifact goes aside, then away, once the new
@@ -250,7 +289,9 @@ impl BackupSet {
     pub fn write_manifest(&self, m: &SetManifest) -> Result<()> {
         self.remove_seal()?;
         let text = serde_json::to_vec_pretty(m).expect("manifest serialises");
-        self.write_atomic(manifest::FILE, &text)
+        self.write_atomic(manifest::FILE, &text)?;
+        *self.encrypted.lock().unwrap() = Some(m.encryption.is_some());
+        Ok(())
     }
 
     pub fn seal_bytes(&self) -> Result<Option<Vec<u8>>> {

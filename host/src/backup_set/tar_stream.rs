@@ -96,7 +96,7 @@ pub fn build<W: Write>(
             header.set_entry_type(tar::EntryType::Regular);
             header.set_size(size);
             header.set_mode(0o644);
-            let file = store.open_std(source)?;
+            let file = store.read_plain(source)?;
             let counted = Counted {
                 inner: file,
                 transfer: &mut *transfer,

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::BackupSet;
 use super::artifacts::ArtifactStore;
+use super::encryption::{Mode, decrypt_sync};
 use super::limits;
 use super::manifest::{ArtifactRecord, SetManifest};
 use super::seal::{self, TrustedKey};
@@ -44,6 +45,9 @@ pub struct Checks {
     pub namespace: Option<String>,
     /// `--other-namespace`: a set from another namespace is restored anyway.
     pub other_namespace: bool,
+    /// A restore reads every file: an encrypted set without its key is refused before
+    /// anything changes.
+    pub contents: bool,
 }
 
 #[derive(Debug, Default)]
@@ -57,12 +61,24 @@ pub struct Verified {
     pub manifest: Option<SetManifest>,
     /// The fingerprint of the trusted key that sealed the set.
     pub sealed_by: Option<String>,
+    /// The set is encrypted and every file was decrypted and found whole.
+    pub encrypted: bool,
 }
 
 /// Verifies what `plugins` will read. Runs on a blocking thread (it reads every byte).
 /// Whatever stops it (a FIFO, a planted link, an unreadable file) refuses the set.
 pub fn verify(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Result<Verified> {
     refusing(set, verify_set(set, plugins, checks))
+}
+
+fn encryption_note(store: &ArtifactStore, out: &mut Verified) {
+    match store.mode() {
+        Mode::Locked => out.warnings.push(
+            "the set is encrypted: its files' sizes and hashes were checked, but not that they decrypt (give --identity for that)".into(),
+        ),
+        Mode::Decrypt(_) => out.encrypted = true,
+        Mode::Plain | Mode::Encrypt(_) => {}
+    }
 }
 
 fn refusing<T>(set: &BackupSet, r: Result<T>) -> Result<T> {
@@ -100,6 +116,14 @@ fn verify_set(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Resul
     check_namespace(&manifest, checks, &mut out)?;
     check_provenance(&manifest, plugins, checks, &mut out)?;
     let store = set.reader()?;
+    if checks.contents && matches!(store.mode(), Mode::Locked) {
+        return Err(Error::Refused(format!(
+            "the backup set {} is encrypted (age, to {} recipient(s)) and no key was given: --identity FILE names the private key it was encrypted to. Nothing was changed",
+            set.path().display(),
+            manifest.encryption.as_ref().map_or(0, |e| e.recipients)
+        )));
+    }
+    encryption_note(&store, &mut out);
     for plugin in plugins
         .iter()
         .map(|p| &p.manifest)
@@ -143,7 +167,7 @@ fn verify_set(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Resul
                 )));
             }
             for record in &records {
-                let (size, sha) = hash(&store, &record.path).map_err(|e| match e {
+                let (size, sha) = hash(&store, record).map_err(|e| match e {
                     Error::NotFound(_) => bad(format!(
                         "artifact `{}` is listed in manifest.json but missing",
                         record.path
@@ -224,7 +248,7 @@ fn all_records(set: &BackupSet) -> Result<(Vec<u8>, Verified)> {
             };
             check_records(&artifact, &records).map_err(bad)?;
             for record in &records {
-                let (size, sha) = hash(&store, &record.path)?;
+                let (size, sha) = hash(&store, record)?;
                 if size != record.size || sha != record.sha256 {
                     return Err(bad(format!(
                         "artifact `{}` does not match manifest.json: corrupt or tampered",
@@ -407,20 +431,67 @@ fn hand_made(set: &BackupSet, plugins: &[PluginFile]) -> Result<Verified> {
     Ok(out)
 }
 
-fn hash(store: &ArtifactStore, path: &str) -> Result<(u64, String)> {
-    let mut file = store.open_std(path)?;
-    let mut hasher = Sha256::new();
+/// The size and sha256 of a file as stored. With the key of an encrypted set, the same
+/// read also decrypts it, so a file changed along with its record in manifest.json
+/// still fails (age authenticates every chunk), and its plaintext size must be the
+/// recorded one.
+fn hash(store: &ArtifactStore, record: &ArtifactRecord) -> Result<(u64, String)> {
+    let path = record.path.as_str();
+    let mut hashing = Hashing {
+        inner: store.open_file(path)?,
+        hasher: Sha256::new(),
+        size: 0,
+    };
     let mut buf = vec![0u8; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| Error::io(store.location(path), e))?;
-        if n == 0 {
-            return Ok((size, hex::encode(hasher.finalize())));
+    let read_error = |e: std::io::Error| Error::io(store.location(path), e);
+    if let Mode::Decrypt(keys) = store.mode() {
+        let undecryptable = |e: std::io::Error| {
+            let why = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                ""
+            } else {
+                ": corrupt or tampered"
+            };
+            Error::bad_set(
+                store.location(path),
+                format!("artifact `{path}` does not decrypt: {e}{why}"),
+            )
+        };
+        let mut plain = decrypt_sync(&mut hashing, keys).map_err(undecryptable)?;
+        let mut n = 0u64;
+        loop {
+            match plain.read(&mut buf).map_err(undecryptable)? {
+                0 => break,
+                k => n += k as u64,
+            }
         }
-        size += n as u64;
-        hasher.update(&buf[..n]);
+        drop(plain);
+        if record.plain_size.is_some_and(|expected| expected != n) {
+            return Err(Error::bad_set(
+                store.location(path),
+                format!(
+                    "artifact `{path}` decrypts to {n} bytes where manifest.json says {}: corrupt or tampered",
+                    record.plain_size.unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    // The rest (all of it, without a key): what age left unread is hashed too.
+    while hashing.read(&mut buf).map_err(read_error)? != 0 {}
+    Ok((hashing.size, hex::encode(hashing.hasher.finalize())))
+}
+
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
     }
 }
 
@@ -431,7 +502,7 @@ fn check_format(
     max_unpacked: u64,
 ) -> std::result::Result<(usize, u64), String> {
     let path = artifact.path.as_str();
-    let open = || store.open_std(path).map_err(|e| e.to_string());
+    let open = || store.open_file(path).map_err(|e| e.to_string());
     let guard = artifact.content.map(Guard::new);
     match artifact.format {
         Format::Gzip => {

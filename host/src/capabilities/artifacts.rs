@@ -136,7 +136,7 @@ impl Call for StoreCall {
 }
 
 pub struct ReaderHandle {
-    file: tokio::fs::File,
+    file: crate::backup_set::artifacts::PlainReader,
     path: String,
 }
 
@@ -178,7 +178,7 @@ impl store::Host for HostState {
         let file = self
             .guarded(call, async |(), ctx| {
                 room.map_err(too_many)?;
-                ctx.artifacts.open(&path)
+                ctx.artifacts.open(&path).await
             })
             .await;
         let file = file.inspect_err(|_| {

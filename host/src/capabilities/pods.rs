@@ -513,7 +513,7 @@ async fn stream_in(
     argv: &[String],
     decompression: Compression,
 ) -> Result<ExecResult> {
-    let file = ctx.artifacts.open(artifact)?;
+    let file = ctx.artifacts.open(artifact).await?;
     let reader = BufReader::with_capacity(64 * 1024, file);
     let mut transfer = ctx.run.progress.transfer(
         ctx.transfer_label(&format!("{artifact} -> {}", permit.pod())),

@@ -28,6 +28,9 @@ pub struct Checked {
     pub sealed_by: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub hand_made: bool,
+    /// An encrypted set whose every file was decrypted and found whole (`--identity`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub decrypted: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -116,6 +119,7 @@ impl Backup {
                     bytes,
                     sealed_by: r.sealed_by.clone(),
                     hand_made: false,
+                    decrypted: false,
                     warnings: Vec::new(),
                 }),
                 refused: i.refused.clone(),
@@ -201,6 +205,7 @@ impl Restore {
                 bytes: v.bytes,
                 sealed_by: v.sealed_by.clone(),
                 hand_made: v.hand_made,
+                decrypted: v.encrypted,
                 warnings: v.warnings.clone(),
             }),
             steps: r
@@ -296,6 +301,9 @@ pub struct SetSummary {
     pub components: Vec<String>,
     pub bytes: u64,
     pub sealed: bool,
+    /// The set's files are age files: how, and to how many keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::backup_set::encryption::Encryption>,
 }
 
 impl SetSummary {
@@ -316,6 +324,7 @@ impl SetSummary {
                 .unwrap_or_default(),
             bytes: e.bytes,
             sealed: e.sealed,
+            encryption: m.and_then(|m| m.encryption.clone()),
         }
     }
 }

@@ -77,6 +77,18 @@ pub fn describe(d: &SetDescription) -> String {
             (None, false) => "no".into(),
         }
     );
+    let _ = writeln!(
+        out,
+        "encrypted:  {}",
+        match &s.encryption {
+            Some(e) => format!(
+                "yes, every file an age file to {} recipient{} (restore with --identity)",
+                e.recipients,
+                if e.recipients == 1 { "" } else { "s" }
+            ),
+            None => "no".into(),
+        }
+    );
     if let Some(tool) = &d.tool {
         let _ = writeln!(out, "made by:    {tool}");
     }

@@ -142,6 +142,30 @@ fn initial_manifest(session: &Session, started: &str) -> Result<SetManifest> {
             started.to_string(),
         )
     });
+    let encryption = session
+        .settings
+        .keys
+        .recipients
+        .as_ref()
+        .map(|r| r.describe());
+    // One set is all encrypted or all plain: a restore reads every file one way.
+    if !m.components.is_empty() && m.encryption.is_some() != encryption.is_some() {
+        return Err(Error::Refused(format!(
+            "the backup set {} is {}; a backup into it must be {} too. Back up into a new directory, or into a repository (--repo), where every backup is a new set",
+            session.set.path().display(),
+            if m.encryption.is_some() {
+                "encrypted"
+            } else {
+                "not encrypted"
+            },
+            if m.encryption.is_some() {
+                "encrypted (--recipient)"
+            } else {
+                "unencrypted"
+            },
+        )));
+    }
+    m.encryption = encryption;
     m.namespace = session.namespace().to_string();
     m.threescale_version = session.threescale_version.clone();
     m.started = started.to_string();

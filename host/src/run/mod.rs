@@ -65,6 +65,8 @@ pub struct Settings {
     pub sign_key: Option<ed25519_dalek::SigningKey>,
     /// `--require-signed`: the public key every plugin must be signed by.
     pub require_signed: Option<PathBuf>,
+    /// `--recipient` for a backup, `--identity` for a restore.
+    pub keys: crate::backup_set::encryption::Keys,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +138,8 @@ impl Session {
         let set = match kind {
             Kind::Backup => BackupSet::create(&settings.backup_dir)?,
             Kind::Restore | Kind::Resume => BackupSet::open(&settings.backup_dir)?,
-        };
+        }
+        .with_keys(settings.keys.clone());
         settings.state.ensure_private(settings.state.root())?;
         let journal_key = settings.state.journal_key()?;
         let cluster = Cluster::connect(&settings.cluster, settings.timeouts).await?;

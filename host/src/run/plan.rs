@@ -27,6 +27,7 @@ pub struct PlanInput<'a> {
     pub checks: Checks,
     pub force: bool,
     pub state: &'a StateDir,
+    pub keys: crate::backup_set::encryption::Keys,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -82,7 +83,7 @@ impl Plan {
 
 pub async fn plan(input: PlanInput<'_>) -> Result<Plan> {
     let mut checks = Vec::new();
-    let set = BackupSet::open(input.set)?;
+    let set = BackupSet::open(input.set)?.with_keys(input.keys.clone());
     let made = set.manifest().ok().flatten();
     let made_from = made.as_ref().and_then(|m| m.threescale_version.clone());
     // The cluster: its address and the APIManager's version annotation, nothing else.

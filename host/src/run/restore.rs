@@ -134,8 +134,9 @@ pub async fn verify_set(session: &Session) -> Result<Verified> {
     let plugins = session.plugin_files();
     let mut checks = session.settings.checks.clone();
     checks.namespace = Some(session.namespace().to_string());
+    let keys = session.settings.keys.clone();
     let verified = tokio::task::spawn_blocking(move || {
-        let set = BackupSet::open(&path)?;
+        let set = BackupSet::open(&path)?.with_keys(keys);
         verify::verify(&set, &plugins, &checks)
     })
     .await
