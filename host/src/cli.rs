@@ -318,6 +318,7 @@ the set's runs/ (give its --backup-dir).
     #[command(after_help = concat!("Examples:
   host cronjob -n 3scale --image registry.example.com/host:0.1 --claim host-backups | kubectl apply -f -
   host cronjob -n 3scale --image IMG --claim host-backups --schedule '30 1 * * *' --keep 14
+  host cronjob -n 3scale --image IMG --claim host-backups --recipient age1...   # encrypted sets
 
 ", exit_codes!()))]
     Cronjob {
@@ -339,6 +340,11 @@ the set's runs/ (give its --backup-dir).
         /// After each backup, prune the repository to the N newest good sets.
         #[arg(long, value_name = "N")]
         keep: Option<usize>,
+        /// Encrypt the nightly sets to this public key (age1... or ssh-...; repeatable).
+        /// Only public keys go into the CronJob: the private key stays with whoever
+        /// restores.
+        #[arg(long = "recipient", value_name = "KEY")]
+        recipients: Vec<String>,
     },
     /// Print a shell completion script.
     #[command(after_help = "Examples:

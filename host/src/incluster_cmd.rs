@@ -89,6 +89,7 @@ pub struct CronJob<'a> {
     pub service_account: &'a str,
     pub plugins: &'a Path,
     pub keep: Option<usize>,
+    pub recipients: &'a [String],
 }
 
 /// Where the claim is mounted in the job's pod.
@@ -97,7 +98,9 @@ const REPO: &str = "/backups";
 pub fn cronjob(g: &Global, c: &CronJob) -> Result<u8, Error> {
     let namespace = namespace(g)?;
     let plugins = c.plugins.display().to_string();
-    let backup = json!([
+    // A key that would not encrypt fails here, not at 2 a.m.
+    host::backup_set::encryption::Recipients::parse(c.recipients, &[])?;
+    let mut backup = json!([
         "host",
         "backup",
         "--repo",
@@ -109,6 +112,11 @@ pub fn cronjob(g: &Global, c: &CronJob) -> Result<u8, Error> {
         "-o",
         "json"
     ]);
+    for key in c.recipients {
+        let args = backup.as_array_mut().expect("an array");
+        args.push("--recipient".into());
+        args.push(key.as_str().into());
+    }
     // The image may have no shell: the backup runs as an init container, and the prune
     // runs only once it succeeded. Prune never deletes the last good set.
     let prune = c.keep.map(|n| {

@@ -173,6 +173,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             ref service_account,
             ref plugins,
             keep,
+            ref recipients,
         } => incluster_cmd::cronjob(
             g,
             &incluster_cmd::CronJob {
@@ -182,6 +183,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
                 service_account,
                 plugins,
                 keep,
+                recipients,
             },
         ),
         Command::Seal {

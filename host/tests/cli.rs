@@ -280,6 +280,48 @@ fn the_cronjob_backs_up_first_then_prunes_under_the_service_account() {
         pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
         true
     );
+    // Encrypted nightly sets: the public key goes into the job; a bad one fails now.
+    let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let (code, out, err) = host(&[
+        "cronjob",
+        "-n",
+        "3scale",
+        "--image",
+        "i",
+        "--claim",
+        "c",
+        "--recipient",
+        key,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Without --keep, the backup is the job's one container.
+    let backup = list["items"][0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        [0]["command"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        backup
+            .windows(2)
+            .any(|w| w[0] == "--recipient" && w[1] == key),
+        "{backup:?}"
+    );
+    let (code, _, err) = host(&[
+        "cronjob",
+        "-n",
+        "3scale",
+        "--image",
+        "i",
+        "--claim",
+        "c",
+        "--recipient",
+        "age1nope",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not an age recipient"), "{err}");
     // Without a namespace (no -n, no kubeconfig context naming one) it says so.
     let (code, _, err) = host(&[
         "--kubeconfig",

@@ -219,13 +219,7 @@ fn an_encrypted_set_is_age_files_restores_with_its_key_and_refuses_without() {
     std::fs::write(&victim, &bytes).unwrap();
     let plugins = plugins_dir();
     let verify = |more: &[&str]| {
-        let mut args = vec![
-            "verify",
-            "--plugins",
-            s(&plugins),
-            "--backup-dir",
-            s(&copy),
-        ];
+        let mut args = vec!["verify", "--plugins", s(&plugins), "--backup-dir", s(&copy)];
         args.extend_from_slice(more);
         sim.host(&args)
     };
