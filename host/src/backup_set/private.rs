@@ -20,6 +20,13 @@ pub fn new_file() -> OpenOptions {
     o
 }
 
+/// A file that must not exist yet, 0600: O_EXCL also refuses a link at its name.
+pub fn fresh_file() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.write(true).create_new(true).mode(0o600);
+    o
+}
+
 /// For reading: a FIFO opens at once instead of waiting for a writer, a link is an error.
 pub fn reading() -> OpenOptions {
     let mut o = OpenOptions::new();

@@ -52,7 +52,7 @@ pub fn extract<R: Read>(
         match entry.header().entry_type() {
             tar::EntryType::Directory => store.create_dir_all(&target)?,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let mut out = store.create_std(&target)?;
+                let mut out = store.create_fresh_std(&target)?;
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
                     let n = entry.read(&mut buf).map_err(|e| bad(e.to_string()))?;

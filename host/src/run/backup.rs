@@ -195,7 +195,9 @@ async fn one(
     let result = async {
         let staged = session.set.staging(&session.run_id, &name)?;
         session.call(p, Hook::Backup, staged.clone()).await?;
-        session.set.commit(&session.run_id, &p.manifest, &staged)
+        let records = session.set.commit(&session.run_id, &p.manifest, &staged)?;
+        session.set.sync()?;
+        Ok::<_, Error>(records)
     }
     .await;
     let mut m = manifest.lock().unwrap_or_else(|e| e.into_inner());
