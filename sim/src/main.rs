@@ -86,6 +86,10 @@ enum Command {
         /// e.g. 20MiB, 1GiB.
         #[arg(long, default_value = "64MiB")]
         size: String,
+        /// system-storage as this many small files (100 B to 2 KiB, 500 a directory)
+        /// instead of its share of SIZE: the shape of a portal with many attachments.
+        #[arg(long, value_name = "N")]
+        files: Option<u64>,
     },
     /// Print a digest per component (databases, redis, storage, ConfigMaps, Secrets).
     Fingerprint {
@@ -163,9 +167,9 @@ async fn run(cli: Cli) -> Result<()> {
             };
             serve(dir, port, faults, exec_protocols, options, threescale).await
         }
-        Command::Seed { dir, size } => {
-            let report =
-                client::call(&dir, "POST", "/sim/v1/seed", Some(&json!({"size": size}))).await?;
+        Command::Seed { dir, size, files } => {
+            let body = json!({"size": size, "files": files});
+            let report = client::call(&dir, "POST", "/sim/v1/seed", Some(&body)).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

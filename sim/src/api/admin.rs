@@ -36,7 +36,19 @@ async fn seed(State(app): State<Arc<App>>, body: Bytes) -> Response {
         Ok(s) => s,
         Err(e) => return ApiError::bad_request(e).into_response(),
     };
-    match crate::data::seed::seed(&app.cluster, size).await {
+    let files = match &request["files"] {
+        Value::Null => None,
+        n => match n.as_u64() {
+            Some(n) if n <= 10_000_000 => Some(n),
+            _ => {
+                return ApiError::bad_request(format!(
+                    "`files` must be a count, at most 10000000, not {n}"
+                ))
+                .into_response();
+            }
+        },
+    };
+    match crate::data::seed::seed(&app.cluster, size, files).await {
         Ok(v) => json_response(StatusCode::OK, &v),
         Err(e) => failed(e),
     }

@@ -3,7 +3,7 @@
 //! the pods (`mariadb`, `psql` COPY, `redis-cli --pipe`) or written into the storage
 //! volume, so a multi-GB seed never sits in memory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncWriteExt, DuplexStream};
@@ -20,7 +20,8 @@ const BACKEND_REDIS: f64 = 0.10;
 const SYSTEM_REDIS: f64 = 0.05;
 const STORAGE: f64 = 0.30;
 
-pub async fn seed(cluster: &Cluster, size: u64) -> Result<Value> {
+/// `files`: system-storage as that many small files instead of its share of `size`.
+pub async fn seed(cluster: &Cluster, size: u64, files: Option<u64>) -> Result<Value> {
     let part = |share: f64| ((size as f64) * share) as u64;
     let storage_dir = cluster.dirs.volumes.join("system-storage");
     let (mysql, zync, backend, system, storage) = tokio::join!(
@@ -28,7 +29,12 @@ pub async fn seed(cluster: &Cluster, size: u64) -> Result<Value> {
         seed_zync(cluster, part(ZYNC)),
         seed_redis(cluster, "backend-redis", part(BACKEND_REDIS), 0xB0),
         seed_redis(cluster, "system-redis", part(SYSTEM_REDIS), 0x5E),
-        seed_storage(&storage_dir, part(STORAGE)),
+        async {
+            match files {
+                Some(n) => seed_small_files(&storage_dir, n).await,
+                None => seed_storage(&storage_dir, part(STORAGE)).await,
+            }
+        },
     );
     Ok(json!({
         "size": size,
@@ -511,6 +517,34 @@ async fn seed_storage(root: &Path, bytes: u64) -> Result<Value> {
             files += 1;
         }
         Ok(json!({"files": files, "bytes": written}))
+    })
+    .await
+    .map_err(|e| SimError::Other(e.to_string()))?
+}
+
+/// `count` files of 100 B to 2 KiB, 500 to a directory: a tree whose cost is per file
+/// (headers, creates, round trips), not per byte.
+async fn seed_small_files(root: &Path, count: u64) -> Result<Value> {
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || -> Result<Value> {
+        clear_dir(&root)?;
+        let mut rng = Rng::new(0x5A11);
+        let mut written = 0u64;
+        let mut dir = PathBuf::new();
+        for n in 0..count {
+            if n % 500 == 0 {
+                dir = root
+                    .join(format!("provider-{}", n / 500 % 3 + 1))
+                    .join("attachments")
+                    .join(format!("{:05}", n / 500));
+                std::fs::create_dir_all(&dir).map_err(|e| SimError::io(&dir, e))?;
+            }
+            let size = 100 + rng.below(1948) as usize;
+            let path = dir.join(format!("a-{n}.txt"));
+            std::fs::write(&path, rng.text(size)).map_err(|e| SimError::io(&path, e))?;
+            written += size as u64;
+        }
+        Ok(json!({"files": count, "bytes": written}))
     })
     .await
     .map_err(|e| SimError::Other(e.to_string()))?

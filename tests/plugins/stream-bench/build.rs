@@ -1,0 +1,3 @@
+fn main() {
+    contract::build::check_plugin_manifest();
+}
