@@ -151,6 +151,11 @@ pub enum Command {
         sign_key: Option<PathBuf>,
         #[command(flatten)]
         encrypt: EncryptArgs,
+        /// With --repo: copy every storage file out of its pod, instead of only those
+        /// whose size or modification time changed since the previous good set (whose
+        /// other files are copied and checked against their recorded sha256).
+        #[arg(long)]
+        no_incremental: bool,
     },
     /// Restore every component in the documented order: verify the set, quiesce,
     /// restore, resume; on failure put back what was changed.

@@ -233,6 +233,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             parallel,
             ref sign_key,
             ref encrypt,
+            no_incremental,
         } => {
             let mut s = settings(
                 g,
@@ -246,6 +247,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             // any work.
             s.sign_key = sign_key.as_deref().map(seal::signing_key).transpose()?;
             s.keys = encryption_keys(encrypt)?;
+            s.incremental = !no_incremental;
             let repo = match &repo.repo {
                 Some(r) => Some(host::repository::open(r, true)?),
                 None => None,
@@ -450,6 +452,8 @@ fn settings(
         checks: verify::Checks::default(),
         sign_key: None,
         keys: Keys::default(),
+        previous: None,
+        incremental: true,
         require_signed: run.require_signed.clone(),
     }
 }

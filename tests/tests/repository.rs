@@ -286,6 +286,70 @@ fn two_backups_list_describe_and_a_read_only_restore_of_latest() {
     );
 }
 
+/// A backup into a repository copies system/ as rsync does: listed in the pod first,
+/// only new and changed files fetched, the others copied from the previous good set. The
+/// new set is whole: it verifies on its own and restores the storage as it was.
+#[test]
+fn a_second_backup_fetches_only_the_storage_files_that_changed() {
+    let (f, _turn) = setup();
+    let sim = f.sim;
+    let repo = f.repo();
+    let app = sim.pod("system-app");
+    // Three files changed (their size too), one deleted, one added.
+    let script = "cd /opt/system/public/system && \
+        find . -type f | sort | head -3 | while read -r f; do echo changed >> \"$f\"; done && \
+        rm -f \"$(find . -type f | sort | tail -1)\" && \
+        echo new > incremental-test-new.txt && find . -type f | wc -l";
+    let files: usize = sim
+        .ok(&["exec", &app, "--", "sh", "-c", script])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(files > 10, "{files} files in the seeded storage");
+    let before = sim.fingerprint();
+
+    let run = backup(sim, &repo);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let name = json(&run)["repository"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("incremental:") && l.contains("unchanged files"))
+        .unwrap_or_else(|| panic!("no incremental line:\n{}", run.stderr));
+    let count = |before_word: &str| -> usize {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == before_word).unwrap();
+        words[at - 1].parse().unwrap()
+    };
+    // Three changed and one new are fetched; every other file is reused.
+    assert_eq!(count("new"), 4, "{line}");
+    assert_eq!(count("unchanged"), files - 4, "{line}");
+
+    sim.host_ok(&[
+        "verify",
+        "--plugins",
+        s(&plugins_dir()),
+        "--repo",
+        s(&repo),
+        &name,
+    ]);
+    sim.sim(&["damage"]);
+    sim.settle_system_app();
+    let run = sim.host(&[
+        "restore",
+        "--plugins",
+        s(&plugins_dir()),
+        "--repo",
+        s(&repo),
+        &name,
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_same(&before, &sim.fingerprint());
+}
+
 /// A backup whose dump streams are cut: the new set is kept as NAME.failed, `latest` and
 /// the earlier set are untouched, the earlier set still verifies and a restore plan of it
 /// passes every check, and the failed set is never taken for a restore.

@@ -25,6 +25,9 @@ pub struct FileDigest {
     pub sha256: String,
     /// The plaintext's size, when the file is stored encrypted.
     pub plain_size: Option<u64>,
+    /// For a file of a tree copied out of a pod: its modification time there (seconds),
+    /// which the next backup compares (see `incremental.rs`).
+    pub mtime: Option<u64>,
 }
 
 /// An artifact's bytes as the plugin wrote them (decrypted, for an encrypted set).
@@ -368,6 +371,7 @@ impl ArtifactStore {
             hasher: Sha256::new(),
             size: 0,
             sealing: self.sealer(path)?,
+            mtime: None,
         })
     }
 
@@ -412,6 +416,7 @@ impl ArtifactStore {
             hasher: Sha256::new(),
             size: 0,
             sealing: self.sealer(path)?,
+            mtime: None,
         })
     }
 
@@ -579,6 +584,7 @@ impl ArtifactWriter {
             size: self.size,
             sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
             plain_size,
+            mtime: None,
         };
         let partial = std::mem::take(&mut self.partial);
         self.store.commit(&partial, &self.path, digest)
@@ -655,9 +661,20 @@ pub struct StdArtifactWriter {
     hasher: Sha256,
     size: u64,
     sealing: Option<Sealing>,
+    mtime: Option<u64>,
 }
 
 impl StdArtifactWriter {
+    /// Records the file's modification time in the pod it came from.
+    pub fn set_mtime(&mut self, mtime: u64) {
+        self.mtime = Some(mtime);
+    }
+
+    /// The sha256 of what was stored so far.
+    pub fn sha256_so_far(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+
     pub fn finish(mut self) -> Result<FileDigest> {
         let shown = self.store.location(&self.path);
         let plain_size = match self.sealing.as_mut() {
@@ -680,6 +697,7 @@ impl StdArtifactWriter {
             size: self.size,
             sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
             plain_size,
+            mtime: self.mtime,
         };
         let partial = std::mem::take(&mut self.partial);
         self.store.commit(&partial, &self.path, digest)

@@ -69,6 +69,10 @@ pub struct ArtifactRecord {
     /// The plaintext's size, for an encrypted file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plain_size: Option<u64>,
+    /// A tree file's modification time in its pod (seconds): an incremental backup
+    /// reuses the file when size and mtime are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<u64>,
 }
 
 impl SetManifest {

@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 pub mod encryption;
+pub mod incremental;
 pub mod limits;
 pub mod manifest;
 pub mod private;
@@ -182,6 +183,7 @@ impl BackupSet {
                     size: digest.size,
                     sha256: digest.sha256.clone(),
                     plain_size: digest.plain_size,
+                    mtime: digest.mtime,
                 });
             }
             // Make room in the set: the old artifact goes aside, then away, once the new

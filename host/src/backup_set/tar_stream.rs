@@ -53,6 +53,9 @@ pub fn extract<R: Read>(
             tar::EntryType::Directory => store.create_dir_all(&target)?,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let mut out = store.create_fresh_std(&target)?;
+                if let Ok(mtime) = entry.header().mtime() {
+                    out.set_mtime(mtime);
+                }
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
                     let n = entry.read(&mut buf).map_err(|e| bad(e.to_string()))?;

@@ -71,6 +71,13 @@ impl Grant {
 }
 
 impl Grant {
+    /// The declared artifact is a directory tree.
+    pub fn is_tree(&self, path: &str) -> bool {
+        self.artifacts
+            .iter()
+            .any(|a| a.path == path && a.format == contract::manifest::Format::Tree)
+    }
+
     /// What a declared artifact holds, if a database client reads it.
     pub fn content(&self, path: &str) -> Option<contract::manifest::Content> {
         self.artifacts

@@ -45,6 +45,9 @@ pub struct RunContext {
     pub progress: Progress,
     /// What the run's plugins may still write into the set.
     pub quota: Arc<quota::SetQuota>,
+    /// For a backup into a repository: the previous good set, whose unchanged tree
+    /// files are copied instead of fetched (see `backup_set/incremental.rs`).
+    pub previous: Option<Arc<crate::backup_set::incremental::Previous>>,
 }
 
 /// What a plugin may do during one hook, resolved from its manifest when the instance is

@@ -52,6 +52,33 @@ impl Cluster {
             .iter()
             .map(|s| s.to_string())
             .collect();
+        self.tar_out(target, argv, consume).await
+    }
+
+    /// `tar cf - -C DIR MEMBER...`: some files of a tree (see `incremental.rs`).
+    pub async fn tar_members_from_pod<F>(
+        &self,
+        target: &PodPermit,
+        dir: &str,
+        members: &[String],
+        consume: F,
+    ) -> Result<u64>
+    where
+        F: FnOnce(&mut dyn Read) -> Result<u64> + Send + 'static,
+    {
+        // `--` ends the options: a member named `--to-command=...` stays a name.
+        let mut argv: Vec<String> = ["tar", "cf", "-", "-C", dir, "--"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        argv.extend(members.iter().cloned());
+        self.tar_out(target, argv, consume).await
+    }
+
+    async fn tar_out<F>(&self, target: &PodPermit, argv: Vec<String>, consume: F) -> Result<u64>
+    where
+        F: FnOnce(&mut dyn Read) -> Result<u64> + Send + 'static,
+    {
         let mut process = self.start(target, &argv, false, true).await?;
         // Buffered: tar reads 512-byte headers, and each read of the bridge is a trip
         // through the runtime.
@@ -90,6 +117,29 @@ impl Cluster {
             });
         }
         Ok(bytes)
+    }
+
+    /// The tree at `path` as `find -printf FORMAT` lists it, at most `limit` bytes of
+    /// listing (a bigger tree is copied whole).
+    pub async fn list_tree(
+        &self,
+        target: &PodPermit,
+        path: &str,
+        format: &str,
+        limit: usize,
+        transfer: &mut crate::progress::Transfer,
+    ) -> Result<Vec<u8>> {
+        let argv: Vec<String> = ["find", path, "-printf", format]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut out = Capped {
+            bytes: Vec::new(),
+            limit,
+        };
+        self.exec_to_writer(target, &argv, &mut out, transfer)
+            .await?;
+        Ok(out.bytes)
     }
 
     /// `tar -x` under DIR in the pod (created if missing); `produce` writes the archive
@@ -140,6 +190,41 @@ impl Cluster {
             });
         }
         fed
+    }
+}
+
+/// A Vec that refuses to grow past `limit`.
+struct Capped {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl tokio::io::AsyncWrite for Capped {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.bytes.len() + buf.len() > self.limit {
+            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
+                "more than {} of listing",
+                crate::progress::human(self.limit as u64)
+            ))));
+        }
+        self.bytes.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 

@@ -17,6 +17,11 @@ use crate::state::runs;
 
 pub async fn backup(mut settings: Settings, repo: &dyn Repository) -> Result<BackupReport> {
     let name = runs::new_id("backup");
+    if settings.incremental
+        && let Ok(latest) = repo.resolve(None)
+    {
+        settings.previous = Some((latest.path.clone(), latest.name.clone()));
+    }
     let pending = repo.begin(&name)?;
     settings.backup_dir = pending.path.clone();
     settings.run_id = Some(name.clone());

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::audit::Audit;
 use crate::backup_set::BackupSet;
 use crate::backup_set::artifacts::ArtifactStore;
+use crate::backup_set::incremental::Previous;
 use contract::Hook;
 
 use crate::capabilities::quota::SetQuota;
@@ -67,6 +68,12 @@ pub struct Settings {
     pub require_signed: Option<PathBuf>,
     /// `--recipient` for a backup, `--identity` for a restore.
     pub keys: crate::backup_set::encryption::Keys,
+    /// For a backup into a repository: its newest good set (path and name), whose
+    /// unchanged storage files are reused.
+    pub previous: Option<(PathBuf, String)>,
+    /// A backup into a repository reuses the previous set's unchanged storage files
+    /// (`--no-incremental`: copies everything).
+    pub incremental: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,11 +163,35 @@ impl Session {
             ));
         }
         let audit = Audit::create(&run.audit())?;
+        let previous = match (&settings.previous, kind) {
+            (Some((path, name)), Kind::Backup) => {
+                let encrypting = settings.keys.recipients.is_some();
+                let opened = BackupSet::open(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|set| Previous::open(set, name, cluster.namespace(), encrypting));
+                match opened {
+                    Ok(p) => {
+                        progress.line(&format!(
+                            "incremental: unchanged storage files are copied from set {name}"
+                        ));
+                        Some(Arc::new(p))
+                    }
+                    Err(why) => {
+                        progress.line(&format!(
+                            "not incremental: set {name} cannot be the source ({why}); trees are copied whole"
+                        ));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let ctx = Arc::new(RunContext {
             cluster: Arc::new(cluster),
             audit: Arc::new(audit),
             progress,
             quota: Arc::new(SetQuota::new(settings.limits.set_bytes)),
+            previous,
         });
         let mut threescale_version = version::read(&ctx.cluster).await?;
         let mut new_namespace = false;
