@@ -22,6 +22,7 @@ pub mod objects;
 pub mod pods;
 pub mod quota;
 pub mod rollout;
+mod tree_copy;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
