@@ -509,8 +509,8 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Parallel {
     /// How many components to work on at once: a backup's dumps, or a restore's steps
-    /// that no other waits for (the data loads while system-app is down). 1 runs them
-    /// one after another, in the documented order.
+    /// that do not wait for each other (the data loads while system-app is down). 1 runs
+    /// them one after another (a restore's in the order `--plan` prints).
     #[arg(long = "parallel", default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub n: u16,
 }
