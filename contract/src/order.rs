@@ -121,6 +121,91 @@ pub fn quiesce_then_restore(in_order: &[&Manifest]) -> Vec<(usize, Hook)> {
     steps
 }
 
+/// One quiesce or restore step of a restore, with the steps it waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Index into the plugins, as in [`quiesce_then_restore`].
+    pub plugin: usize,
+    pub hook: Hook,
+    /// Indices of earlier steps of the same list that must have finished first. Only
+    /// the direct ones: a step already waited for through another is left out.
+    pub waits_for: Vec<usize>,
+}
+
+/// [`quiesce_then_restore`]'s steps, each with what it waits for, so that steps that do
+/// not wait for each other can run side by side. A step waits for the steps of the
+/// plugins its plugin comes after (directly or not) and for its own plugin's earlier
+/// step; a restore that [`quiesce_then_restore`] puts after every quiesce (a data load,
+/// made while system-app is down) waits for every quiesce. Nothing else orders them:
+/// every edge comes from an `after` list or from the quiesce rule, so running the steps
+/// one at a time in list order (a topological order of these edges) is the sequence.
+pub fn restore_steps(in_order: &[&Manifest]) -> Vec<Step> {
+    let steps = quiesce_then_restore(in_order);
+    let index: BTreeMap<&str, usize> = in_order
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.name.as_str(), i))
+        .collect();
+    // ancestors[p]: every plugin p comes after, directly or not.
+    let ancestors: Vec<BTreeSet<usize>> = (0..in_order.len())
+        .map(|start| {
+            let mut seen = BTreeSet::new();
+            let mut todo = vec![start];
+            while let Some(i) = todo.pop() {
+                for name in &in_order[i].after {
+                    if let Some(&j) = index.get(name.as_str())
+                        && seen.insert(j)
+                    {
+                        todo.push(j);
+                    }
+                }
+            }
+            seen
+        })
+        .collect();
+    // The restores before the last quiesce are those some quiesce comes after; the rest
+    // are the loads made once everything is quiesced.
+    let last_quiesce = steps.iter().rposition(|(_, h)| *h == Hook::Quiesce);
+    let quiesces: Vec<usize> = (0..steps.len())
+        .filter(|s| steps[*s].1 == Hook::Quiesce)
+        .collect();
+    let mut direct: Vec<BTreeSet<usize>> = Vec::with_capacity(steps.len());
+    for (j, &(pj, hj)) in steps.iter().enumerate() {
+        let mut needs: BTreeSet<usize> = (0..j)
+            .filter(|&i| {
+                let pi = steps[i].0;
+                pi == pj || ancestors[pj].contains(&pi)
+            })
+            .collect();
+        if hj == Hook::Restore && last_quiesce.is_some_and(|q| j > q) {
+            needs.extend(quiesces.iter().copied());
+        }
+        direct.push(needs);
+    }
+    // Everything each step waits for, directly or not (edges only point backwards).
+    let mut closure: Vec<BTreeSet<usize>> = Vec::with_capacity(steps.len());
+    for needs in &direct {
+        let mut all = needs.clone();
+        for &i in needs {
+            all.extend(closure[i].iter().copied());
+        }
+        closure.push(all);
+    }
+    steps
+        .iter()
+        .zip(&direct)
+        .map(|(&(plugin, hook), needs)| Step {
+            plugin,
+            hook,
+            waits_for: needs
+                .iter()
+                .copied()
+                .filter(|&i| !needs.iter().any(|&k| closure[k].contains(&i)))
+                .collect(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +284,114 @@ mod tests {
                 "system-app quiesce",
                 "system-mysql restore",
                 "restarts restore",
+            ]
+        );
+    }
+
+    /// The 3scale 2.15 set's `after` lists, with its hooks.
+    fn threescale() -> Vec<Manifest> {
+        let data = [
+            "system-app",
+            "system-mysql",
+            "system-storage",
+            "zync-database",
+            "backend-redis",
+            "system-redis",
+        ];
+        let ms = vec![
+            with_hooks("secrets", &[], "\"restore\""),
+            with_hooks("configmaps", &[], "\"restore\""),
+            with_hooks("apimanager", &["secrets", "configmaps"], "\"restore\""),
+            with_hooks("system-app", &["apimanager"], "\"quiesce\", \"resume\""),
+            with_hooks("system-mysql", &["apimanager"], "\"restore\""),
+            with_hooks("system-storage", &["apimanager"], "\"restore\""),
+            with_hooks("zync-database", &["apimanager"], "\"restore\", \"resume\""),
+            with_hooks("backend-redis", &["apimanager"], "\"restore\", \"resume\""),
+            with_hooks(
+                "system-redis",
+                &["backend-redis"],
+                "\"restore\", \"resume\"",
+            ),
+            with_hooks("restarts", &data, "\"restore\", \"resume\""),
+        ];
+        let refs: Vec<&Manifest> = ms.iter().collect();
+        let seq = sequence(&refs, Missing::Refuse).unwrap();
+        seq.into_iter().map(|i| ms[i].clone()).collect()
+    }
+
+    fn waits(ms: &[Manifest]) -> Vec<String> {
+        let refs: Vec<&Manifest> = ms.iter().collect();
+        let steps = restore_steps(&refs);
+        let name = |s: &Step| format!("{} {}", ms[s.plugin].name, s.hook);
+        steps
+            .iter()
+            .map(|s| {
+                let w: Vec<String> = s.waits_for.iter().map(|&i| name(&steps[i])).collect();
+                format!("{} <- [{}]", name(s), w.join(", "))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_data_loads_wait_only_for_the_quiesce_and_what_they_come_after() {
+        assert_eq!(
+            waits(&threescale()),
+            [
+                "configmaps restore <- []",
+                "secrets restore <- []",
+                "apimanager restore <- [configmaps restore, secrets restore]",
+                "system-app quiesce <- [apimanager restore]",
+                // Side by side, once system-app is down:
+                "backend-redis restore <- [system-app quiesce]",
+                "system-mysql restore <- [system-app quiesce]",
+                "system-storage restore <- [system-app quiesce]",
+                "zync-database restore <- [system-app quiesce]",
+                // redis-config is shared: system-redis comes after backend-redis.
+                "system-redis restore <- [backend-redis restore]",
+                "restarts restore <- [system-mysql restore, system-storage restore, zync-database restore, system-redis restore]",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_steps_are_the_sequence_and_every_wait_points_back() {
+        let ms = threescale();
+        let refs: Vec<&Manifest> = ms.iter().collect();
+        let steps = restore_steps(&refs);
+        let plain: Vec<(usize, Hook)> = steps.iter().map(|s| (s.plugin, s.hook)).collect();
+        assert_eq!(plain, quiesce_then_restore(&refs));
+        for (j, s) in steps.iter().enumerate() {
+            assert!(s.waits_for.iter().all(|&i| i < j), "{s:?} at {j}");
+        }
+    }
+
+    #[test]
+    fn without_a_quiesce_only_after_orders_the_restores() {
+        let ms = [m("a", &[]), m("b", &[]), m("c", &["a"])];
+        assert_eq!(
+            waits(&ms),
+            [
+                "a restore <- []",
+                "b restore <- []",
+                "c restore <- [a restore]"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plugin_with_both_hooks_restores_after_its_quiesce() {
+        let ms = [
+            with_hooks("a", &[], "\"restore\""),
+            with_hooks("q", &["a"], "\"quiesce\", \"restore\""),
+            with_hooks("b", &[], "\"restore\""),
+        ];
+        assert_eq!(
+            waits(&ms),
+            [
+                "a restore <- []",
+                "q quiesce <- [a restore]",
+                "q restore <- [q quiesce]",
+                "b restore <- [q quiesce]",
             ]
         );
     }

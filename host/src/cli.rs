@@ -142,9 +142,8 @@ pub enum Command {
         run: RunArgs,
         #[command(flatten)]
         repo: RepoArg,
-        /// How many components to back up at once.
-        #[arg(long, default_value_t = 3, value_name = "N")]
-        parallel: usize,
+        #[command(flatten)]
+        parallel: Parallel,
         /// Seal the set with this ed25519 private key when every component is backed up
         /// (`host key new` makes one); `--trust-key` on restore then checks it.
         #[arg(long, value_name = "FILE")]
@@ -165,6 +164,7 @@ pub enum Command {
   host restore --repo /backups/3scale --plan              # the steps and checks; changes nothing
   host restore --backup-dir ./bk --trust-key seal.key.pub
   host restore --repo /backups/3scale --identity ~/.config/host/age-key.txt   # an encrypted set
+  host restore --backup-dir ./bk --parallel 1             # one step at a time, as the manual
 
 ", exit_codes!()))]
     Restore {
@@ -186,6 +186,8 @@ pub enum Command {
         /// the APIManager's 3scale version; changes nothing.
         #[arg(long)]
         plan: bool,
+        #[command(flatten)]
+        parallel: Parallel,
         #[command(flatten)]
         checks: RestoreChecks,
     },
@@ -540,6 +542,16 @@ pub struct RestoreChecks {
 pub enum Action {
     Backup,
     Restore,
+}
+
+/// `--parallel`, the same for backup and restore.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Parallel {
+    /// How many components to work on at once: a backup's dumps, or a restore's steps
+    /// that do not wait for each other (the data loads while system-app is down). 1 runs
+    /// them one after another (a restore's in the order `--plan` prints).
+    #[arg(long = "parallel", default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub n: u16,
 }
 
 #[derive(Debug, Args)]

@@ -240,7 +240,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
                 &state,
                 PluginSource::Dir(plugins_dir(plugins)?),
                 run,
-                parallel,
+                parallel.n.into(),
                 None,
             );
             // Read before the backup: a key that cannot seal or encrypt is found before
@@ -260,6 +260,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             ref repo,
             ref set,
             plan,
+            parallel,
             ref checks,
         } => {
             let (dir, from) = set_dir(&run.backup_dir, repo, set.as_deref())?;
@@ -276,7 +277,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
                 &state,
                 PluginSource::Dir(plugins_dir(plugins)?),
                 run,
-                1,
+                parallel.n.into(),
                 None,
             );
             s.backup_dir = dir;

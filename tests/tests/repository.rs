@@ -740,12 +740,16 @@ fn resume_after_a_restore_killed_in_the_mysql_load_says_the_data_were_not_restor
     let spec = sim.apimanager_spec();
 
     let mut cmd = Command::new(host_bin());
+    // One step at a time: killed in the MySQL load, that load is the one step the run
+    // stopped in (parallel_restore.rs cuts loads running side by side).
     cmd.args([
         "restore",
         "--plugins",
         s(&plugins_dir()),
         "--backup-dir",
         s(&set),
+        "--parallel",
+        "1",
     ])
     .stdin(Stdio::null())
     .stdout(Stdio::null())

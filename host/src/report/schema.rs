@@ -179,8 +179,12 @@ pub struct Resumed {
     /// The cut-off run kept a step log (hosts since run state left the set).
     pub recorded: bool,
     pub done: Vec<String>,
+    /// The first of `stopped_in`, for scripts written when steps ran one at a time.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<String>,
+    /// Every step the run stopped in (several ran side by side).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stopped_in: Vec<String>,
     pub not_run: Vec<String>,
     /// The data steps all finished: a restore is complete once nothing is left to put
     /// back.
@@ -240,7 +244,8 @@ impl Restore {
             resumed: r.resumed.as_ref().map(|c| Resumed {
                 recorded: c.recorded,
                 done: c.done.clone(),
-                stopped_at: c.stopped_at.clone(),
+                stopped_at: c.stopped.first().cloned(),
+                stopped_in: c.stopped.clone(),
                 not_run: c.not_run.clone(),
                 complete: c.complete(),
             }),

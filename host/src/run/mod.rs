@@ -7,6 +7,7 @@ pub mod into_repository;
 pub mod plan;
 pub mod report;
 pub mod restore;
+mod schedule;
 pub(crate) mod version;
 
 use std::collections::BTreeMap;

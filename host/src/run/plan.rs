@@ -2,8 +2,9 @@
 //! set alone, changing nothing. The only thing read from the cluster is the 3scale version
 //! on the APIManager (and the API server's address, by connecting), which chooses the
 //! plugin set and is one of the checks; no plugin runs, no exec, no patch, and no run
-//! state is written. The steps are in the order a restore takes them
-//! (`contract::order::quiesce_then_restore`, then every resume hook), each with what its
+//! state is written. The steps are in the order a restore takes them one at a time
+//! (`contract::order::quiesce_then_restore`, then every resume hook), each with the steps
+//! it waits for (those that wait for none of each other run side by side) and what its
 //! plugin may do in `host inspect`'s words; the checks are the ones that refuse a restore
 //! before its first change, each with what it would say.
 
@@ -58,6 +59,9 @@ pub struct PlanStep {
     pub reads: Vec<String>,
     /// What the plugin may do, as `host inspect` says it.
     pub capabilities: Vec<String>,
+    /// The steps (numbered from 1) this one waits for; steps that do not wait for each
+    /// other run side by side, up to `--parallel`.
+    pub waits_for: Vec<usize>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -183,7 +187,7 @@ pub async fn plan(input: PlanInput<'_>) -> Result<Plan> {
         checks,
         steps,
         on_failure: format!(
-            "if a step fails or the run is interrupted, no further step runs, and each of {} whose journal notes a change gets its resume hook to put it back",
+            "if a step fails, no further step starts and the steps running beside it finish; if the run is interrupted, the running steps are stopped; then each of {} whose journal notes a change gets its resume hook to put it back",
             resumers.join(", ")
         ),
     })
@@ -191,15 +195,29 @@ pub async fn plan(input: PlanInput<'_>) -> Result<Plan> {
 
 fn steps(plugins: &[PluginFile]) -> Vec<PlanStep> {
     let manifests: Vec<&contract::Manifest> = plugins.iter().map(|p| &p.manifest).collect();
+    let data = order::restore_steps(&manifests);
+    // The resumes run one after another once every data step has ended: the first waits
+    // for the data steps nothing else waits for.
+    let last: Vec<usize> = (0..data.len())
+        .filter(|&j| !data.iter().any(|s| s.waits_for.contains(&j)))
+        .collect();
     let resumes = plugins
         .iter()
         .enumerate()
         .filter(|(_, p)| p.manifest.has_hook(Hook::Resume))
-        .map(|(i, _)| (i, Hook::Resume));
-    order::quiesce_then_restore(&manifests)
-        .into_iter()
+        .enumerate()
+        .map(|(k, (i, _))| {
+            let waits_for = if k == 0 {
+                last.clone()
+            } else {
+                vec![data.len() + k - 1]
+            };
+            (i, Hook::Resume, waits_for)
+        });
+    data.iter()
+        .map(|s| (s.plugin, s.hook, s.waits_for.clone()))
         .chain(resumes)
-        .map(|(i, hook)| {
+        .map(|(i, hook, waits_for)| {
             let p = &plugins[i];
             PlanStep {
                 plugin: p.manifest.name.clone(),
@@ -216,6 +234,7 @@ fn steps(plugins: &[PluginFile]) -> Vec<PlanStep> {
                     Vec::new()
                 },
                 capabilities: Grant::describe(&p.manifest),
+                waits_for: waits_for.into_iter().map(|j| j + 1).collect(),
             }
         })
         .collect()

@@ -114,10 +114,14 @@ pub fn restore(r: &RestoreReport) -> String {
             s.duration.as_secs_f64()
         );
     }
-    // The first failure is told below; a failed put-back is told here.
-    for s in r.steps.iter().filter(|s| s.hook == Hook::Resume) {
+    // The first failure is told below; any other (a step that ran beside it, a failed
+    // put-back) is told here.
+    for s in &r.steps {
         if let StepResult::Failed(m) = &s.result {
-            let _ = writeln!(out, "error: {} {}: {m}", s.plugin, s.hook.name());
+            let line = format!("{} {}: {m}", s.plugin, s.hook.name());
+            if r.failure.as_ref() != Some(&line) {
+                let _ = writeln!(out, "error: {line}");
+            }
         }
     }
     if let (Some(cut), true) = (&r.resumed, r.not_put_back.is_empty()) {
@@ -199,22 +203,31 @@ fn resumed(out: &mut String, r: &RestoreReport, cut: &CutOff) {
         );
         return;
     }
-    match (&cut.stopped_at, cut.recorded) {
-        (Some(step), _) => {
+    match (cut.stopped.as_slice(), cut.recorded) {
+        ([step], _) => {
             let _ = writeln!(
                 out,
                 "the data were NOT restored: run {} stopped during `{step}`, so what that step loads may be partly loaded and the steps after it never ran",
                 r.run_id
             );
         }
-        (None, true) => {
+        ([_, _, ..], _) => {
+            let steps: Vec<String> = cut.stopped.iter().map(|s| format!("`{s}`")).collect();
+            let _ = writeln!(
+                out,
+                "the data were NOT restored: run {} stopped during {}, which ran side by side, so what those steps load may be partly loaded and the steps after them never ran",
+                r.run_id,
+                steps.join(" and ")
+            );
+        }
+        ([], true) => {
             let _ = writeln!(
                 out,
                 "the data were NOT restored: run {} stopped before it finished",
                 r.run_id
             );
         }
-        (None, false) => {
+        ([], false) => {
             let _ = writeln!(
                 out,
                 "the data were NOT restored, as far as the host can tell: run {} kept no step log (a run of an earlier host), so take it that it stopped before its data steps",
@@ -262,9 +275,17 @@ pub fn plan(p: &super::plan::Plan) -> String {
         let _ = writeln!(out, "  {outcome:<7} {}: {}", c.name, c.detail);
     }
     let _ = writeln!(out, "\nsteps, in order:");
+    let _ = writeln!(
+        out,
+        "  (each starts once the steps it waits for have ended; steps that wait for none of each other run side by side, up to --parallel at a time)"
+    );
     let mut shown = std::collections::BTreeSet::new();
     for (i, s) in p.steps.iter().enumerate() {
         let _ = writeln!(out, "  {:>2}. {} {}  ({})", i + 1, s.plugin, s.hook, s.file);
+        if !s.waits_for.is_empty() {
+            let waits: Vec<String> = s.waits_for.iter().map(|n| n.to_string()).collect();
+            let _ = writeln!(out, "        waits for: {}", waits.join(", "));
+        }
         if !s.reads.is_empty() {
             let _ = writeln!(out, "        reads: {}", s.reads.join(", "));
         }
@@ -321,7 +342,7 @@ mod tests {
         let r = resumed(CutOff {
             recorded: true,
             done: vec!["secrets restore".into(), "system-app quiesce".into()],
-            stopped_at: Some("system-mysql restore".into()),
+            stopped: vec!["system-mysql restore".into()],
             not_run: vec!["system-storage restore".into()],
             set: Some("/backups/set".into()),
         });
@@ -349,5 +370,65 @@ mod tests {
         });
         assert_eq!(r.exit_code(), 0);
         assert!(restore(&r).contains("is complete"));
+    }
+
+    #[test]
+    fn a_run_cut_with_loads_side_by_side_names_each_of_them() {
+        let r = resumed(CutOff {
+            recorded: true,
+            done: vec!["system-app quiesce".into()],
+            stopped: vec![
+                "system-mysql restore".into(),
+                "zync-database restore".into(),
+            ],
+            not_run: vec!["restarts restore".into()],
+            set: None,
+        });
+        let text = restore(&r);
+        assert_eq!(r.exit_code(), 6);
+        assert!(
+            text.contains("stopped during `system-mysql restore` and `zync-database restore`"),
+            "{text}"
+        );
+        let doc = crate::report::schema::Restore::new(&r, "/set".into(), "/state".into());
+        let doc = serde_json::to_value(&doc).unwrap();
+        assert_eq!(doc["resumed"]["stoppedAt"], "system-mysql restore");
+        assert_eq!(
+            doc["resumed"]["stoppedIn"],
+            serde_json::json!(["system-mysql restore", "zync-database restore"])
+        );
+    }
+
+    #[test]
+    fn a_step_that_failed_beside_the_first_failure_is_told_too() {
+        let step = |plugin: &str, result| Step {
+            plugin: plugin.into(),
+            hook: Hook::Restore,
+            result,
+            duration: std::time::Duration::ZERO,
+        };
+        let r = RestoreReport {
+            verified: None,
+            steps: vec![
+                step("system-mysql", StepResult::Failed("mysql said no".into())),
+                step("zync-database", StepResult::Failed("psql said no".into())),
+                step("restarts", StepResult::Skipped),
+            ],
+            failure: Some("zync-database restore: psql said no".into()),
+            not_put_back: Vec::new(),
+            run_id: "r1".into(),
+            resumed: None,
+        };
+        let text = restore(&r);
+        assert_eq!(r.exit_code(), 1);
+        assert!(
+            text.contains("restore FAILED at zync-database restore: psql said no"),
+            "{text}"
+        );
+        assert!(
+            text.contains("error: system-mysql restore: mysql said no"),
+            "{text}"
+        );
+        assert!(!text.contains("error: zync-database"), "{text}");
     }
 }

@@ -1,15 +1,17 @@
 //! `host restore` and `host resume`. A restore runs in the plugins' order: the quiesce
-//! and restore hooks as `contract::order::quiesce_then_restore` orders them (a quiesce
-//! after the restores of what its plugin comes after, every other restore after the
-//! quiesces), then every resume hook. The set is
-//! verified before the first change. When a step fails (or the run is interrupted), no
-//! further step runs, and every plugin that still holds journal notes of something it
-//! scaled down or changed gets its resume hook, in a fresh instance, to put it back.
+//! and restore hooks as `contract::order::restore_steps` orders them (a quiesce after the
+//! restores of what its plugin comes after, every other restore after the quiesces), side
+//! by side where none waits for another, up to `--parallel` (see `schedule`), then every
+//! resume hook, one after another. The set is verified before the first change. When a
+//! step fails (or the run is interrupted), no further step starts, and every plugin that
+//! still holds journal notes of something it scaled down or changed gets its resume hook,
+//! in a fresh instance, to put it back.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Session;
+use super::schedule::{self, Ran};
 use crate::backup_set::BackupSet;
 use crate::backup_set::verify::{self, Verified};
 use crate::cluster::PodPermit;
@@ -53,8 +55,10 @@ pub struct CutOff {
     pub recorded: bool,
     /// "plugin hook" of the steps that finished.
     pub done: Vec<String>,
-    /// The step that started and never ended (the host was killed), or that failed.
-    pub stopped_at: Option<String>,
+    /// The steps that started and never ended (the host was killed), or that failed:
+    /// several when steps ran side by side. Data steps only, if any stopped: a put-back
+    /// cut off after them is not where the restore stopped.
+    pub stopped: Vec<String>,
     /// The steps of the restore's order that never started.
     pub not_run: Vec<String>,
     /// The set the run restored from, as its record names it.
@@ -64,7 +68,7 @@ pub struct CutOff {
 impl CutOff {
     /// Every step of the run, data and resume, had finished: nothing is missing.
     pub fn complete(&self) -> bool {
-        self.recorded && self.stopped_at.is_none() && self.not_run.is_empty()
+        self.recorded && self.stopped.is_empty() && self.not_run.is_empty()
     }
 }
 
@@ -276,25 +280,38 @@ fn cut_off(session: &Session) -> Result<CutOff> {
         out.not_run = planned;
         return Ok(out);
     };
-    out.recorded = true;
-    let mut started = Vec::new();
-    for e in &events {
-        let step = format!("{} {}", e.plugin, e.hook);
-        match e.event.as_str() {
-            "started" => started.push(step),
-            "ok" => out.done.push(step),
-            _ if out.stopped_at.is_none() => out.stopped_at = Some(step),
-            _ => {}
-        }
-    }
-    if out.stopped_at.is_none() {
-        out.stopped_at = started.into_iter().find(|s| !out.done.contains(s));
-    }
-    out.not_run = planned
-        .into_iter()
-        .filter(|s| !out.done.contains(s) && out.stopped_at.as_ref() != Some(s))
-        .collect();
+    out.read_log(planned, &events);
     Ok(out)
+}
+
+impl CutOff {
+    /// What the step log says: each step's last word, in the order the steps first
+    /// appear. `ok` is done; `started` (never ended: the host was killed) or `failed` is
+    /// where the run stopped, which may be several steps that ran side by side. A
+    /// put-back's resumes are not where the restore stopped if a data step did.
+    fn read_log(&mut self, planned: Vec<String>, events: &[crate::state::runs::StepEvent]) {
+        self.recorded = true;
+        let mut last: Vec<(String, bool, &str)> = Vec::new();
+        for e in events {
+            let step = format!("{} {}", e.plugin, e.hook);
+            match last.iter_mut().find(|(s, _, _)| *s == step) {
+                Some(seen) => seen.2 = e.event.as_str(),
+                None => last.push((step, e.hook == Hook::Resume.name(), e.event.as_str())),
+            }
+        }
+        let data_stopped = last.iter().any(|(_, resume, ev)| !resume && *ev != "ok");
+        for (step, resume, event) in last {
+            if event == "ok" {
+                self.done.push(step);
+            } else if !(resume && data_stopped) {
+                self.stopped.push(step);
+            }
+        }
+        self.not_run = planned
+            .into_iter()
+            .filter(|s| !self.done.contains(s) && !self.stopped.contains(s))
+            .collect();
+    }
 }
 
 impl RestoreReport {
@@ -310,49 +327,89 @@ impl RestoreReport {
     }
 }
 
-/// The quiesce and restore steps, in `quiesce_then_restore`'s order; then, on success,
-/// every resume hook, or on failure the put-back.
+/// The quiesce and restore steps, side by side where `contract::order::restore_steps`
+/// lets them (at most `--parallel` at once; one at a time is `quiesce_then_restore`'s
+/// order); then, on success, every resume hook, or on failure the put-back.
 async fn phases(session: &Arc<Session>) -> Result<RestoreReport> {
     let mut report = RestoreReport::new(session);
-    let mut interrupted = Box::pin(interrupt_signal());
     let manifests: Vec<&contract::Manifest> = session.plugins.iter().map(|p| &p.manifest).collect();
-    for (i, hook) in contract::order::quiesce_then_restore(&manifests) {
-        let p = &session.plugins[i];
-        let name = p.manifest.name.clone();
-        if report.failure.is_some() {
-            report.steps.push(Step {
-                plugin: name,
-                hook,
-                result: StepResult::Skipped,
-                duration: Duration::ZERO,
-            });
-            continue;
-        }
-        let started = std::time::Instant::now();
-        session.run.log_step(&name, hook.name(), "started", None);
-        let outcome = tokio::select! {
-            r = session.call(p, hook, session.set.reader()?) => r.map(|_| ()),
-            signal = &mut interrupted => Err(Error::Interrupted(signal)),
-        };
-        let result = match outcome {
-            Ok(()) => StepResult::Ok,
-            Err(e) => {
-                let message = match e {
-                    Error::Plugin { message, .. } => message,
-                    other => other.to_string(),
-                };
-                report.failure = Some(format!("{name} {hook}: {message}"));
-                StepResult::Failed(message)
+    let planned = contract::order::restore_steps(&manifests);
+    let waits: Vec<Vec<usize>> = planned.iter().map(|s| s.waits_for.clone()).collect();
+    let label = |j: usize| {
+        format!(
+            "{} {}",
+            session.plugins[planned[j].plugin].manifest.name, planned[j].hook
+        )
+    };
+    let mut started = vec![std::time::Instant::now(); planned.len()];
+    let ran = schedule::run(
+        &waits,
+        session.settings.parallel,
+        |j| {
+            started[j] = std::time::Instant::now();
+            let (i, hook) = (planned[j].plugin, planned[j].hook);
+            // Logged here, in start order: `host resume` reads where a run was from it.
+            session.run.log_step(
+                &session.plugins[i].manifest.name,
+                hook.name(),
+                "started",
+                None,
+            );
+            let session = session.clone();
+            async move { data_step(&session, i, hook).await }
+        },
+        |done: &Done| done.result != StepResult::Ok,
+        |now| {
+            let names: Vec<String> = now.iter().map(|&j| label(j)).collect();
+            session
+                .progress()
+                .line(&format!("running: {}", names.join(", ")));
+        },
+        interrupt_signal(),
+    )
+    .await;
+    // The first failure is the one that ended first; a signal's cut comes after any.
+    let mut first: Option<(std::time::Instant, String)> = None;
+    let mut cut: Option<String> = None;
+    for (j, ran) in ran.into_iter().enumerate() {
+        let (i, hook) = (planned[j].plugin, planned[j].hook);
+        let name = session.plugins[i].manifest.name.clone();
+        let (result, duration) = match ran {
+            // It logged its own end.
+            Ran::Finished(done) => {
+                if let StepResult::Failed(m) = &done.result
+                    && first.as_ref().is_none_or(|(at, _)| done.ended < *at)
+                {
+                    first = Some((done.ended, format!("{name} {hook}: {m}")));
+                }
+                (done.result, done.duration)
             }
+            // Dropped (or panicked) before it could log its end, which follows its last
+            // await: logged here.
+            Ran::Interrupted(signal) => {
+                let message = Error::Interrupted(signal).to_string();
+                (
+                    cut_short(session, &name, hook, message, &mut cut),
+                    started[j].elapsed(),
+                )
+            }
+            Ran::Lost(why) => {
+                let message = format!("the step's task ended without a result: {why}");
+                (
+                    cut_short(session, &name, hook, message, &mut cut),
+                    started[j].elapsed(),
+                )
+            }
+            Ran::NotStarted => (StepResult::Skipped, Duration::ZERO),
         };
-        log_end(session, &name, hook, &result);
         report.steps.push(Step {
             plugin: name,
             hook,
             result,
-            duration: started.elapsed(),
+            duration,
         });
     }
+    report.failure = first.map(|(_, f)| f).or(cut);
     if report.failure.is_some() {
         return put_back(session, report, "putting back what the run changed").await;
     }
@@ -366,6 +423,50 @@ async fn phases(session: &Arc<Session>) -> Result<RestoreReport> {
         report.steps.push(step);
     }
     finish(session, report)
+}
+
+/// A step that did not run to its end: its end logged, and the first such one kept as the
+/// run's failure unless a step failed by itself.
+fn cut_short(
+    session: &Session,
+    name: &str,
+    hook: Hook,
+    message: String,
+    cut: &mut Option<String>,
+) -> StepResult {
+    cut.get_or_insert_with(|| format!("{name} {hook}: {message}"));
+    let result = StepResult::Failed(message);
+    log_end(session, name, hook, &result);
+    result
+}
+
+/// How a quiesce or restore step that ran to its end went.
+struct Done {
+    result: StepResult,
+    duration: Duration,
+    /// When it ended: of several failed steps, the first to fail is the run's failure.
+    ended: std::time::Instant,
+}
+
+/// One quiesce or restore step, on its own task; its end is logged as it ends.
+async fn data_step(session: &Session, i: usize, hook: Hook) -> Done {
+    let p = &session.plugins[i];
+    let started = std::time::Instant::now();
+    let outcome = match session.set.reader() {
+        Ok(store) => session.call(p, hook, store).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    let result = match outcome {
+        Ok(()) => StepResult::Ok,
+        Err(Error::Plugin { message, .. }) => StepResult::Failed(message),
+        Err(other) => StepResult::Failed(other.to_string()),
+    };
+    log_end(session, &p.manifest.name, hook, &result);
+    Done {
+        result,
+        duration: started.elapsed(),
+        ended: std::time::Instant::now(),
+    }
 }
 
 async fn put_back(
@@ -439,4 +540,109 @@ fn finish(session: &Session, mut report: RestoreReport) -> Result<RestoreReport>
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::runs::StepEvent;
+
+    fn log(lines: &[(&str, &str)]) -> Vec<StepEvent> {
+        lines
+            .iter()
+            .map(|(step, event)| {
+                let (plugin, hook) = step.split_once(' ').unwrap();
+                StepEvent {
+                    plugin: plugin.into(),
+                    hook: hook.into(),
+                    event: (*event).into(),
+                    at: String::new(),
+                    message: None,
+                }
+            })
+            .collect()
+    }
+
+    fn read(lines: &[(&str, &str)]) -> CutOff {
+        let planned = [
+            "system-app quiesce",
+            "system-mysql restore",
+            "zync-database restore",
+            "restarts restore",
+            "system-app resume",
+            "zync-database resume",
+        ];
+        let mut cut = CutOff::default();
+        cut.read_log(planned.map(String::from).to_vec(), &log(lines));
+        cut
+    }
+
+    #[test]
+    fn a_run_killed_with_two_loads_running_stopped_in_both() {
+        let cut = read(&[
+            ("system-app quiesce", "started"),
+            ("system-app quiesce", "ok"),
+            ("system-mysql restore", "started"),
+            ("zync-database restore", "started"),
+        ]);
+        assert_eq!(cut.done, ["system-app quiesce"]);
+        assert_eq!(
+            cut.stopped,
+            ["system-mysql restore", "zync-database restore"]
+        );
+        assert_eq!(
+            cut.not_run,
+            [
+                "restarts restore",
+                "system-app resume",
+                "zync-database resume"
+            ]
+        );
+        assert!(!cut.complete());
+    }
+
+    #[test]
+    fn a_load_that_finished_beside_a_failed_one_is_done_and_the_put_back_is_not_a_stop() {
+        let cut = read(&[
+            ("system-app quiesce", "started"),
+            ("system-app quiesce", "ok"),
+            ("system-mysql restore", "started"),
+            ("zync-database restore", "started"),
+            ("zync-database restore", "failed"),
+            ("system-mysql restore", "ok"),
+            ("zync-database resume", "started"),
+            ("zync-database resume", "ok"),
+            // Killed in the put-back.
+            ("system-app resume", "started"),
+        ]);
+        assert_eq!(
+            cut.done,
+            [
+                "system-app quiesce",
+                "system-mysql restore",
+                "zync-database resume"
+            ]
+        );
+        assert_eq!(cut.stopped, ["zync-database restore"]);
+        assert_eq!(cut.not_run, ["restarts restore", "system-app resume"]);
+    }
+
+    #[test]
+    fn a_run_killed_in_its_resumes_stopped_there_and_a_finished_one_is_complete() {
+        let data = [
+            ("system-app quiesce", "ok"),
+            ("system-mysql restore", "ok"),
+            ("zync-database restore", "ok"),
+            ("restarts restore", "ok"),
+            ("system-app resume", "ok"),
+        ];
+        let mut lines = data.to_vec();
+        lines.push(("zync-database resume", "started"));
+        let cut = read(&lines);
+        assert_eq!(cut.stopped, ["zync-database resume"]);
+        assert!(cut.not_run.is_empty());
+        let mut lines = data.to_vec();
+        lines.push(("zync-database resume", "ok"));
+        assert!(read(&lines).complete());
+    }
 }

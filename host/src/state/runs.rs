@@ -132,8 +132,10 @@ impl RunDir {
 
     /// Appends a step's start or end. Not fsynced: it tells a person where a run
     /// stopped, and a `kill -9` of the host keeps what was written (only a lost machine
-    /// may lose the last lines).
+    /// may lose the last lines). Steps running side by side log from several threads:
+    /// one line at a time, so no line is ever interleaved with another.
     pub fn log_step(&self, plugin: &str, hook: &str, event: &str, message: Option<&str>) {
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let line = StepEvent {
             plugin: plugin.to_string(),
             hook: hook.to_string(),
@@ -142,6 +144,7 @@ impl RunDir {
             message: message.map(|m| crate::audit::cut(m, 500).into_owned()),
         };
         let path = self.path.join(STEPS);
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let written = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
