@@ -13,7 +13,6 @@ pub mod seal;
 pub mod tar_stream;
 pub mod verify;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -143,15 +142,15 @@ impl BackupSet {
         manifest: &Manifest,
         staged: &ArtifactStore,
     ) -> Result<Vec<ArtifactRecord>> {
-        let written = staged.written();
+        // Moved, not copied, into the records: a tree's 100,000 paths and hashes are held
+        // once.
+        let mut written: Vec<(String, FileDigest)> = staged.take_written().into_iter().collect();
         let mut records = Vec::new();
         let staging = format!("{STAGING}/{run_id}/{}", manifest.name);
         for artifact in &manifest.artifacts {
-            let files: BTreeMap<&String, &FileDigest> = written
-                .iter()
-                .filter(|(p, _)| {
-                    **p == artifact.path || p.starts_with(&format!("{}/", artifact.path))
-                })
+            let under = format!("{}/", artifact.path);
+            let files: Vec<(String, FileDigest)> = written
+                .extract_if(.., |(p, _)| *p == artifact.path || p.starts_with(&under))
                 .collect();
             let staged_path = format!("{staging}/{}", artifact.path);
             let present = self.dir.symlink_metadata(&staged_path).is_ok();
@@ -177,11 +176,11 @@ impl BackupSet {
             }
             for (path, digest) in files {
                 records.push(ArtifactRecord {
-                    path: path.clone(),
+                    path,
                     artifact: artifact.path.clone(),
                     format: artifact.format,
                     size: digest.size,
-                    sha256: digest.sha256.clone(),
+                    sha256: digest.sha256,
                     plain_size: digest.plain_size,
                     mtime: digest.mtime,
                 });
@@ -304,8 +303,11 @@ impl BackupSet {
     /// that no longer matches (see `seal.rs`).
     pub fn write_manifest(&self, m: &SetManifest) -> Result<()> {
         self.remove_seal()?;
-        let text = serde_json::to_vec_pretty(m).expect("manifest serialises");
-        self.write_atomic(manifest::FILE, &text)?;
+        // Streamed to the file: the manifest of a 100,000-file tree is some 30 MB of
+        // JSON, not held in memory beside its records.
+        self.write_atomic_with(manifest::FILE, |w| {
+            serde_json::to_writer_pretty(w, m).map_err(std::io::Error::other)
+        })?;
         *self.encrypted.lock().unwrap() = Some(m.encryption.is_some());
         Ok(())
     }
@@ -327,13 +329,25 @@ impl BackupSet {
     }
 
     fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.write_atomic_with(name, |w| std::io::Write::write_all(w, bytes))
+    }
+
+    fn write_atomic_with(
+        &self,
+        name: &str,
+        write: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
+    ) -> Result<()> {
         let tmp = format!("{name}.tmp");
         let mut file = self
             .dir
             .open_with(&tmp, &private::new_file())
+            .map_err(|e| Error::io(self.path.join(&tmp), e))?
+            .into_std();
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, &mut file);
+        write(&mut out)
+            .and_then(|()| std::io::Write::flush(&mut out))
             .map_err(|e| Error::io(self.path.join(&tmp), e))?;
-        std::io::Write::write_all(&mut file, bytes)
-            .map_err(|e| Error::io(self.path.join(&tmp), e))?;
+        drop(out);
         file.sync_all()
             .map_err(|e| Error::io(self.path.join(&tmp), e))?;
         self.dir
