@@ -80,32 +80,14 @@ pub fn sequence(manifests: &[&Manifest], missing: Missing) -> Result<Vec<usize>,
 /// until its system-app-pre Job completes, and the Job reads the Secrets, so with lost
 /// or regenerated Secrets the manual's order (scale down, then 9.5.1) waits for ever.
 pub fn quiesce_then_restore(in_order: &[&Manifest]) -> Vec<(usize, Hook)> {
-    let index: BTreeMap<&str, usize> = in_order
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.name.as_str(), i))
-        .collect();
-    let ancestors = |start: usize| -> BTreeSet<usize> {
-        let mut seen = BTreeSet::new();
-        let mut todo = vec![start];
-        while let Some(i) = todo.pop() {
-            for name in &in_order[i].after {
-                if let Some(&j) = index.get(name.as_str())
-                    && seen.insert(j)
-                {
-                    todo.push(j);
-                }
-            }
-        }
-        seen
-    };
+    let ancestors = ancestors(in_order);
     let mut steps = Vec::new();
     let mut restored = BTreeSet::new();
     for (q, m) in in_order.iter().enumerate() {
         if !m.has_hook(Hook::Quiesce) {
             continue;
         }
-        let before = ancestors(q);
+        let before = &ancestors[q];
         for (a, m) in in_order.iter().enumerate() {
             if before.contains(&a) && m.has_hook(Hook::Restore) && restored.insert(a) {
                 steps.push((a, Hook::Restore));
@@ -119,6 +101,32 @@ pub fn quiesce_then_restore(in_order: &[&Manifest]) -> Vec<(usize, Hook)> {
         }
     }
     steps
+}
+
+/// For each plugin, every plugin it comes after, directly or not (`after` names
+/// outside the list are ignored).
+fn ancestors(in_order: &[&Manifest]) -> Vec<BTreeSet<usize>> {
+    let index: BTreeMap<&str, usize> = in_order
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.name.as_str(), i))
+        .collect();
+    (0..in_order.len())
+        .map(|start| {
+            let mut seen = BTreeSet::new();
+            let mut todo = vec![start];
+            while let Some(i) = todo.pop() {
+                for name in &in_order[i].after {
+                    if let Some(&j) = index.get(name.as_str())
+                        && seen.insert(j)
+                    {
+                        todo.push(j);
+                    }
+                }
+            }
+            seen
+        })
+        .collect()
 }
 
 /// One quiesce or restore step of a restore, with the steps it waits for.
@@ -141,28 +149,7 @@ pub struct Step {
 /// one at a time in list order (a topological order of these edges) is the sequence.
 pub fn restore_steps(in_order: &[&Manifest]) -> Vec<Step> {
     let steps = quiesce_then_restore(in_order);
-    let index: BTreeMap<&str, usize> = in_order
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.name.as_str(), i))
-        .collect();
-    // ancestors[p]: every plugin p comes after, directly or not.
-    let ancestors: Vec<BTreeSet<usize>> = (0..in_order.len())
-        .map(|start| {
-            let mut seen = BTreeSet::new();
-            let mut todo = vec![start];
-            while let Some(i) = todo.pop() {
-                for name in &in_order[i].after {
-                    if let Some(&j) = index.get(name.as_str())
-                        && seen.insert(j)
-                    {
-                        todo.push(j);
-                    }
-                }
-            }
-            seen
-        })
-        .collect();
+    let ancestors = ancestors(in_order);
     // The restores before the last quiesce are those some quiesce comes after; the rest
     // are the loads made once everything is quiesced.
     let last_quiesce = steps.iter().rposition(|(_, h)| *h == Hook::Quiesce);
