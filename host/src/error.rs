@@ -82,6 +82,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The object store (`--repo s3://`) refused or failed a request, after the retries
+    /// object_store gives each one.
+    #[error("{at}: {source}")]
+    Storage {
+        at: String,
+        #[source]
+        source: object_store::Error,
+    },
     /// A data stream between a pod and the set broke.
     #[error("{0}")]
     Stream(String),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use contract::Hook;
-use host::backup_set::BackupSet;
+use host::backup_set::{BackupSet, SetLocation};
 use host::backup_set::encryption::{Identities, Keys, Recipients};
 use host::cluster::{ClusterOptions, Timeouts};
 use host::error::Error;
@@ -213,7 +213,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
         } => {
             let source = PluginSource::File(plugin.clone());
             let mut s = settings(g, &state, source, run, 1, None);
-            s.backup_dir = run.backup_dir.clone().unwrap_or_else(|| ".".into());
+            s.backup_dir = SetLocation::Dir(run.backup_dir.clone().unwrap_or_else(|| ".".into()));
             match action {
                 Action::Backup => {
                     s.keys = encryption_keys(encrypt)?;
@@ -301,8 +301,8 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             // The set the run restored from, unless told: resume reads no artifact, but
             // a run of earlier hosts is found only in its set.
             s.backup_dir = match &args.backup_dir {
-                Some(d) => d.clone(),
-                None => host::state::runs::check_id(run)
+                Some(d) => SetLocation::Dir(d.clone()),
+                None => SetLocation::Dir(host::state::runs::check_id(run)
                     .ok()
                     .and_then(|()| {
                         host::state::runs::RunDir::in_state(&state.runs(), run)
@@ -312,7 +312,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
                     })
                     .map(|r| r.set)
                     .filter(|p| p.is_dir())
-                    .unwrap_or_else(|| ".".into()),
+                    .unwrap_or_else(|| ".".into())),
             };
             let set = s.backup_dir.clone();
             let work = async {
@@ -322,7 +322,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
                 emit(
                     g,
                     "RestoreReport",
-                    &schema::Restore::new(&r, set, run_state),
+                    &schema::Restore::new(&r, set.shown(), run_state),
                     || report::restore(&r),
                 );
                 Ok(r.exit_code())
@@ -338,9 +338,12 @@ fn set_dir(
     backup_dir: &Option<PathBuf>,
     repo: &RepoArg,
     set: Option<&str>,
-) -> Result<(PathBuf, Option<String>), Error> {
+) -> Result<(SetLocation, Option<String>), Error> {
     let Some(location) = &repo.repo else {
-        return Ok((backup_dir.clone().unwrap_or_else(|| ".".into()), None));
+        return Ok((
+            SetLocation::Dir(backup_dir.clone().unwrap_or_else(|| ".".into())),
+            None,
+        ));
     };
     let repo = host::repository::open(location, false)?;
     let entry = repo.resolve(set)?;
@@ -358,7 +361,7 @@ fn set_dir(
         if entry.latest { " (latest)" } else { "" },
         repo.location()
     );
-    Ok((entry.path, Some(line)))
+    Ok((entry.location, Some(line)))
 }
 
 /// `--plugins`, else the directory sets are installed in.
@@ -424,7 +427,7 @@ fn settings(
 ) -> Settings {
     Settings {
         cluster: cluster_options(g),
-        backup_dir: run.backup_dir.clone().unwrap_or_else(|| ".".into()),
+        backup_dir: SetLocation::Dir(run.backup_dir.clone().unwrap_or_else(|| ".".into())),
         plugins,
         cache_dir: if g.no_cache {
             None
@@ -523,7 +526,7 @@ async fn restore(g: &Global, s: Settings) -> Result<u8, Error> {
     emit(
         g,
         "RestoreReport",
-        &schema::Restore::new(&r, set, run_state),
+        &schema::Restore::new(&r, set.shown(), run_state),
         || report::restore(&r),
     );
     Ok(r.exit_code())
@@ -533,7 +536,7 @@ async fn plan_cmd(
     g: &Global,
     state: &StateDir,
     plugins: &Option<PathBuf>,
-    set: &std::path::Path,
+    set: &SetLocation,
     run: &RunArgs,
     checks: &RestoreChecks,
 ) -> Result<u8, Error> {
@@ -734,7 +737,7 @@ async fn plugin_cmd(action: &PluginAction) -> Result<u8, Error> {
 fn verify_cmd(
     g: &Global,
     plugins: &std::path::Path,
-    backup_dir: &std::path::Path,
+    location: &SetLocation,
     checks: &SetChecks,
     require_signed: Option<&std::path::Path>,
 ) -> Result<u8, Error> {
@@ -748,7 +751,8 @@ fn verify_cmd(
         }),
         None => None,
     };
-    let set = BackupSet::open(backup_dir)?.with_keys(keys);
+    let set = BackupSet::at(location, false)?.with_keys(keys);
+    let backup_dir = location.shown();
     let plugins = match sets::survey(plugins)? {
         Layout::One => plugins.to_path_buf(),
         Layout::Several(several) => {
@@ -783,7 +787,7 @@ fn verify_cmd(
     let v = verify::verify(&set, &plugins, &checks)?;
     let body = schema::Verify {
         result: "ok",
-        set: backup_dir.to_path_buf(),
+        set: backup_dir.clone(),
         checked: schema::Checked {
             files: v.files,
             bytes: v.bytes,

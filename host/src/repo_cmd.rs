@@ -33,7 +33,7 @@ pub fn describe(
         (Some(location), _) => repository::open(location, false)?.resolve(name)?,
         (None, dir) => single(dir.clone().unwrap_or_else(|| ".".into()))?,
     };
-    let claimed = host::backup_set::BackupSet::open(&entry.path)
+    let claimed = host::backup_set::BackupSet::at(&entry.location, false)
         .ok()
         .and_then(|set| host::backup_set::seal::claimed_key(&set));
     let body = schema::SetDescription::new(&entry, claimed);
@@ -69,7 +69,7 @@ fn single(path: PathBuf) -> Result<SetEntry, Error> {
         name: path.display().to_string(),
         state,
         sealed: path.join(host::backup_set::seal::FILE).is_file(),
-        path,
+        location: host::backup_set::SetLocation::Dir(path),
         latest: false,
         time,
         manifest,

@@ -1,8 +1,10 @@
-//! A plugin's view of the backup set, on a cap-std directory: where its artifacts are
-//! written during backup (a staging directory) or read from during restore (the set).
-//! Paths were already checked against the plugin's grant; cap-std additionally refuses
-//! anything that would leave the directory, and symlinks are refused outright, so a
-//! planted link cannot redirect a read or a write.
+//! A plugin's view of the backup set: where its artifacts are written during backup (a
+//! staging directory) or read from during restore (the set). Paths were already checked
+//! against the plugin's grant. In a directory, cap-std additionally refuses anything that
+//! would leave it, and symlinks are refused outright, so a planted link cannot redirect a
+//! read or a write. In an object store (`objects.rs`) a path is a key under the set's
+//! prefix, refused unless it is plain: there are no links, and no directories, only the
+//! names of the files under them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -15,6 +17,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
 
 use super::encryption::{self, Mode, Sealer};
+use super::objects::{ObjectPrefix, block_on};
+use super::sink::{Blocking, Sink, StdSink};
 use crate::error::{Error, Result};
 
 /// Size and content hash of one file, computed while it was written.
@@ -40,8 +44,14 @@ pub struct Entry {
     pub size: u64,
 }
 
+/// Where the store's files are.
+enum Backing {
+    Dir(Arc<Dir>),
+    Objects(ObjectPrefix),
+}
+
 pub struct ArtifactStore {
-    dir: Arc<Dir>,
+    backing: Backing,
     /// Where the directory is, for messages.
     shown: PathBuf,
     written: Mutex<BTreeMap<String, FileDigest>>,
@@ -53,8 +63,18 @@ pub struct ArtifactStore {
 
 impl ArtifactStore {
     pub fn new(dir: Dir, shown: PathBuf) -> ArtifactStore {
+        Self::with_backing(Backing::Dir(Arc::new(dir)), shown)
+    }
+
+    /// The files under an object store's prefix.
+    pub fn objects(prefix: ObjectPrefix) -> ArtifactStore {
+        let shown = PathBuf::from(prefix.url());
+        Self::with_backing(Backing::Objects(prefix), shown)
+    }
+
+    fn with_backing(backing: Backing, shown: PathBuf) -> ArtifactStore {
         ArtifactStore {
-            dir: Arc::new(dir),
+            backing,
             shown,
             written: Mutex::new(BTreeMap::new()),
             checked_dirs: Mutex::new(HashSet::new()),
@@ -77,8 +97,8 @@ impl ArtifactStore {
         if !self.mode.encrypted() {
             return Ok(stored);
         }
-        let file = self.open_file(path)?;
-        encryption::plain_size(&file, stored).map_err(|e| self.io_error(path, e))
+        let file = self.open_stored(path)?;
+        encryption::plain_size(file, stored).map_err(|e| self.io_error(path, e))
     }
 
     pub fn location(&self, path: &str) -> PathBuf {
@@ -101,6 +121,10 @@ impl ArtifactStore {
     /// Refuses a path if any existing component of it is a symlink (directories already
     /// checked by this store are not looked at again).
     fn no_links(&self, path: &str) -> Result<()> {
+        let dir = match &self.backing {
+            Backing::Dir(dir) => dir,
+            Backing::Objects(prefix) => return prefix.key(path).map(|_| ()),
+        };
         let mut at = PathBuf::new();
         for part in Path::new(path).components() {
             let Component::Normal(part) = part else {
@@ -117,7 +141,7 @@ impl ArtifactStore {
             {
                 continue;
             }
-            match self.dir.symlink_metadata(&at) {
+            match dir.symlink_metadata(&at) {
                 Ok(m) if m.file_type().is_symlink() => {
                     return Err(Error::Denied(format!(
                         "`{}` is a symbolic link; the backup set does not follow links",
@@ -146,7 +170,11 @@ impl ArtifactStore {
 
     pub fn exists(&self, path: &str) -> Result<bool> {
         self.no_links(path)?;
-        match self.dir.symlink_metadata(path) {
+        let dir = match &self.backing {
+            Backing::Dir(dir) => dir,
+            Backing::Objects(_) => return Ok(self.object_kind(path)?.is_some()),
+        };
+        match dir.symlink_metadata(path) {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(self.io_error(path, e)),
@@ -155,8 +183,16 @@ impl ArtifactStore {
 
     pub fn is_dir(&self, path: &str) -> Result<bool> {
         self.no_links(path)?;
-        let m = self
-            .dir
+        let dir = match &self.backing {
+            Backing::Dir(dir) => dir,
+            Backing::Objects(_) => {
+                return match self.object_kind(path)? {
+                    Some(kind) => Ok(kind == ObjectKind::Dir),
+                    None => Err(self.not_found(path)),
+                };
+            }
+        };
+        let m = dir
             .symlink_metadata(path)
             .map_err(|e| self.io_error(path, e))?;
         Ok(m.is_dir())
@@ -165,8 +201,11 @@ impl ArtifactStore {
     /// Every entry under `path`, or the entry itself for a file.
     pub fn list(&self, path: &str) -> Result<Vec<Entry>> {
         self.no_links(path)?;
-        let m = self
-            .dir
+        let dir = match &self.backing {
+            Backing::Dir(dir) => dir,
+            Backing::Objects(prefix) => return self.list_objects(prefix, path),
+        };
+        let m = dir
             .symlink_metadata(path)
             .map_err(|e| self.io_error(path, e))?;
         let mut out = Vec::new();
@@ -183,8 +222,10 @@ impl ArtifactStore {
     }
 
     fn walk(&self, path: &str, out: &mut Vec<Entry>) -> Result<()> {
-        let mut children: Vec<_> = self
-            .dir
+        let Backing::Dir(dir) = &self.backing else {
+            unreachable!("only a directory is walked")
+        };
+        let mut children: Vec<_> = dir
             .read_dir(path)
             .map_err(|e| self.io_error(path, e))?
             .collect::<std::io::Result<_>>()
@@ -223,7 +264,10 @@ impl ArtifactStore {
 
     /// What the plugin wrote to `path`, decrypted if the set is encrypted.
     pub async fn open(&self, path: &str) -> Result<PlainReader> {
-        let file = tokio::fs::File::from_std(self.open_file(path)?);
+        let file: PlainReader = match &self.backing {
+            Backing::Dir(_) => Box::new(tokio::fs::File::from_std(self.open_file(path)?)),
+            Backing::Objects(prefix) => Box::new(prefix.reader(path).await?),
+        };
         match &self.mode {
             Mode::Plain | Mode::Encrypt(_) => Ok(Box::new(file)),
             Mode::Decrypt(keys) => encryption::decrypt_async(file, keys)
@@ -236,7 +280,7 @@ impl ArtifactStore {
     /// The blocking twin of [`ArtifactStore::open`] (a tar into a pod is built on a
     /// blocking thread).
     pub fn read_plain(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>> {
-        let file = self.open_file(path)?;
+        let file = self.open_stored(path)?;
         match &self.mode {
             Mode::Plain | Mode::Encrypt(_) => Ok(Box::new(file)),
             Mode::Decrypt(keys) => Ok(Box::new(
@@ -256,13 +300,31 @@ impl ArtifactStore {
         Error::bad_set(self.location(path), format!("cannot decrypt `{path}`: {e}"))
     }
 
-    /// Opens a regular file of the set, its bytes as stored (an encrypted set's age
-    /// file). A FIFO, device or socket is refused without waiting (a FIFO's open would
-    /// block until someone writes to it).
-    pub fn open_file(&self, path: &str) -> Result<std::fs::File> {
+    /// A file's bytes as stored (an encrypted set's age file), read on a blocking thread.
+    pub fn open_stored(&self, path: &str) -> Result<Box<dyn std::io::Read + Send>> {
+        match &self.backing {
+            Backing::Dir(_) => Ok(Box::new(self.open_file(path)?)),
+            Backing::Objects(prefix) => {
+                self.no_links(path)?;
+                let reader = block_on(prefix.reader(path))?;
+                // Each read of the bridge is a trip to the runtime: taken in big bites.
+                Ok(Box::new(std::io::BufReader::with_capacity(
+                    256 * 1024,
+                    Blocking(reader),
+                )))
+            }
+        }
+    }
+
+    /// Opens a regular file of a directory set, its bytes as stored. A FIFO, device or
+    /// socket is refused without waiting (a FIFO's open would block until someone writes
+    /// to it).
+    fn open_file(&self, path: &str) -> Result<std::fs::File> {
         self.no_links(path)?;
-        let file = self
-            .dir
+        let Backing::Dir(dir) = &self.backing else {
+            unreachable!("open_file is for directory sets")
+        };
+        let file = dir
             .open_with(path, &super::private::reading())
             .map_err(|e| self.io_error(path, e))?
             .into_std();
@@ -296,9 +358,11 @@ impl ArtifactStore {
             return Ok(());
         }
         self.no_links(path)?;
-        self.dir
-            .create_dir_with(path, &super::private::dirs())
-            .map_err(|e| self.io_error(path, e))?;
+        // An object store has no directories: the names of the files under them are all.
+        if let Backing::Dir(dir) = &self.backing {
+            dir.create_dir_with(path, &super::private::dirs())
+                .map_err(|e| self.io_error(path, e))?;
+        }
         let mut checked = self.checked_dirs.lock().unwrap();
         let mut at = Path::new(path);
         while !at.as_os_str().is_empty() {
@@ -322,13 +386,21 @@ impl ArtifactStore {
 
     pub fn remove_all(&self, path: &str) -> Result<()> {
         self.no_links(path)?;
-        let result = match self.dir.symlink_metadata(path) {
-            Ok(m) if m.is_dir() => self.dir.remove_dir_all(path),
-            Ok(_) => self.dir.remove_file(path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        };
-        result.map_err(|e| self.io_error(path, e))?;
+        match &self.backing {
+            Backing::Dir(dir) => {
+                let result = match dir.symlink_metadata(path) {
+                    Ok(m) if m.is_dir() => dir.remove_dir_all(path),
+                    Ok(_) => dir.remove_file(path),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(e),
+                };
+                result.map_err(|e| self.io_error(path, e))?;
+            }
+            Backing::Objects(prefix) => {
+                block_on(prefix.delete(path))?;
+                block_on(prefix.delete_all(path))?;
+            }
+        }
         self.checked_dirs
             .lock()
             .unwrap()
@@ -340,16 +412,22 @@ impl ArtifactStore {
     /// A new file, invisible under its name until [`ArtifactWriter::finish`].
     pub fn create(self: &Arc<Self>, path: &str) -> Result<ArtifactWriter> {
         self.prepare_file(path)?;
-        let partial = partial_name(path);
-        let file = self
-            .dir
-            .open_with(&partial, &super::private::new_file())
-            .map_err(|e| self.io_error(path, e))?;
+        let (partial, file) = match &self.backing {
+            Backing::Dir(dir) => {
+                let partial = partial_name(path);
+                let file = dir
+                    .open_with(&partial, &super::private::new_file())
+                    .map_err(|e| self.io_error(path, e))?;
+                (partial, Sink::File(tokio::fs::File::from_std(file.into_std())))
+            }
+            // An upload is invisible until completed: no partial name is needed.
+            Backing::Objects(prefix) => (path.to_string(), Sink::Object(Box::new(prefix.writer(path)?))),
+        };
         Ok(ArtifactWriter {
             store: self.clone(),
             path: path.to_string(),
             partial,
-            file: Some(tokio::fs::File::from_std(file.into_std())),
+            file: Some(file),
             hasher: Sha256::new(),
             size: 0,
             sealing: self.sealer(path)?,
@@ -359,16 +437,24 @@ impl ArtifactStore {
     /// A new file written synchronously (tar extraction runs on a blocking thread).
     pub fn create_std(self: &Arc<Self>, path: &str) -> Result<StdArtifactWriter> {
         self.prepare_file(path)?;
-        let partial = partial_name(path);
-        let file = self
-            .dir
-            .open_with(&partial, &super::private::new_file())
-            .map_err(|e| self.io_error(path, e))?;
+        let (partial, file) = match &self.backing {
+            Backing::Dir(dir) => {
+                let partial = partial_name(path);
+                let file = dir
+                    .open_with(&partial, &super::private::new_file())
+                    .map_err(|e| self.io_error(path, e))?;
+                (partial, StdSink::File(file.into_std()))
+            }
+            Backing::Objects(prefix) => (
+                path.to_string(),
+                StdSink::Object(Blocking(prefix.writer(path)?)),
+            ),
+        };
         Ok(StdArtifactWriter {
             store: self.clone(),
             path: path.to_string(),
             partial,
-            file: Some(file.into_std()),
+            file: Some(file),
             hasher: Sha256::new(),
             size: 0,
             sealing: self.sealer(path)?,
@@ -405,15 +491,27 @@ impl ArtifactStore {
             Some(parent) => self.create_dir_all(&parent.to_string_lossy())?,
             None => self.no_links(path)?,
         }
-        let file = self
-            .dir
-            .open_with(path, &super::private::fresh_file())
-            .map_err(|e| self.io_error(path, e))?;
+        let file = match &self.backing {
+            Backing::Dir(dir) => StdSink::File(
+                dir.open_with(path, &super::private::fresh_file())
+                    .map_err(|e| self.io_error(path, e))?
+                    .into_std(),
+            ),
+            Backing::Objects(prefix) => {
+                // O_EXCL's refusal of a name written twice (a tar listing a path twice).
+                if self.written.lock().unwrap().contains_key(path) {
+                    return Err(Error::Denied(format!(
+                        "`{path}` is written twice into the set"
+                    )));
+                }
+                StdSink::Object(Blocking(prefix.writer(path)?))
+            }
+        };
         Ok(StdArtifactWriter {
             store: self.clone(),
             path: path.to_string(),
             partial: path.to_string(),
-            file: Some(file.into_std()),
+            file: Some(file),
             hasher: Sha256::new(),
             size: 0,
             sealing: self.sealer(path)?,
@@ -422,9 +520,10 @@ impl ArtifactStore {
     }
 
     fn commit(&self, partial: &str, path: &str, digest: FileDigest) -> Result<FileDigest> {
-        if partial != path {
-            self.dir
-                .rename(partial, &self.dir, path)
+        if partial != path
+            && let Backing::Dir(dir) = &self.backing
+        {
+            dir.rename(partial, dir, path)
                 .map_err(|e| self.io_error(path, e))?;
         }
         self.record(path, digest.clone());
@@ -432,8 +531,94 @@ impl ArtifactStore {
     }
 
     fn discard(&self, partial: &str) {
-        let _ = self.dir.remove_file(partial);
+        if let Backing::Dir(dir) = &self.backing {
+            let _ = dir.remove_file(partial);
+        }
     }
+
+    fn not_found(&self, path: &str) -> Error {
+        self.io_error(path, std::io::ErrorKind::NotFound.into())
+    }
+
+    /// Whether `path` is an object, the prefix of some (a directory), or neither.
+    fn object_kind(&self, path: &str) -> Result<Option<ObjectKind>> {
+        let Backing::Objects(prefix) = &self.backing else {
+            unreachable!("object_kind is for object sets")
+        };
+        if block_on(prefix.head(path))?.is_some() {
+            return Ok(Some(ObjectKind::File));
+        }
+        let made = self.checked_dirs.lock().unwrap().contains(path);
+        if made || !block_on(prefix.list(path))?.is_empty() {
+            return Ok(Some(ObjectKind::Dir));
+        }
+        Ok(None)
+    }
+
+    /// A walk of an object set: the objects under `path`, with the directories their
+    /// names imply, each before what it holds.
+    fn list_objects(&self, prefix: &ObjectPrefix, path: &str) -> Result<Vec<Entry>> {
+        if let Some(size) = block_on(prefix.head(path))? {
+            return Ok(vec![Entry {
+                path: path.to_string(),
+                is_dir: false,
+                size: self.plain_len(path, size)?,
+            }]);
+        }
+        let objects = block_on(prefix.list(path))?;
+        if objects.is_empty() && !self.checked_dirs.lock().unwrap().contains(path) {
+            return Err(self.not_found(path));
+        }
+        let mut out = Vec::with_capacity(objects.len());
+        let mut dirs: HashSet<String> = HashSet::new();
+        for (name, size) in objects {
+            let Some(rel) = name.strip_prefix(path).and_then(|r| r.strip_prefix('/')) else {
+                continue;
+            };
+            let mut at = path.to_string();
+            let parts: Vec<&str> = rel.split('/').collect();
+            for part in &parts[..parts.len() - 1] {
+                at = format!("{at}/{part}");
+                if dirs.insert(at.clone()) {
+                    out.push(Entry {
+                        path: at.clone(),
+                        is_dir: true,
+                        size: 0,
+                    });
+                }
+            }
+            out.push(Entry {
+                size: self.plain_len(&name, size)?,
+                path: name,
+                is_dir: false,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether a staged artifact was written: a file, or a tree the plugin made (in an
+    /// object store, a tree of no files is only the store's word that it was made).
+    pub fn staged(&self, path: &str) -> Result<bool> {
+        match &self.backing {
+            Backing::Dir(dir) => Ok(dir.symlink_metadata(path).is_ok()),
+            Backing::Objects(_) => {
+                let under = format!("{path}/");
+                Ok(self.checked_dirs.lock().unwrap().contains(path)
+                    || self
+                        .written
+                        .lock()
+                        .unwrap()
+                        .keys()
+                        .any(|p| p == path || p.starts_with(&under)))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ObjectKind {
+    File,
+    Dir,
 }
 
 /// Only directories and regular files with one name belong in a tree artifact: a FIFO
@@ -515,7 +700,7 @@ impl Sealing {
 
 /// Puts the sealed bytes not yet written into the file, hashing them as stored.
 fn drain(
-    file: &mut tokio::fs::File,
+    file: &mut Sink,
     s: &mut Sealing,
     hasher: &mut Sha256,
     size: &mut u64,
@@ -544,7 +729,7 @@ pub struct ArtifactWriter {
     store: Arc<ArtifactStore>,
     path: String,
     partial: String,
-    file: Option<tokio::fs::File>,
+    file: Option<Sink>,
     hasher: Sha256,
     size: u64,
     sealing: Option<Sealing>,
@@ -560,7 +745,6 @@ impl ArtifactWriter {
     }
 
     pub async fn finish(mut self) -> Result<FileDigest> {
-        use tokio::io::AsyncWriteExt;
         let shown = self.store.location(&self.path);
         let mut file = self.file.take().expect("finished once");
         let plain_size = match self.sealing.as_mut() {
@@ -578,9 +762,9 @@ impl ArtifactWriter {
             }
             None => None,
         };
-        // On disk by the set's sync once the component is done (see BackupSet::sync).
-        file.flush().await.map_err(|e| Error::io(&shown, e))?;
-        drop(file);
+        // On disk by the set's sync once the component is done (see BackupSet::sync); an
+        // upload completes here.
+        file.finish().await.map_err(|e| Error::io(&shown, e))?;
         let digest = FileDigest {
             size: self.size,
             sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
@@ -596,6 +780,9 @@ impl Drop for ArtifactWriter {
     fn drop(&mut self) {
         if !self.partial.is_empty() {
             self.store.discard(&self.partial);
+            if let Some(sink) = self.file.take() {
+                sink.abandon();
+            }
         }
     }
 }
@@ -658,7 +845,7 @@ pub struct StdArtifactWriter {
     store: Arc<ArtifactStore>,
     path: String,
     partial: String,
-    file: Option<std::fs::File>,
+    file: Option<StdSink>,
     hasher: Sha256,
     size: u64,
     sealing: Option<Sealing>,
@@ -691,9 +878,10 @@ impl StdArtifactWriter {
             None => None,
         };
         // No fsync per file: a tree of 100,000 storage files would wait for 100,000 disk
-        // flushes. The set is synced once a component is done (BackupSet::sync).
-        let file = self.file.take().expect("finished once");
-        drop(file);
+        // flushes. The set is synced once a component is done (BackupSet::sync). An
+        // upload completes here.
+        let mut file = self.file.take().expect("finished once");
+        file.finish().map_err(|e| Error::io(&shown, e))?;
         let digest = FileDigest {
             size: self.size,
             sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
@@ -706,7 +894,7 @@ impl StdArtifactWriter {
 }
 
 fn put(
-    file: &mut std::fs::File,
+    file: &mut StdSink,
     hasher: &mut Sha256,
     size: &mut u64,
     bytes: &[u8],
@@ -746,6 +934,9 @@ impl Drop for StdArtifactWriter {
     fn drop(&mut self) {
         if !self.partial.is_empty() {
             self.store.discard(&self.partial);
+            if let Some(sink) = self.file.take() {
+                sink.abandon();
+            }
         }
     }
 }
@@ -803,7 +994,10 @@ mod tests {
         assert!(matches!(s.open_file("link.json"), Err(Error::Denied(_))));
         assert!(s.create_std("system/new").is_err());
         // Even past the text checks, cap-std refuses to leave the directory.
-        assert!(s.dir.open("../x").is_err());
+        let Backing::Dir(dir) = &s.backing else {
+            unreachable!()
+        };
+        assert!(dir.open("../x").is_err());
         assert!(!outside.path().join("new").exists());
     }
 }

@@ -200,12 +200,12 @@ impl Mode {
 /// payload is the nonce, then 64 KiB chunks each with a 16-byte tag, and only the last
 /// chunk short (empty only for empty plaintext). A tar header needs the size before
 /// the first byte, and this needs no key.
-pub fn plain_size(file: &std::fs::File, stored: u64) -> io::Result<u64> {
-    struct Counting<'a> {
-        inner: &'a std::fs::File,
+pub fn plain_size(file: impl Read, stored: u64) -> io::Result<u64> {
+    struct Counting<R> {
+        inner: R,
         read: u64,
     }
-    impl Read for Counting<'_> {
+    impl<R: Read> Read for Counting<R> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             let n = self.inner.read(buf)?;
             self.read += n as u64;
@@ -266,7 +266,7 @@ pub fn decrypt_sync<R: Read>(input: R, keys: &Identities) -> io::Result<impl Rea
 
 /// The plaintext of an age file, for the async readers (a stream into a pod, a plugin).
 pub async fn decrypt_async(
-    file: tokio::fs::File,
+    file: impl tokio::io::AsyncRead + Send + Unpin + 'static,
     keys: &Identities,
 ) -> io::Result<Box<dyn tokio::io::AsyncRead + Send + Unpin>> {
     use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};

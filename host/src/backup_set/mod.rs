@@ -2,14 +2,22 @@
 //! backend-redis-dump.rdb, system/, ...), a `manifest.json`, and `runs/` with each run's
 //! audit log and journal. A plugin's backup writes into a staging directory inside the
 //! set; only when its hook succeeds are the artifacts moved into place and recorded.
+//!
+//! A set can also be a prefix in an object store (a repository on `s3://`, see
+//! `objects.rs`), with the same names. There a set is always new (each backup into a
+//! repository makes one), so files are uploaded under their own names at once, and a
+//! component's files count only once manifest.json records them; its runs are in the
+//! local state directory.
 
 pub mod artifacts;
 pub mod encryption;
 pub mod incremental;
 pub mod limits;
 pub mod manifest;
+pub mod objects;
 pub mod private;
 pub mod seal;
+pub mod sink;
 pub mod tar_stream;
 pub mod verify;
 
@@ -23,10 +31,53 @@ use artifacts::{ArtifactStore, FileDigest};
 use contract::manifest::{Format, Manifest};
 use encryption::{Keys, Mode};
 use manifest::{ArtifactRecord, SetManifest};
+use objects::{ObjectPrefix, block_on};
+
+/// Where a set is: a directory, or a prefix in an object store.
+#[derive(Debug, Clone)]
+pub enum SetLocation {
+    Dir(PathBuf),
+    Objects(ObjectPrefix),
+}
+
+impl SetLocation {
+    /// The directory, or the `s3://` URL, as messages and reports show it.
+    pub fn shown(&self) -> PathBuf {
+        match self {
+            SetLocation::Dir(p) => p.clone(),
+            SetLocation::Objects(o) => PathBuf::from(o.url()),
+        }
+    }
+
+    pub fn local(&self) -> Option<&Path> {
+        match self {
+            SetLocation::Dir(p) => Some(p),
+            SetLocation::Objects(_) => None,
+        }
+    }
+}
+
+impl From<PathBuf> for SetLocation {
+    fn from(p: PathBuf) -> Self {
+        SetLocation::Dir(p)
+    }
+}
+
+impl std::fmt::Display for SetLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.shown().display().fmt(f)
+    }
+}
+
+enum Backing {
+    Dir(Dir),
+    Objects(ObjectPrefix),
+}
 
 pub struct BackupSet {
+    /// The directory, or the object store's URL: for messages.
     path: PathBuf,
-    dir: Dir,
+    at: Backing,
     keys: Keys,
     /// Whether manifest.json says the set is encrypted: read once, kept as it is written.
     encrypted: std::sync::Mutex<Option<bool>>,
@@ -52,6 +103,7 @@ impl BackupSet {
     /// made beforehand keeps its mode (its files and subdirectories are private anyway).
     pub fn readable_by_others(&self) -> Option<u32> {
         use std::os::unix::fs::PermissionsExt;
+        self.local_dir()?;
         let mode = std::fs::metadata(&self.path).ok()?.permissions().mode() & 0o777;
         (mode & 0o077 != 0).then_some(mode)
     }
@@ -66,10 +118,37 @@ impl BackupSet {
         })?;
         Ok(BackupSet {
             path: path.to_path_buf(),
-            dir,
+            at: Backing::Dir(dir),
             keys: Keys::default(),
             encrypted: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Opens a set wherever it is (a directory set for a backup is made if need be; an
+    /// object set needs nothing made).
+    pub fn at(location: &SetLocation, create: bool) -> Result<BackupSet> {
+        match location {
+            SetLocation::Dir(p) if create => Self::create(p),
+            SetLocation::Dir(p) => Self::open(p),
+            SetLocation::Objects(prefix) => Ok(BackupSet {
+                path: PathBuf::from(prefix.url()),
+                at: Backing::Objects(prefix.clone()),
+                keys: Keys::default(),
+                encrypted: std::sync::Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn location(&self) -> SetLocation {
+        match &self.at {
+            Backing::Dir(_) => SetLocation::Dir(self.path.clone()),
+            Backing::Objects(o) => SetLocation::Objects(o.clone()),
+        }
+    }
+
+    /// The set's directory; `None` for a set in an object store.
+    pub fn local_dir(&self) -> Option<&Path> {
+        matches!(self.at, Backing::Dir(_)).then_some(self.path.as_path())
     }
 
     /// The keys a backup encrypts to or a restore decrypts with.
@@ -96,42 +175,57 @@ impl BackupSet {
         &self.path
     }
 
+    /// A run's directory in a directory set (runs of object sets are in the state dir).
     pub fn run_dir(&self, run_id: &str) -> PathBuf {
         self.path.join(RUNS).join(run_id)
     }
 
     /// The set itself, for reading during a restore.
     pub fn reader(&self) -> Result<Arc<ArtifactStore>> {
-        let dir = self.dir.try_clone().map_err(|e| Error::io(&self.path, e))?;
         let mode = match (self.encrypted()?, &self.keys.identities) {
             (false, _) => Mode::Plain,
             (true, Some(keys)) => Mode::Decrypt(keys.clone()),
             (true, None) => Mode::Locked,
         };
-        Ok(Arc::new(
-            ArtifactStore::new(dir, self.path.clone()).with_mode(mode),
-        ))
+        let store = match &self.at {
+            Backing::Dir(dir) => {
+                let dir = dir.try_clone().map_err(|e| Error::io(&self.path, e))?;
+                ArtifactStore::new(dir, self.path.clone())
+            }
+            Backing::Objects(prefix) => ArtifactStore::objects(prefix.clone()),
+        };
+        Ok(Arc::new(store.with_mode(mode)))
     }
 
     /// A fresh staging directory for one plugin's backup.
     pub fn staging(&self, run_id: &str, plugin: &str) -> Result<Arc<ArtifactStore>> {
-        let rel = format!("{STAGING}/{run_id}/{plugin}");
-        let shown = self.path.join(&rel);
-        let _ = self.dir.remove_dir_all(&rel);
-        self.dir
-            .create_dir_with(&rel, &private::dirs())
-            .map_err(|e| Error::io(&shown, e))?;
-        let dir = self.dir.open_dir(&rel).map_err(|e| Error::io(&shown, e))?;
         let mode = match &self.keys.recipients {
             Some(keys) => Mode::Encrypt(keys.clone()),
             None => Mode::Plain,
         };
-        Ok(Arc::new(ArtifactStore::new(dir, shown).with_mode(mode)))
+        let dir = match &self.at {
+            Backing::Dir(dir) => dir,
+            // A new set: the files go under their own names (see the module's note).
+            Backing::Objects(prefix) => {
+                return Ok(Arc::new(
+                    ArtifactStore::objects(prefix.clone()).with_mode(mode),
+                ));
+            }
+        };
+        let rel = format!("{STAGING}/{run_id}/{plugin}");
+        let shown = self.path.join(&rel);
+        let _ = dir.remove_dir_all(&rel);
+        dir.create_dir_with(&rel, &private::dirs())
+            .map_err(|e| Error::io(&shown, e))?;
+        let staged = dir.open_dir(&rel).map_err(|e| Error::io(&shown, e))?;
+        Ok(Arc::new(ArtifactStore::new(staged, shown).with_mode(mode)))
     }
 
     pub fn discard_staging(&self, run_id: &str) {
-        let _ = self.dir.remove_dir_all(format!("{STAGING}/{run_id}"));
-        let _ = self.dir.remove_dir(STAGING);
+        if let Backing::Dir(dir) = &self.at {
+            let _ = dir.remove_dir_all(format!("{STAGING}/{run_id}"));
+            let _ = dir.remove_dir(STAGING);
+        }
     }
 
     /// Moves a plugin's staged artifacts into the set, replacing older ones, and returns
@@ -153,8 +247,7 @@ impl BackupSet {
                 .extract_if(.., |(p, _)| *p == artifact.path || p.starts_with(&under))
                 .collect();
             let staged_path = format!("{staging}/{}", artifact.path);
-            let present = self.dir.symlink_metadata(&staged_path).is_ok();
-            if !present {
+            if !staged.staged(&artifact.path)? {
                 if artifact.optional {
                     continue;
                 }
@@ -185,34 +278,34 @@ impl BackupSet {
                     mtime: digest.mtime,
                 });
             }
+            let Backing::Dir(dir) = &self.at else {
+                // Written in place (see `staging`).
+                continue;
+            };
             // Make room in the set: the old artifact goes aside, then away, once the new
             // one is in place.
             let aside = format!(
                 "{STAGING}/{run_id}/replaced-{}",
                 artifact.path.replace('/', "_")
             );
-            let had_old = self.dir.symlink_metadata(&artifact.path).is_ok();
+            let had_old = dir.symlink_metadata(&artifact.path).is_ok();
             if had_old {
-                self.dir
-                    .rename(&artifact.path, &self.dir, &aside)
+                dir.rename(&artifact.path, dir, &aside)
                     .map_err(|e| Error::io(self.path.join(&artifact.path), e))?;
             }
             if let Some(parent) = Path::new(&artifact.path)
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
             {
-                self.dir
-                    .create_dir_with(parent, &private::dirs())
+                dir.create_dir_with(parent, &private::dirs())
                     .map_err(|e| Error::io(self.path.join(parent), e))?;
             }
-            self.dir
-                .rename(&staged_path, &self.dir, &artifact.path)
+            dir.rename(&staged_path, dir, &artifact.path)
                 .map_err(|e| Error::io(self.path.join(&artifact.path), e))?;
             if had_old {
-                let _ = self
-                    .dir
+                let _ = dir
                     .remove_dir_all(&aside)
-                    .or_else(|_| self.dir.remove_file(&aside));
+                    .or_else(|_| dir.remove_file(&aside));
             }
         }
         Ok(records)
@@ -223,6 +316,10 @@ impl BackupSet {
     /// each of system-storage's files.
     pub fn sync(&self) -> Result<()> {
         use std::os::fd::AsRawFd;
+        if self.local_dir().is_none() {
+            // Each upload was complete when its writer finished.
+            return Ok(());
+        }
         // cap-std holds the directory as O_PATH, which syncfs refuses: a plain descriptor.
         let dir = std::fs::File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
         // SAFETY: the descriptor is open for the whole call.
@@ -257,7 +354,11 @@ impl BackupSet {
     /// bigger than `limit`.
     fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>> {
         use std::io::Read;
-        let file = match self.dir.open_with(name, &private::reading()) {
+        let dir = match &self.at {
+            Backing::Dir(dir) => dir,
+            Backing::Objects(prefix) => return block_on(prefix.get_small(name, limit)),
+        };
+        let file = match dir.open_with(name, &private::reading()) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(self.path.join(name), e)),
@@ -321,7 +422,11 @@ impl BackupSet {
     }
 
     fn remove_seal(&self) -> Result<()> {
-        match self.dir.remove_file(seal::FILE) {
+        let dir = match &self.at {
+            Backing::Dir(dir) => dir,
+            Backing::Objects(prefix) => return block_on(prefix.delete(seal::FILE)),
+        };
+        match dir.remove_file(seal::FILE) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(self.path.join(seal::FILE), e)),
@@ -335,11 +440,14 @@ impl BackupSet {
     fn write_atomic_with(
         &self,
         name: &str,
-        write: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
+        write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
     ) -> Result<()> {
+        let dir = match &self.at {
+            Backing::Dir(dir) => dir,
+            Backing::Objects(prefix) => return write_object(prefix, name, write),
+        };
         let tmp = format!("{name}.tmp");
-        let mut file = self
-            .dir
+        let mut file = dir
             .open_with(&tmp, &private::new_file())
             .map_err(|e| Error::io(self.path.join(&tmp), e))?
             .into_std();
@@ -350,10 +458,28 @@ impl BackupSet {
         drop(out);
         file.sync_all()
             .map_err(|e| Error::io(self.path.join(&tmp), e))?;
-        self.dir
-            .rename(&tmp, &self.dir, name)
+        dir.rename(&tmp, dir, name)
             .map_err(|e| Error::io(self.path.join(name), e))
     }
+}
+
+/// An object written as a stream: an upload is seen whole or not at all, so no temporary
+/// name is needed.
+fn write_object(
+    prefix: &ObjectPrefix,
+    name: &str,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut upload = sink::Blocking(prefix.writer(name)?);
+    let shown = PathBuf::from(prefix.shown(name));
+    {
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, &mut upload);
+        write(&mut out)
+            .and_then(|()| std::io::Write::flush(&mut out))
+            .map_err(|e| Error::io(&shown, e))?;
+    }
+    block_on(upload.0.shutdown()).map_err(|e| Error::io(&shown, e))
 }
 
 #[cfg(test)]

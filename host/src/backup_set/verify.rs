@@ -438,7 +438,7 @@ fn hand_made(set: &BackupSet, plugins: &[PluginFile]) -> Result<Verified> {
 fn hash(store: &ArtifactStore, record: &ArtifactRecord) -> Result<(u64, String)> {
     let path = record.path.as_str();
     let mut hashing = Hashing {
-        inner: store.open_file(path)?,
+        inner: store.open_stored(path)?,
         hasher: Sha256::new(),
         size: 0,
     };
@@ -502,7 +502,7 @@ fn check_format(
     max_unpacked: u64,
 ) -> std::result::Result<(usize, u64), String> {
     let path = artifact.path.as_str();
-    let open = || store.open_file(path).map_err(|e| e.to_string());
+    let open = || store.open_stored(path).map_err(|e| e.to_string());
     let guard = artifact.content.map(Guard::new);
     match artifact.format {
         Format::Gzip => {
@@ -524,18 +524,21 @@ fn check_format(
             Ok((1, n))
         }
         Format::Json => {
-            let file = open()?;
-            let size = file.metadata().map_err(|e| e.to_string())?.len();
+            // Read only up to the limit, whatever the store says of the size.
+            let mut bytes = Vec::new();
+            open()?
+                .take(limits::MAX_JSON + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| e.to_string())?;
+            let size = bytes.len() as u64;
             if size > limits::MAX_JSON {
                 return Err(format!(
-                    "{} of JSON, more than the {} a Kubernetes object can be: not read",
-                    crate::progress::human(size),
+                    "more JSON than the {} a Kubernetes object can be: not read",
                     crate::progress::human(limits::MAX_JSON)
                 ));
             }
             let value: serde_json::Value =
-                serde_json::from_reader(std::io::BufReader::new(file.take(limits::MAX_JSON)))
-                    .map_err(|e| format!("not JSON ({e})"))?;
+                serde_json::from_slice(&bytes).map_err(|e| format!("not JSON ({e})"))?;
             if value.get("kind").and_then(|k| k.as_str()).is_none() {
                 return Err("JSON without a `kind`: not a Kubernetes object".into());
             }

@@ -318,7 +318,7 @@ impl SetSummary {
             name: e.name.clone(),
             result: e.state,
             latest: e.latest,
-            path: e.path.clone(),
+            path: e.location.shown(),
             started_at: e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             finished_at: m.map(|m| m.finished.clone()),
             duration_seconds: m.and_then(duration),

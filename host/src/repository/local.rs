@@ -18,7 +18,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{LATEST, Pending, Repository, SetEntry, SetState, check_name};
-use crate::backup_set::BackupSet;
+use crate::backup_set::{BackupSet, SetLocation};
 use crate::error::{Error, Result};
 
 const MARKER: &str = "repository.json";
@@ -129,7 +129,7 @@ impl LocalRepository {
         Some(SetEntry {
             name: name.to_string(),
             state,
-            path,
+            location: SetLocation::Dir(path),
             latest: false,
             time,
             manifest,
@@ -226,14 +226,14 @@ impl Repository for LocalRepository {
             .map_err(|e| Error::io(&path, e))?;
         Ok(Pending {
             name: name.to_string(),
-            path,
-            _lock: lock,
+            location: SetLocation::Dir(path),
+            _lock: Some(lock),
         })
     }
 
-    fn commit(&self, pending: Pending) -> Result<PathBuf> {
+    fn commit(&self, pending: Pending) -> Result<SetLocation> {
         let to = self.root.join(&pending.name);
-        std::fs::rename(&pending.path, &to).map_err(|e| Error::io(&to, e))?;
+        std::fs::rename(staged(&pending), &to).map_err(|e| Error::io(&to, e))?;
         let newer = self
             .latest_name()
             .filter(|l| self.root.join(l).is_dir())
@@ -242,18 +242,18 @@ impl Repository for LocalRepository {
             self.set_latest(&pending.name)?;
         }
         release(&self.root, pending);
-        Ok(to)
+        Ok(SetLocation::Dir(to))
     }
 
-    fn keep_failed(&self, pending: Pending) -> Result<PathBuf> {
+    fn keep_failed(&self, pending: Pending) -> Result<SetLocation> {
         let to = self.root.join(format!("{}{FAILED}", pending.name));
-        std::fs::rename(&pending.path, &to).map_err(|e| Error::io(&to, e))?;
+        std::fs::rename(staged(&pending), &to).map_err(|e| Error::io(&to, e))?;
         release(&self.root, pending);
-        Ok(to)
+        Ok(SetLocation::Dir(to))
     }
 
     fn discard(&self, pending: Pending) -> Result<()> {
-        remove_tree(&pending.path)?;
+        remove_tree(staged(&pending))?;
         release(&self.root, pending);
         Ok(())
     }
@@ -269,11 +269,20 @@ impl Repository for LocalRepository {
         let deleting = self.root.join(DELETING);
         private_dir(&deleting)?;
         let aside = deleting.join(&entry.name);
-        std::fs::rename(&entry.path, &aside).map_err(|e| Error::io(&entry.path, e))?;
+        let path = entry.location.shown();
+        std::fs::rename(&path, &aside).map_err(|e| Error::io(&path, e))?;
         remove_tree(&aside)?;
         let _ = std::fs::remove_file(self.root.join(STAGING).join(format!("{}.lock", entry.name)));
         Ok(())
     }
+}
+
+/// Where a pending set of this repository is being written.
+fn staged(pending: &Pending) -> &Path {
+    pending
+        .location
+        .local()
+        .expect("a local repository's sets are directories")
 }
 
 /// Whether a backup holds the set's lock.
@@ -343,10 +352,10 @@ mod tests {
 
     fn good(repo: &LocalRepository, name: &str) -> PathBuf {
         let p = repo.begin(name).unwrap();
-        let set = BackupSet::open(&p.path).unwrap();
+        let set = BackupSet::open(staged(&p)).unwrap();
         set.write_manifest(&SetManifest::new("3scale", Some("2.15".into()), "t".into()))
             .unwrap();
-        repo.commit(p).unwrap()
+        repo.commit(p).unwrap().shown()
     }
 
     #[test]
@@ -357,7 +366,7 @@ mod tests {
         assert!(repo.resolve(None).is_err(), "no good set yet");
         good(&repo, "20260101T000000Z-backup-aaaaaa");
         let failed = repo.begin("20260102T000000Z-backup-bbbbbb").unwrap();
-        let failed_path = repo.keep_failed(failed).unwrap();
+        let failed_path = repo.keep_failed(failed).unwrap().shown();
         assert!(failed_path.ends_with("20260102T000000Z-backup-bbbbbb.failed"));
         let running = repo.begin("20260103T000000Z-backup-cccccc").unwrap();
         let sets = repo.list().unwrap();

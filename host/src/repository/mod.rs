@@ -5,17 +5,19 @@
 //! manual-compatible layout of a single `--backup-dir` set.
 //!
 //! [`Repository`] is what `list`, `describe`, `prune`, `restore` and `backup` need of a
-//! repository; [`local::LocalRepository`] keeps it in a directory. An object store can be
-//! another implementation: sets are addressed by name, and the only local path handed out
-//! is the set a run reads or writes.
+//! repository; [`local::LocalRepository`] keeps it in a directory,
+//! [`objects::ObjectRepository`] under an `s3://` prefix. Sets are addressed by name, and
+//! the only location handed out is the set a run reads or writes.
 
 pub mod local;
+pub mod objects;
 pub mod prune;
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use crate::backup_set::SetLocation;
 use crate::backup_set::manifest::SetManifest;
 use crate::error::{Error, Result};
 
@@ -57,7 +59,7 @@ pub struct SetEntry {
     pub name: String,
     pub state: SetState,
     /// Where to read it.
-    pub path: PathBuf,
+    pub location: SetLocation,
     /// What `latest` names.
     pub latest: bool,
     /// When its backup started, from its name.
@@ -74,10 +76,10 @@ pub struct SetEntry {
 #[derive(Debug)]
 pub struct Pending {
     pub name: String,
-    pub path: PathBuf,
+    pub location: SetLocation,
     /// Held while the backup runs: `list` and `prune` tell a running backup from one that
-    /// was killed by whether they can take it.
-    _lock: std::fs::File,
+    /// was killed by whether they can take it (a local repository's lock file).
+    _lock: Option<std::fs::File>,
 }
 
 pub trait Repository: Send + Sync {
@@ -91,9 +93,9 @@ pub trait Repository: Send + Sync {
     fn begin(&self, name: &str) -> Result<Pending>;
     /// Puts a complete, verified set in place and makes it `latest` (unless a newer good
     /// set is there already). Returns where it now is.
-    fn commit(&self, pending: Pending) -> Result<PathBuf>;
+    fn commit(&self, pending: Pending) -> Result<SetLocation>;
     /// Keeps a failed backup's set, marked failed, where no restore takes it.
-    fn keep_failed(&self, pending: Pending) -> Result<PathBuf>;
+    fn keep_failed(&self, pending: Pending) -> Result<SetLocation>;
     /// Removes a set that nothing was written to (the run stopped before backing up).
     fn discard(&self, pending: Pending) -> Result<()>;
     /// Deletes a set (prune).
@@ -120,8 +122,17 @@ pub fn check_name(name: &str) -> Result<DateTime<Utc>> {
     Ok(time.and_utc())
 }
 
-/// Opens `--repo`: today a local directory. (`s3://` would be told apart here.)
-pub fn open(location: &std::path::Path, create: bool) -> Result<Box<dyn Repository>> {
+/// Opens `--repo`: `s3://bucket/prefix`, or a local directory.
+pub fn open(location: &Path, create: bool) -> Result<Box<dyn Repository>> {
+    if let Some(url) = location.to_str().filter(|l| l.starts_with("s3://")) {
+        let prefix = crate::backup_set::objects::open_s3(url)?;
+        let repo = if create {
+            objects::ObjectRepository::create(prefix)?
+        } else {
+            objects::ObjectRepository::open(prefix)?
+        };
+        return Ok(Box::new(repo));
+    }
     let repo = if create {
         local::LocalRepository::create(location)?
     } else {

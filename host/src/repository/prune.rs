@@ -104,7 +104,7 @@ mod tests {
         SetEntry {
             name: format!("202601{day:02}T000000Z-backup-000000"),
             state,
-            path: "/nowhere".into(),
+            location: crate::backup_set::SetLocation::Dir("/nowhere".into()),
             latest: false,
             time,
             manifest: None,

@@ -20,10 +20,10 @@ pub async fn backup(mut settings: Settings, repo: &dyn Repository) -> Result<Bac
     if settings.incremental
         && let Ok(latest) = repo.resolve(None)
     {
-        settings.previous = Some((latest.path.clone(), latest.name.clone()));
+        settings.previous = Some((latest.location.clone(), latest.name.clone()));
     }
     let pending = repo.begin(&name)?;
-    settings.backup_dir = pending.path.clone();
+    settings.backup_dir = pending.location.clone();
     settings.run_id = Some(name.clone());
     let session = match Session::open(settings, Kind::Backup).await {
         Ok(s) => Arc::new(s),
@@ -42,7 +42,7 @@ pub async fn backup(mut settings: Settings, repo: &dyn Repository) -> Result<Bac
             let kept = repo.keep_failed(pending)?;
             session.progress().line(&format!(
                 "the set is kept as {} (marked failed; no restore takes it)",
-                kept.display()
+                kept
             ));
             return Err(e);
         }
@@ -59,9 +59,9 @@ pub async fn backup(mut settings: Settings, repo: &dyn Repository) -> Result<Bac
     };
     let good = refused.is_none();
     report.set = if good {
-        repo.commit(pending)?
+        repo.commit(pending)?.shown()
     } else {
-        repo.keep_failed(pending)?
+        repo.keep_failed(pending)?.shown()
     };
     report.repository = Some(InRepository {
         location: repo.location(),
@@ -77,7 +77,7 @@ pub async fn backup(mut settings: Settings, repo: &dyn Repository) -> Result<Bac
 /// The set as a restore with these plugins would check it (the seal with the key that
 /// made it). Files and bytes verified.
 async fn check(session: &Session) -> Result<(usize, u64)> {
-    let path = session.set.path().to_path_buf();
+    let location = session.set.location();
     let plugins = session.plugin_files();
     let checks = Checks {
         trusted: session
@@ -90,7 +90,7 @@ async fn check(session: &Session) -> Result<(usize, u64)> {
         ..Checks::default()
     };
     let v = tokio::task::spawn_blocking(move || {
-        let set = BackupSet::open(&path)?;
+        let set = BackupSet::at(&location, false)?;
         verify::verify(&set, &plugins, &checks)
     })
     .await

@@ -45,7 +45,8 @@ pub enum PluginSource {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub cluster: ClusterOptions,
-    pub backup_dir: PathBuf,
+    /// The set: a directory, or a set of an object-store repository.
+    pub backup_dir: crate::backup_set::SetLocation,
     pub plugins: PluginSource,
     pub cache_dir: Option<PathBuf>,
     pub quiet: bool,
@@ -71,7 +72,7 @@ pub struct Settings {
     pub keys: crate::backup_set::encryption::Keys,
     /// For a backup into a repository: its newest good set (path and name), whose
     /// unchanged storage files are reused.
-    pub previous: Option<(PathBuf, String)>,
+    pub previous: Option<(crate::backup_set::SetLocation, String)>,
     /// A backup into a repository reuses the previous set's unchanged storage files
     /// (`--no-incremental`: copies everything).
     pub incremental: bool,
@@ -143,11 +144,8 @@ impl Session {
             },
         };
         let mut load_time = started.elapsed();
-        let set = match kind {
-            Kind::Backup => BackupSet::create(&settings.backup_dir)?,
-            Kind::Restore | Kind::Resume => BackupSet::open(&settings.backup_dir)?,
-        }
-        .with_keys(settings.keys.clone());
+        let set = BackupSet::at(&settings.backup_dir, kind == Kind::Backup)?
+            .with_keys(settings.keys.clone());
         settings.state.ensure_private(settings.state.root())?;
         let journal_key = settings.state.journal_key()?;
         let cluster = Cluster::connect(&settings.cluster, settings.timeouts).await?;
@@ -167,7 +165,7 @@ impl Session {
         let previous = match (&settings.previous, kind) {
             (Some((path, name)), Kind::Backup) => {
                 let encrypting = settings.keys.recipients.is_some();
-                let opened = BackupSet::open(path)
+                let opened = BackupSet::at(path, false)
                     .map_err(|e| e.to_string())
                     .and_then(|set| Previous::open(set, name, cluster.namespace(), encrypting));
                 match opened {
@@ -438,8 +436,9 @@ fn open_run(
     match (kind, &settings.resume_run) {
         (Kind::Resume, Some(id)) => {
             run_state::check_id(id)?;
-            let run = [RunDir::in_state(&runs, id), RunDir::in_set(set.path(), id)]
-                .into_iter()
+            let in_set = set.local_dir().map(|d| RunDir::in_set(d, id));
+            let run = std::iter::once(RunDir::in_state(&runs, id))
+                .chain(in_set)
                 .find(|r| r.exists())
                 .ok_or_else(|| {
                     Error::Refused(format!(
@@ -464,17 +463,26 @@ fn open_run(
                 .run_id
                 .clone()
                 .unwrap_or_else(|| run_state::new_id(kind.name()));
-            Ok(RunDir::in_set(set.path(), &id))
+            // An object set has no place for runs: they stay with this machine's state.
+            match set.local_dir() {
+                Some(dir) => Ok(RunDir::in_set(dir, &id)),
+                None => {
+                    settings.state.ensure_private(&runs)?;
+                    run_state::create(&runs, &id)
+                }
+            }
         }
         _ => {
             let mut unfinished =
                 run_state::unfinished(&runs, false, key, Some((server, namespace)))?;
-            unfinished.extend(run_state::unfinished(
-                &set.path().join(crate::backup_set::RUNS),
-                true,
-                key,
-                None,
-            )?);
+            if let Some(dir) = set.local_dir() {
+                unfinished.extend(run_state::unfinished(
+                    &dir.join(crate::backup_set::RUNS),
+                    true,
+                    key,
+                    None,
+                )?);
+            }
             if let Some(u) = unfinished.into_iter().next() {
                 let id = u.run.id();
                 let set_flag = if u.run.is_in_set() {
@@ -494,7 +502,10 @@ fn open_run(
                 format: run_state::FORMAT.into(),
                 id: id.clone(),
                 kind: kind.name().into(),
-                set: std::path::absolute(set.path()).map_err(|e| Error::io(set.path(), e))?,
+                set: match set.local_dir() {
+                    Some(dir) => std::path::absolute(dir).map_err(|e| Error::io(dir, e))?,
+                    None => set.path().to_path_buf(),
+                },
                 namespace: namespace.clone(),
                 server: server.clone(),
                 started: crate::backup_set::manifest::now(),

@@ -23,7 +23,7 @@ use contract::order::{self, Missing};
 
 pub struct PlanInput<'a> {
     pub plugins: &'a Path,
-    pub set: &'a Path,
+    pub set: &'a crate::backup_set::SetLocation,
     pub cluster: &'a ClusterOptions,
     pub checks: Checks,
     pub force: bool,
@@ -87,7 +87,7 @@ impl Plan {
 
 pub async fn plan(input: PlanInput<'_>) -> Result<Plan> {
     let mut checks = Vec::new();
-    let set = BackupSet::open(input.set)?.with_keys(input.keys.clone());
+    let set = BackupSet::at(input.set, false)?.with_keys(input.keys.clone());
     let made = set.manifest().ok().flatten();
     let made_from = made.as_ref().and_then(|m| m.threescale_version.clone());
     // The cluster: its address and the APIManager's version annotation, nothing else.
@@ -179,7 +179,7 @@ pub async fn plan(input: PlanInput<'_>) -> Result<Plan> {
         .map(|p| p.manifest.name.as_str())
         .collect();
     Ok(Plan {
-        set: input.set.to_path_buf(),
+        set: input.set.shown(),
         plugins: dir,
         namespace,
         threescale_version: version,
@@ -316,12 +316,14 @@ fn unfinished_check(
         scope.map(|(s, n)| (s.as_str(), n.as_str())),
     )
     .and_then(|mut u| {
-        u.extend(crate::state::runs::unfinished(
-            &set.path().join(crate::backup_set::RUNS),
-            true,
-            &key,
-            None,
-        )?);
+        if let Some(dir) = set.local_dir() {
+            u.extend(crate::state::runs::unfinished(
+                &dir.join(crate::backup_set::RUNS),
+                true,
+                &key,
+                None,
+            )?);
+        }
         Ok(u)
     });
     Ok(match found {

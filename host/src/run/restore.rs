@@ -114,7 +114,7 @@ fn check_release(session: &Session) -> Result<()> {
     let Some(running) = &session.threescale_version else {
         return Ok(());
     };
-    let Ok(Some(m)) = BackupSet::open(session.set.path()).and_then(|set| set.manifest()) else {
+    let Ok(Some(m)) = session.set.manifest() else {
         // No readable record: verification says why, or checks a hand-made set by format.
         return Ok(());
     };
@@ -134,13 +134,13 @@ fn check_release(session: &Session) -> Result<()> {
 /// Checks the whole set on a blocking thread (it reads every byte).
 pub async fn verify_set(session: &Session) -> Result<Verified> {
     check_release(session)?;
-    let path = session.set.path().to_path_buf();
+    let location = session.set.location();
     let plugins = session.plugin_files();
     let mut checks = session.settings.checks.clone();
     checks.namespace = Some(session.namespace().to_string());
     let keys = session.settings.keys.clone();
     let verified = tokio::task::spawn_blocking(move || {
-        let set = BackupSet::open(&path)?.with_keys(keys);
+        let set = BackupSet::at(&location, false)?.with_keys(keys);
         verify::verify(&set, &plugins, &checks)
     })
     .await
