@@ -447,7 +447,7 @@ impl ArtifactStore {
             }
             Backing::Objects(prefix) => (
                 path.to_string(),
-                StdSink::Object(Blocking(prefix.writer(path)?)),
+                StdSink::Object(Box::new(Blocking(prefix.writer(path)?))),
             ),
         };
         Ok(StdArtifactWriter {
@@ -504,7 +504,7 @@ impl ArtifactStore {
                         "`{path}` is written twice into the set"
                     )));
                 }
-                StdSink::Object(Blocking(prefix.writer(path)?))
+                StdSink::Object(Box::new(Blocking(prefix.writer(path)?)))
             }
         };
         Ok(StdArtifactWriter {

@@ -247,7 +247,7 @@ impl BackupSet {
                 .extract_if(.., |(p, _)| *p == artifact.path || p.starts_with(&under))
                 .collect();
             let staged_path = format!("{staging}/{}", artifact.path);
-            if !staged.staged(&artifact.path)? {
+            if files.is_empty() && !staged.staged(&artifact.path)? {
                 if artifact.optional {
                     continue;
                 }

@@ -276,6 +276,9 @@ pub fn open_s3(url: &str) -> Result<ObjectPrefix> {
             "`{url}` names no bucket: s3://BUCKET/PREFIX"
         )));
     }
+    // reqwest is built without a TLS provider of its own (see host/Cargo.toml): ring, as
+    // for the cluster and the OCI registry.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .or_else(|_| std::env::var("AWS_ENDPOINT"))

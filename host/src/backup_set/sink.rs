@@ -71,7 +71,7 @@ impl AsyncWrite for Sink {
 /// The blocking twin of [`Sink`] (a tree is extracted on a blocking thread).
 pub enum StdSink {
     File(std::fs::File),
-    Object(Blocking<BufWriter>),
+    Object(Box<Blocking<BufWriter>>),
 }
 
 impl StdSink {

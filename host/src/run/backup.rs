@@ -26,6 +26,9 @@ pub struct BackupReport {
     pub components: Vec<ComponentOutcome>,
     pub set: std::path::PathBuf,
     pub run_id: String,
+    /// The run's audit log and journals, when they are not in the set (a set in an
+    /// object store keeps them in the state directory).
+    pub run_log: Option<std::path::PathBuf>,
     /// The fingerprint of the key that sealed the set (`--sign-key`).
     pub sealed_by: Option<String>,
     /// Why a seal was asked for and not made.
@@ -54,6 +57,12 @@ pub struct InRepository {
 }
 
 impl BackupReport {
+    pub fn run_log(&self) -> std::path::PathBuf {
+        self.run_log
+            .clone()
+            .unwrap_or_else(|| self.set.join(crate::backup_set::RUNS).join(&self.run_id))
+    }
+
     pub fn ok(&self) -> bool {
         self.components.iter().all(|c| c.result.is_ok())
     }
@@ -104,6 +113,7 @@ pub async fn run(session: Arc<Session>) -> Result<BackupReport> {
         components,
         set: session.set.path().to_path_buf(),
         run_id: session.run_id.clone(),
+        run_log: (!session.run.is_in_set()).then(|| session.run.path().to_path_buf()),
         sealed_by: None,
         not_sealed: None,
         started,

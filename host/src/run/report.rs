@@ -48,13 +48,13 @@ pub fn backup(r: &BackupReport) -> String {
             out,
             "backup FAILED: {}. Run log: {}",
             refused.unwrap_or_default(),
-            r.set.join("runs").join(&r.run_id).display()
+            r.run_log().display()
         );
     } else {
         let _ = writeln!(
             out,
             "backup FAILED for {failed} component(s); manifest.json marks them failed and a restore will refuse them. Run log: {}",
-            r.set.join("runs").join(&r.run_id).display()
+            r.run_log().display()
         );
     }
     if let Some(i) = &r.repository {
