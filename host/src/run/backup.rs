@@ -3,7 +3,9 @@
 //! moved into the set and recorded in manifest.json, so a failed or interrupted backup
 //! never leaves a partial artifact that looks good.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -210,7 +212,10 @@ async fn one(
         Ok::<_, Error>(records)
     }
     .await;
-    let mut m = manifest.lock().unwrap_or_else(|e| e.into_inner());
+    // An async lock: a component waiting for it must not hold a worker thread while
+    // the one that has it writes manifest.json, which for a set in S3 is an upload that
+    // needs the runtime's workers (a worker blocked on a std mutex deadlocked it).
+    let mut m = manifest.lock().await;
     let result = match result {
         Ok(records) => {
             let summary = (records.len(), records.iter().map(|r| r.size).sum());

@@ -4,6 +4,7 @@
 
 pub mod manual;
 pub mod plugin_bytes;
+pub mod s3;
 pub mod tamper;
 
 use std::io::{BufRead, BufReader, Write};
