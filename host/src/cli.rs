@@ -320,12 +320,13 @@ the set's runs/ (give its --backup-dir).
         #[arg(long, value_name = "NAME", default_value = "host")]
         service_account: String,
     },
-    /// Print a CronJob that runs `host backup` into a repository on a claim, nightly,
-    /// under the ServiceAccount `host rbac` makes.
+    /// Print a CronJob that runs `host backup` into a repository on a claim or in S3,
+    /// nightly, under the ServiceAccount `host rbac` makes.
     #[command(after_help = concat!("Examples:
   host cronjob -n 3scale --image registry.example.com/host:0.1 --claim host-backups | kubectl apply -f -
   host cronjob -n 3scale --image IMG --claim host-backups --schedule '30 1 * * *' --keep 14
   host cronjob -n 3scale --image IMG --claim host-backups --recipient age1...   # encrypted sets
+  host cronjob -n 3scale --image IMG --repo s3://backups/3scale --s3-secret host-s3   # AWS_* keys
 
 ", exit_codes!()))]
     Cronjob {
@@ -333,8 +334,21 @@ the set's runs/ (give its --backup-dir).
         #[arg(long, value_name = "IMAGE")]
         image: String,
         /// The PersistentVolumeClaim that holds the backup repository.
-        #[arg(long, value_name = "NAME")]
-        claim: String,
+        #[arg(
+            long,
+            value_name = "NAME",
+            required_unless_present = "repo",
+            conflicts_with = "repo"
+        )]
+        claim: Option<String>,
+        /// A repository in object storage instead of a claim.
+        #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+        repo: Option<String>,
+        /// The Secret whose keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+        /// AWS_ENDPOINT_URL, ...) become the job's environment. Without it, the
+        /// ServiceAccount's web identity (EKS IRSA, OpenShift STS) is what S3 sees.
+        #[arg(long, value_name = "NAME", conflicts_with = "claim")]
+        s3_secret: Option<String>,
         /// When, in cron syntax.
         #[arg(long, value_name = "CRON", default_value = "0 2 * * *")]
         schedule: String,

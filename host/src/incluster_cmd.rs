@@ -84,7 +84,7 @@ pub fn rbac(g: &Global, plugins: &Path, service_account: &str) -> Result<u8, Err
 
 pub struct CronJob<'a> {
     pub image: &'a str,
-    pub claim: &'a str,
+    pub target: Target<'a>,
     pub schedule: &'a str,
     pub service_account: &'a str,
     pub plugins: &'a Path,
@@ -92,19 +92,36 @@ pub struct CronJob<'a> {
     pub recipients: &'a [String],
 }
 
-/// Where the claim is mounted in the job's pod.
-const REPO: &str = "/backups";
+/// Where the repository is: a claim mounted in the job's pod, or a bucket.
+pub enum Target<'a> {
+    Claim(&'a str),
+    S3 {
+        url: &'a str,
+        secret: Option<&'a str>,
+    },
+}
+
+/// Where a claim is mounted in the job's pod.
+const MOUNT: &str = "/backups";
 
 pub fn cronjob(g: &Global, c: &CronJob) -> Result<u8, Error> {
     let namespace = namespace(g)?;
     let plugins = c.plugins.display().to_string();
     // A key that would not encrypt fails here, not at 2 a.m.
     host::backup_set::encryption::Recipients::parse(c.recipients, &[])?;
+    let repo = match &c.target {
+        Target::Claim(_) => MOUNT,
+        Target::S3 { url, .. } => {
+            // A URL that names no bucket fails here too.
+            host::backup_set::objects::check_url(url)?;
+            url
+        }
+    };
     let mut backup = json!([
         "host",
         "backup",
         "--repo",
-        REPO,
+        repo,
         "-n",
         namespace,
         "--plugins",
@@ -124,13 +141,29 @@ pub fn cronjob(g: &Global, c: &CronJob) -> Result<u8, Error> {
             "host",
             "prune",
             "--repo",
-            REPO,
+            repo,
             "--keep",
             n.to_string(),
             "-o",
             "json"
         ])
     });
+    let mut mounts = vec![json!({"name": "tmp", "mountPath": "/tmp"})];
+    let mut volumes = vec![json!({"name": "tmp", "emptyDir": {}})];
+    if let Target::Claim(claim) = &c.target {
+        mounts.insert(0, json!({"name": "repository", "mountPath": MOUNT}));
+        volumes.insert(
+            0,
+            json!({"name": "repository", "persistentVolumeClaim": {"claimName": claim}}),
+        );
+    }
+    let env_from = match &c.target {
+        Target::S3 {
+            secret: Some(secret),
+            ..
+        } => json!([{"secretRef": {"name": secret}}]),
+        _ => json!([]),
+    };
     let container = |name: &str, command: &Value| {
         json!({
             "name": name,
@@ -141,10 +174,8 @@ pub fn cronjob(g: &Global, c: &CronJob) -> Result<u8, Error> {
                 {"name": "HOST_CACHE_DIR", "value": "/tmp/cache"},
                 {"name": "HOST_STATE_DIR", "value": "/tmp/state"},
             ],
-            "volumeMounts": [
-                {"name": "repository", "mountPath": REPO},
-                {"name": "tmp", "mountPath": "/tmp"},
-            ],
+            "envFrom": env_from,
+            "volumeMounts": mounts,
             "securityContext": {
                 "allowPrivilegeEscalation": false,
                 "readOnlyRootFilesystem": true,
@@ -184,19 +215,24 @@ pub fn cronjob(g: &Global, c: &CronJob) -> Result<u8, Error> {
                     "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                     "initContainers": init,
                     "containers": [main],
-                    "volumes": [
-                        {"name": "repository", "persistentVolumeClaim": {"claimName": c.claim}},
-                        {"name": "tmp", "emptyDir": {}},
-                    ],
+                    "volumes": volumes,
                 }},
             }},
         },
     });
     let header = vec![
-        format!(
-            "A nightly `host backup` of namespace {namespace} into the repository on claim {}.",
-            c.claim
-        ),
+        match &c.target {
+            Target::Claim(claim) => format!(
+                "A nightly `host backup` of namespace {namespace} into the repository on claim {claim}."
+            ),
+            Target::S3 { url, secret } => format!(
+                "A nightly `host backup` of namespace {namespace} into the repository {url}, with {}.",
+                match secret {
+                    Some(s) => format!("the AWS_* keys of Secret {s} as its environment"),
+                    None => "the ServiceAccount's web identity for S3".to_string(),
+                }
+            ),
+        },
         format!(
             "It runs as ServiceAccount {}: `host rbac -n {namespace} --service-account {}` makes it.",
             c.service_account, c.service_account

@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::Parser;
 
 use contract::Hook;
-use host::backup_set::{BackupSet, SetLocation};
 use host::backup_set::encryption::{Identities, Keys, Recipients};
+use host::backup_set::{BackupSet, SetLocation};
 use host::cluster::{ClusterOptions, Timeouts};
 use host::error::Error;
 use host::plugin::inspect;
@@ -169,6 +169,8 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Cronjob {
             ref image,
             ref claim,
+            ref repo,
+            ref s3_secret,
             ref schedule,
             ref service_account,
             ref plugins,
@@ -178,7 +180,14 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             g,
             &incluster_cmd::CronJob {
                 image,
-                claim,
+                target: match (claim, repo) {
+                    (Some(claim), _) => incluster_cmd::Target::Claim(claim),
+                    (None, Some(url)) => incluster_cmd::Target::S3 {
+                        url,
+                        secret: s3_secret.as_deref(),
+                    },
+                    (None, None) => unreachable!("clap requires one"),
+                },
                 schedule,
                 service_account,
                 plugins,
@@ -302,17 +311,19 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             // a run of earlier hosts is found only in its set.
             s.backup_dir = match &args.backup_dir {
                 Some(d) => SetLocation::Dir(d.clone()),
-                None => SetLocation::Dir(host::state::runs::check_id(run)
-                    .ok()
-                    .and_then(|()| {
-                        host::state::runs::RunDir::in_state(&state.runs(), run)
-                            .record()
-                            .ok()
-                            .flatten()
-                    })
-                    .map(|r| r.set)
-                    .filter(|p| p.is_dir())
-                    .unwrap_or_else(|| ".".into())),
+                None => SetLocation::Dir(
+                    host::state::runs::check_id(run)
+                        .ok()
+                        .and_then(|()| {
+                            host::state::runs::RunDir::in_state(&state.runs(), run)
+                                .record()
+                                .ok()
+                                .flatten()
+                        })
+                        .map(|r| r.set)
+                        .filter(|p| p.is_dir())
+                        .unwrap_or_else(|| ".".into()),
+                ),
             };
             let set = s.backup_dir.clone();
             let work = async {

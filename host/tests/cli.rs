@@ -322,6 +322,51 @@ fn the_cronjob_backs_up_first_then_prunes_under_the_service_account() {
     ]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("not an age recipient"), "{err}");
+    // Into S3: no claim mounted, the keys from a Secret, the prune on the same URL.
+    let (code, out, err) = host(&[
+        "cronjob",
+        "-n",
+        "3scale",
+        "--image",
+        "i",
+        "--repo",
+        "s3://backups/3scale",
+        "--s3-secret",
+        "host-s3",
+        "--keep",
+        "7",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let pod = &list["items"][0]["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    for c in [&pod["initContainers"][0], &pod["containers"][0]] {
+        let command = c["command"].as_array().unwrap();
+        assert!(
+            command
+                .windows(2)
+                .any(|w| w[0] == "--repo" && w[1] == "s3://backups/3scale"),
+            "{command:?}"
+        );
+        assert_eq!(c["envFrom"][0]["secretRef"]["name"], "host-s3");
+        assert!(
+            !c["volumeMounts"].to_string().contains("repository"),
+            "{c:#}"
+        );
+    }
+    assert!(!pod["volumes"].to_string().contains("persistentVolumeClaim"));
+    for bad in [
+        &["--repo", "s3://"][..],
+        &["--claim", "c", "--repo", "s3://b/p"],
+        &["--s3-secret", "x", "--claim", "c"],
+        &[],
+    ] {
+        let mut args = vec!["cronjob", "-n", "3scale", "--image", "i"];
+        args.extend_from_slice(bad);
+        let (code, _, err) = host(&args);
+        assert_eq!(code, Some(2), "{bad:?}: {err}");
+    }
     // Without a namespace (no -n, no kubeconfig context naming one) it says so.
     let (code, _, err) = host(&[
         "--kubeconfig",

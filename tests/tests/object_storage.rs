@@ -109,33 +109,62 @@ fn a_round_trip_through_s3() {
     ] {
         assert!(
             keys.contains(&format!("{set}{file}")),
-            "{file} not among the {} keys", keys.len()
+            "{file} not among the {} keys",
+            keys.len()
         );
     }
     assert!(keys.iter().any(|k| k.starts_with(&format!("{set}system/"))));
     assert!(
-        !keys.iter().any(|k| k.contains("/runs/") || k.contains(".staging")),
+        !keys
+            .iter()
+            .any(|k| k.contains("/runs/") || k.contains(".staging")),
         "the run's state is not in the bucket: {keys:?}"
     );
     let dump = f.s3.get(&format!("{set}system-mysql-backup.gz"));
-    assert!(dump.len() > 5 << 20, "a multipart upload: {} bytes", dump.len());
-    let manifest: Value = serde_json::from_slice(&f.s3.get(&format!("{set}manifest.json"))).unwrap();
+    assert!(
+        dump.len() > 5 << 20,
+        "a multipart upload: {} bytes",
+        dump.len()
+    );
+    let manifest: Value =
+        serde_json::from_slice(&f.s3.get(&format!("{set}manifest.json"))).unwrap();
     let recorded = manifest["components"]["system-mysql"]["artifacts"][0].clone();
     assert_eq!(recorded["size"], dump.len() as u64);
     use sha2::Digest;
     assert_eq!(recorded["sha256"], hex::encode(sha2::Sha256::digest(&dump)));
-    let audit = f.sim.state_dir().join("runs").join(&name).join("audit.jsonl");
-    assert!(audit.is_file(), "{} is where the run log is", audit.display());
+    let audit = f
+        .sim
+        .state_dir()
+        .join("runs")
+        .join(&name)
+        .join("audit.jsonl");
+    assert!(
+        audit.is_file(),
+        "{} is where the run log is",
+        audit.display()
+    );
 
     let list = f.list(&repo);
     assert_eq!(names_in(&list, "good"), vec![name.clone()]);
     assert_eq!(list["sets"][0]["latest"], true, "{list:#}");
     let d = json(&f.host_ok(&["describe", "--repo", &repo, "latest", "-o", "json"]));
     assert_eq!(d["name"], name.as_str(), "{d:#}");
-    assert_eq!(d["componentDetails"].as_array().map(Vec::len), Some(8), "{d:#}");
+    assert_eq!(
+        d["componentDetails"].as_array().map(Vec::len),
+        Some(8),
+        "{d:#}"
+    );
     let plugins = plugins_dir();
     let plugins = plugins.to_str().unwrap();
-    let v = json(&f.host_ok(&["verify", "--plugins", plugins, "--repo", &repo, "-o", "json"]));
+    let v = json(&f.host_ok(&[
+        "verify",
+        "--plugins",
+        plugins,
+        "--repo",
+        &repo,
+        "-o",
+        "json",
+    ]));
     assert_eq!(v["result"], "ok", "{v:#}");
     assert_eq!(v["set"], format!("{repo}/{name}"));
     assert!(v["files"].as_u64().unwrap() > 10, "{v:#}");
@@ -143,7 +172,15 @@ fn a_round_trip_through_s3() {
     let before = f.sim.fingerprint();
     f.sim.sim(&["damage"]);
     assert_ne!(f.sim.fingerprint(), before);
-    let r = json(&f.host_ok(&["restore", "--plugins", plugins, "--repo", &repo, "-o", "json"]));
+    let r = json(&f.host_ok(&[
+        "restore",
+        "--plugins",
+        plugins,
+        "--repo",
+        &repo,
+        "-o",
+        "json",
+    ]));
     assert_eq!(r["result"], "complete", "{r:#}");
     assert_same(&before, &f.sim.fingerprint());
 }
@@ -156,16 +193,27 @@ fn encrypted_through_s3_and_tampering_is_found() {
     let (f, _turn) = setup();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.txt");
-    let out = Command::new("age-keygen").arg("-o").arg(&key).output().unwrap();
+    let out = Command::new("age-keygen")
+        .arg("-o")
+        .arg(&key)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let public = Command::new("age-keygen").arg("-y").arg(&key).output().unwrap();
+    let public = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&key)
+        .output()
+        .unwrap();
     let public = String::from_utf8(public.stdout).unwrap().trim().to_string();
     let key = key.to_str().unwrap();
 
     let repo = f.s3.url("sealed");
     let run = f.backup(&repo, &["--recipient", &public]);
     assert_eq!(run.code, Some(0), "{}", run.all());
-    let name = json(&run)["repository"]["name"].as_str().unwrap().to_string();
+    let name = json(&run)["repository"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let set = format!("sealed/{name}/");
 
     let dump = f.s3.get(&format!("{set}system-mysql-backup.gz"));
@@ -174,7 +222,10 @@ fn encrypted_through_s3_and_tampering_is_found() {
     std::fs::write(&sealed, &dump).unwrap();
     let sql = Command::new("sh")
         .arg("-c")
-        .arg(format!("age -d -i {key} {} | gunzip | head -c 4096", sealed.display()))
+        .arg(format!(
+            "age -d -i {key} {} | gunzip | head -c 4096",
+            sealed.display()
+        ))
         .output()
         .unwrap();
     assert!(
@@ -197,20 +248,35 @@ fn encrypted_through_s3_and_tampering_is_found() {
     assert_eq!(refused.code, Some(3), "{}", refused.all());
     assert!(refused.stderr.contains("--identity"), "{}", refused.stderr);
     assert_same(&before, &f.sim.fingerprint());
-    f.host_ok(&["verify", "--plugins", plugins, "--repo", &repo, "--identity", key]);
+    f.host_ok(&[
+        "verify",
+        "--plugins",
+        plugins,
+        "--repo",
+        &repo,
+        "--identity",
+        key,
+    ]);
 
     // One byte of one storage file, changed in the bucket.
-    let victim = f
-        .s3
-        .keys(&format!("{set}system/"))
-        .into_iter()
-        .next()
-        .unwrap();
+    let victim =
+        f.s3.keys(&format!("{set}system/"))
+            .into_iter()
+            .next()
+            .unwrap();
     let mut bytes = f.s3.get(&victim);
     let at = bytes.len() - 20;
     bytes[at] ^= 0x01;
     f.s3.put(&victim, &bytes);
-    let bad = f.host(&["verify", "--plugins", plugins, "--repo", &repo, "--identity", key]);
+    let bad = f.host(&[
+        "verify",
+        "--plugins",
+        plugins,
+        "--repo",
+        &repo,
+        "--identity",
+        key,
+    ]);
     assert_eq!(bad.code, Some(3), "{}", bad.all());
     let file = victim.strip_prefix(&set).unwrap();
     assert!(bad.stderr.contains(file), "names {file}: {}", bad.stderr);
@@ -225,7 +291,10 @@ fn a_failed_backup_keeps_the_previous_set_and_prune_keeps_the_last_good_one() {
     let repo = f.s3.url("nightly");
     let good = f.backup(&repo, &[]);
     assert_eq!(good.code, Some(0), "{}", good.all());
-    let good = json(&good)["repository"]["name"].as_str().unwrap().to_string();
+    let good = json(&good)["repository"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let fault = f.sim.fault("exec-drop-after=256KiB");
     let run = f.backup(&repo, &[]);
@@ -244,7 +313,14 @@ fn a_failed_backup_keeps_the_previous_set_and_prune_keeps_the_last_good_one() {
     let refused = f.host(&["restore", "--plugins", plugins, "--repo", &repo, &failed]);
     assert_eq!(refused.code, Some(3), "{}", refused.all());
     let plan = json(&f.host_ok(&[
-        "restore", "--plugins", plugins, "--repo", &repo, "--plan", "-o", "json",
+        "restore",
+        "--plugins",
+        plugins,
+        "--repo",
+        &repo,
+        "--plan",
+        "-o",
+        "json",
     ]));
     assert_eq!(plan["set"], format!("{repo}/{good}"));
 
@@ -253,7 +329,10 @@ fn a_failed_backup_keeps_the_previous_set_and_prune_keeps_the_last_good_one() {
     assert_eq!(names_in(&f.list(&repo), "failed"), vec![failed.clone()]);
     let newer = f.backup(&repo, &[]);
     assert_eq!(newer.code, Some(0), "{}", newer.all());
-    let newer = json(&newer)["repository"]["name"].as_str().unwrap().to_string();
+    let newer = json(&newer)["repository"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     f.host_ok(&["prune", "--repo", &repo, "--keep", "0"]);
     let list = f.list(&repo);
     assert_eq!(names_in(&list, "good"), vec![newer.clone()], "{list:#}");

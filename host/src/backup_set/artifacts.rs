@@ -418,10 +418,16 @@ impl ArtifactStore {
                 let file = dir
                     .open_with(&partial, &super::private::new_file())
                     .map_err(|e| self.io_error(path, e))?;
-                (partial, Sink::File(tokio::fs::File::from_std(file.into_std())))
+                (
+                    partial,
+                    Sink::File(tokio::fs::File::from_std(file.into_std())),
+                )
             }
             // An upload is invisible until completed: no partial name is needed.
-            Backing::Objects(prefix) => (path.to_string(), Sink::Object(Box::new(prefix.writer(path)?))),
+            Backing::Objects(prefix) => (
+                path.to_string(),
+                Sink::Object(Box::new(prefix.writer(path)?)),
+            ),
         };
         Ok(ArtifactWriter {
             store: self.clone(),

@@ -88,7 +88,10 @@ impl ObjectPrefix {
     pub fn key(&self, rel: &str) -> Result<Key> {
         let joined = self.join(rel);
         let key = Key::parse(&joined).map_err(|e| {
-            Error::Invalid(format!("`{rel}` cannot name an object in {}: {e}", self.url))
+            Error::Invalid(format!(
+                "`{rel}` cannot name an object in {}: {e}",
+                self.url
+            ))
         })?;
         if key.as_ref() != joined {
             return Err(Error::Invalid(format!(
@@ -185,7 +188,10 @@ impl ObjectPrefix {
             if (bytes.len() + chunk.len()) as u64 > limit {
                 return Err(Error::bad_set(
                     self.url.clone(),
-                    format!("{rel} grew past {} while read", crate::progress::human(limit)),
+                    format!(
+                        "{rel} grew past {} while read",
+                        crate::progress::human(limit)
+                    ),
                 ));
             }
             bytes.extend_from_slice(&chunk);
@@ -242,10 +248,12 @@ impl ObjectPrefix {
 
     /// A new object, visible only once the writer is shut down.
     pub fn writer(&self, rel: &str) -> Result<object_store::buffered::BufWriter> {
-        Ok(
-            object_store::buffered::BufWriter::with_capacity(self.store.clone(), self.key(rel)?, PART)
-                .with_max_concurrency(PARTS_IN_FLIGHT),
+        Ok(object_store::buffered::BufWriter::with_capacity(
+            self.store.clone(),
+            self.key(rel)?,
+            PART,
         )
+        .with_max_concurrency(PARTS_IN_FLIGHT))
     }
 }
 
@@ -261,12 +269,8 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 
-/// Opens `s3://bucket/prefix` with the credentials and endpoint of the usual `AWS_*`
-/// environment (access keys, session token, web identity for a ServiceAccount on EKS or
-/// OpenShift STS, ECS and instance metadata), as object_store's builder reads them.
-/// `AWS_ENDPOINT_URL` points it at MinIO, Ceph RGW or another S3-compatible store;
-/// plain `http://` is allowed only for a loopback endpoint or with `AWS_ALLOW_HTTP=true`.
-pub fn open_s3(url: &str) -> Result<ObjectPrefix> {
+/// The bucket and prefix of `s3://bucket/prefix`.
+pub fn check_url(url: &str) -> Result<(&str, &str)> {
     let rest = url
         .strip_prefix("s3://")
         .ok_or_else(|| Error::Invalid(format!("`{url}` is not an s3:// location")))?;
@@ -276,6 +280,16 @@ pub fn open_s3(url: &str) -> Result<ObjectPrefix> {
             "`{url}` names no bucket: s3://BUCKET/PREFIX"
         )));
     }
+    Ok((bucket, prefix))
+}
+
+/// Opens `s3://bucket/prefix` with the credentials and endpoint of the usual `AWS_*`
+/// environment (access keys, session token, web identity for a ServiceAccount on EKS or
+/// OpenShift STS, ECS and instance metadata), as object_store's builder reads them.
+/// `AWS_ENDPOINT_URL` points it at MinIO, Ceph RGW or another S3-compatible store;
+/// plain `http://` is allowed only for a loopback endpoint or with `AWS_ALLOW_HTTP=true`.
+pub fn open_s3(url: &str) -> Result<ObjectPrefix> {
+    let (bucket, prefix) = check_url(url)?;
     // reqwest is built without a TLS provider of its own (see host/Cargo.toml): ring, as
     // for the cluster and the OCI registry.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -350,13 +364,21 @@ mod tests {
         w.shutdown().await.unwrap();
         assert_eq!(p.head("big.gz").await.unwrap(), Some(12 * 1024 * 1024));
         let mut back = Vec::new();
-        p.reader("big.gz").await.unwrap().read_to_end(&mut back).await.unwrap();
+        p.reader("big.gz")
+            .await
+            .unwrap()
+            .read_to_end(&mut back)
+            .await
+            .unwrap();
         assert_eq!(back.len(), 12 * 1024 * 1024);
         assert!(matches!(p.reader("nope").await, Err(Error::NotFound(_))));
         p.put_small("x/y", b"1".to_vec()).await.unwrap();
         assert_eq!(
             p.list("").await.unwrap(),
-            vec![("big.gz".to_string(), 12 * 1024 * 1024), ("x/y".to_string(), 1)]
+            vec![
+                ("big.gz".to_string(), 12 * 1024 * 1024),
+                ("x/y".to_string(), 1)
+            ]
         );
         p.delete_all("x").await.unwrap();
         assert_eq!(p.list("").await.unwrap().len(), 1);

@@ -174,7 +174,10 @@ impl Repository for ObjectRepository {
         let recorded = block_on(self.root.list(STATES))?;
         let mut names: Vec<String> = recorded
             .iter()
-            .filter_map(|(key, _)| key.strip_prefix(&format!("{STATES}/"))?.strip_suffix(".json"))
+            .filter_map(|(key, _)| {
+                key.strip_prefix(&format!("{STATES}/"))?
+                    .strip_suffix(".json")
+            })
             .map(str::to_string)
             .chain(dirs)
             .filter(|d| check_name(d).is_ok())
@@ -235,11 +238,15 @@ impl Repository for ObjectRepository {
 
     fn commit(&self, pending: Pending) -> Result<SetLocation> {
         self.set_state(&pending.name, "good")?;
-        let newer = self.latest_name().filter(|l| *l > pending.name).is_some_and(|l| {
-            self.record(&l).is_some_and(|r| r.state == "good")
-        });
+        let newer = self
+            .latest_name()
+            .filter(|l| *l > pending.name)
+            .is_some_and(|l| self.record(&l).is_some_and(|r| r.state == "good"));
         if !newer {
-            block_on(self.root.put_small(LATEST, pending.name.clone().into_bytes()))?;
+            block_on(
+                self.root
+                    .put_small(LATEST, pending.name.clone().into_bytes()),
+            )?;
         }
         Ok(pending.location)
     }
@@ -317,7 +324,10 @@ mod tests {
                 (SetState::Running, false)
             ]
         );
-        assert!(repo.remove(&sets[2]).is_err(), "a running backup's set stays");
+        assert!(
+            repo.remove(&sets[2]).is_err(),
+            "a running backup's set stays"
+        );
         drop(running);
         // An older set committed late does not take `latest` from a newer one.
         good(&repo, "20260105T000000Z-backup-eeeeee");
@@ -326,7 +336,9 @@ mod tests {
             repo.resolve(None).unwrap().name,
             "20260105T000000Z-backup-eeeeee"
         );
-        let first = repo.resolve(Some("20260101T000000Z-backup-aaaaaa")).unwrap();
+        let first = repo
+            .resolve(Some("20260101T000000Z-backup-aaaaaa"))
+            .unwrap();
         repo.remove(&first).unwrap();
         let names: Vec<String> = repo.list().unwrap().into_iter().map(|e| e.name).collect();
         assert!(!names.contains(&"20260101T000000Z-backup-aaaaaa".to_string()));

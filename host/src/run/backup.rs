@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
 use std::time::Duration;
+use tokio::sync::Mutex;
 
 use futures::StreamExt;
 

@@ -98,7 +98,8 @@ impl S3 {
             f
         });
         if let Some(f) = &input {
-            cmd.arg("--data-binary").arg(format!("@{}", f.path().display()));
+            cmd.arg("--data-binary")
+                .arg(format!("@{}", f.path().display()));
         }
         let out = cmd.output().expect("curl runs");
         let code = String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0);
