@@ -4,13 +4,16 @@
 /// Top-level names the host owns in a set: a plugin's artifact there could replace the
 /// audit logs and journals of every run, the set's own index or its seal. Every file the
 /// host keeps in a set is one of these or lies under one (`manifest.json.tmp` and
-/// `manifest.json.sig.tmp` are the atomic writes of the index and the seal).
+/// `manifest.json.sig.tmp` are the atomic writes of the index and the seal; `set-key.age`
+/// is a passphrase-encrypted set's key).
 pub const RESERVED: &[&str] = &[
     "runs",
     "manifest.json",
     "manifest.json.tmp",
     "manifest.json.sig",
     "manifest.json.sig.tmp",
+    "set-key.age",
+    "set-key.age.tmp",
     ".staging",
 ];
 

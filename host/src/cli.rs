@@ -527,6 +527,14 @@ pub struct SetChecks {
     /// repeatable. Without it, verify checks the files' hashes but not their contents.
     #[arg(long = "identity", value_name = "FILE", env = "HOST_IDENTITY")]
     pub identities: Vec<PathBuf>,
+    /// For a set encrypted with a passphrase: the file whose first line is it. It opens
+    /// the set's set-key.age, which decrypts the rest.
+    #[arg(
+        long = "passphrase-file",
+        value_name = "FILE",
+        env = "HOST_PASSPHRASE_FILE"
+    )]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 /// Encryption at rest for what a backup writes.
@@ -541,6 +549,15 @@ pub struct EncryptArgs {
     /// Recipients from a file, one a line (# comments), as age's -R; repeatable.
     #[arg(long = "recipients-file", value_name = "FILE")]
     pub recipients_files: Vec<PathBuf>,
+    /// Encrypt with a passphrase, the first line of FILE: the set gets a key of its own,
+    /// kept in it as set-key.age under the passphrase (one scrypt, not one per file);
+    /// with --recipient too, either opens the set.
+    #[arg(
+        long = "passphrase-file",
+        value_name = "FILE",
+        env = "HOST_PASSPHRASE_FILE"
+    )]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

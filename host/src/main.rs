@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use contract::Hook;
-use host::backup_set::encryption::{Identities, Keys, Recipients};
+use host::backup_set::encryption::{self, Identities, Keys, Recipients};
 use host::backup_set::{BackupSet, SetLocation};
 use host::cluster::{ClusterOptions, Timeouts};
 use host::error::Error;
@@ -400,16 +400,33 @@ fn set_checks(c: &SetChecks) -> Result<verify::Checks, Error> {
 }
 
 fn encryption_keys(e: &EncryptArgs) -> Result<Keys, Error> {
+    let mut recipients = Recipients::parse(&e.recipients, &e.recipients_files)?;
+    let mut sealed_set_key = None;
+    if let Some(file) = &e.passphrase_file {
+        let (key, sealed) = encryption::new_set_key(&encryption::Passphrase::read(file)?)?;
+        recipients = Some(match recipients {
+            Some(r) => r.with(key),
+            None => Recipients::one(key),
+        });
+        sealed_set_key = Some(Arc::new(sealed));
+    }
     Ok(Keys {
-        recipients: Recipients::parse(&e.recipients, &e.recipients_files)?.map(Arc::new),
-        identities: None,
+        recipients: recipients.map(Arc::new),
+        sealed_set_key,
+        ..Keys::default()
     })
 }
 
 fn decryption_keys(c: &SetChecks) -> Result<Keys, Error> {
     Ok(Keys {
-        recipients: None,
         identities: Identities::load(&c.identities)?.map(Arc::new),
+        passphrase: c
+            .passphrase_file
+            .as_deref()
+            .map(encryption::Passphrase::read)
+            .transpose()?
+            .map(Arc::new),
+        ..Keys::default()
     })
 }
 

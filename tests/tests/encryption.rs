@@ -298,3 +298,101 @@ fn a_set_is_not_half_encrypted() {
     assert!(run.stderr.contains("private key"), "{}", run.stderr);
     assert!(!run.all().contains(secret), "the key is not echoed");
 }
+
+/// With a passphrase: the set gets a key of its own, kept in it as set-key.age under the
+/// passphrase, which the reference age opens by hand (it reads the passphrase from a
+/// terminal: `script` gives it one). verify and restore take `--passphrase-file`; a wrong
+/// passphrase is refused before anything changes, and the set is not given a second key.
+#[test]
+fn a_passphrase_set_opens_with_its_passphrase_by_host_and_by_hand() {
+    let _turn = turn();
+    let sim = shared(Some("8MiB"));
+    let dir = tempfile::tempdir().unwrap();
+    let pass = dir.path().join("pass.txt");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let wrong = dir.path().join("wrong.txt");
+    std::fs::write(&wrong, "correct horse battery\n").unwrap();
+    let set = dir.path().join("set");
+    let plugins = plugins_dir();
+    let backup = |more: &[&str]| {
+        let mut args = vec!["backup", "--plugins", s(&plugins), "--backup-dir", s(&set)];
+        args.extend_from_slice(more);
+        sim.host(&args)
+    };
+    let run = backup(&["--passphrase-file", s(&pass)]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(set.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["encryption"]["passphrase"], true, "{manifest:#}");
+    let dump = std::fs::read(set.join("system-mysql-backup.gz")).unwrap();
+    assert!(dump.starts_with(b"age-encryption.org/v1\n"));
+
+    // By hand: the passphrase opens the set's key, the key opens the dump.
+    let key = dir.path().join("key.txt");
+    let opened = Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "age -d -o {} {}",
+            key.display(),
+            set.join("set-key.age").display()
+        ))
+        .arg("/dev/null")
+        .stdin(std::fs::File::open(&pass).unwrap())
+        .output()
+        .unwrap();
+    assert!(opened.status.success(), "{opened:?}");
+    let sql = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "age -d -i {} {} | gunzip | head -c 4096",
+            key.display(),
+            set.join("system-mysql-backup.gz").display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&sql.stdout).contains("MariaDB dump"),
+        "{sql:?}"
+    );
+
+    let verify = |more: &[&str]| {
+        let mut args = vec!["verify", "--plugins", s(&plugins), "--backup-dir", s(&set)];
+        args.extend_from_slice(more);
+        sim.host(&args)
+    };
+    let v = verify(&["--passphrase-file", s(&pass)]);
+    assert_eq!(v.code, Some(0), "{}", v.all());
+    assert!(v.stdout.contains("every file decrypted"), "{}", v.stdout);
+    let bad = verify(&["--passphrase-file", s(&wrong)]);
+    assert_eq!(bad.code, Some(3), "{}", bad.all());
+    assert!(
+        bad.stderr.contains("passphrase does not open"),
+        "{}",
+        bad.stderr
+    );
+
+    let before = sim.fingerprint();
+    sim.sim(&["damage"]);
+    let damaged = sim.fingerprint();
+    let refused = restore(sim, &set, &[]);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    assert!(
+        refused.all().contains("--passphrase-file"),
+        "{}",
+        refused.all()
+    );
+    let refused = restore(sim, &set, &["--passphrase-file", s(&wrong)]);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    assert_same(&damaged, &sim.fingerprint());
+    let done = restore(sim, &set, &["--passphrase-file", s(&pass)]);
+    assert_eq!(done.code, Some(0), "{}", done.all());
+    assert_same(&before, &sim.fingerprint());
+
+    // A second passphrase backup into the same directory would give the set a second
+    // key and orphan the files encrypted to the first.
+    let again = backup(&["--passphrase-file", s(&pass)]);
+    assert_eq!(again.code, Some(3), "{}", again.all());
+    assert!(again.all().contains("new directory"), "{}", again.all());
+    let v = verify(&["--passphrase-file", s(&pass)]);
+    assert_eq!(v.code, Some(0), "{}", v.all());
+}

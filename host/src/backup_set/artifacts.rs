@@ -292,7 +292,7 @@ impl ArtifactStore {
 
     fn locked(&self, path: &str) -> Error {
         Error::Refused(format!(
-            "artifact `{path}` is encrypted (the set's manifest.json says so) and no key was given: --identity FILE names the age or SSH private key it was encrypted to"
+            "artifact `{path}` is encrypted (the set's manifest.json says so) and no key was given: --identity FILE names the age or SSH private key it was encrypted to (--passphrase-file, for a set made with one)"
         ))
     }
 

@@ -7,8 +7,13 @@
 //! changed byte fails decryption; manifest.json records each file's sha256 as stored, so
 //! `verify` finds tampering without the key too.
 //!
-//! A passphrase is not offered: age's passphrase recipient runs scrypt for each file
-//! (about a second by design), and a set holds up to 100,000 storage files.
+//! With a passphrase (`--passphrase-file`), age's passphrase recipient is not used for
+//! each file: it runs scrypt (about a second, by design) per file, and a set holds up to
+//! 100,000 storage files. The backup makes a new X25519 key for the set instead, encrypts
+//! every file to it (and to any `--recipient`), and keeps that key in the set as
+//! `set-key.age`, encrypted under the passphrase: one scrypt to write, one to read. By
+//! hand, `age -d set-key.age > key.txt` (it asks for the passphrase), then
+//! `age -d -i key.txt FILE`.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -21,14 +26,23 @@ use crate::error::{Error, Result};
 pub struct Encryption {
     pub format: String,
     pub recipients: usize,
+    /// The set's key is in `set-key.age` under a passphrase (and counts among the
+    /// recipients).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passphrase: bool,
 }
+
+/// Where a passphrase-encrypted set keeps its key.
+pub const SET_KEY: &str = "set-key.age";
+/// A set key file is one age file of one key line: a few hundred bytes.
+pub const MAX_SET_KEY: u64 = 64 * 1024;
 
 pub const FORMAT: &str = "age-encryption.org/v1";
 /// age's plaintext chunk, and what each chunk adds (its Poly1305 tag).
 const CHUNK: u64 = 64 * 1024;
 const TAG: u64 = 16;
 
-type Recipient = Box<dyn age::Recipient + Send + Sync>;
+pub type Recipient = Box<dyn age::Recipient + Send + Sync>;
 type Identity = Box<dyn age::Identity + Send + Sync>;
 
 /// The public keys a backup encrypts to.
@@ -42,6 +56,73 @@ pub struct Identities(Vec<Identity>);
 pub struct Keys {
     pub recipients: Option<Arc<Recipients>>,
     pub identities: Option<Arc<Identities>>,
+    /// For a backup with a passphrase: the new set key, already encrypted under it.
+    pub sealed_set_key: Option<Arc<Vec<u8>>>,
+    /// For a restore or verify: opens the set's `set-key.age`.
+    pub passphrase: Option<Arc<Passphrase>>,
+}
+
+/// A passphrase, read from a file (`--passphrase-file`), held only in memory.
+pub struct Passphrase(age::secrecy::SecretString);
+
+impl Passphrase {
+    /// The file's first line, without its line end. An empty one is refused: it would
+    /// encrypt to a key anyone can derive.
+    pub fn read(file: &Path) -> Result<Passphrase> {
+        let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+        let line = text.lines().next().unwrap_or_default();
+        if line.is_empty() {
+            return Err(Error::Invalid(format!(
+                "--passphrase-file {}: its first line is empty",
+                file.display()
+            )));
+        }
+        Ok(Passphrase(line.to_string().into()))
+    }
+}
+
+/// A new key for one set: its recipient, and its private key encrypted under the
+/// passphrase (age's scrypt recipient, so `age -d` opens it by hand).
+pub fn new_set_key(passphrase: &Passphrase) -> Result<(Recipient, Vec<u8>)> {
+    use age::secrecy::ExposeSecret;
+    let key = age::x25519::Identity::generate();
+    let line = format!(
+        "# the key of one backup set; its files are encrypted to {}\n{}\n",
+        key.to_public(),
+        key.to_string().expose_secret()
+    );
+    let sealed = age::encrypt(
+        &age::scrypt::Recipient::new(passphrase.0.clone()),
+        line.as_bytes(),
+    )
+    .map_err(|e| Error::Invalid(format!("cannot encrypt the set key: {e}")))?;
+    Ok((Box::new(key.to_public()), sealed))
+}
+
+/// The set's key, from its `set-key.age` and the passphrase.
+pub fn open_set_key(sealed: &[u8], passphrase: &Passphrase, set: &Path) -> Result<Identities> {
+    let plain =
+        age::decrypt(&age::scrypt::Identity::new(passphrase.0.clone()), sealed).map_err(|e| {
+            Error::Refused(format!(
+                "the passphrase does not open {SET_KEY} of {} ({e})",
+                set.display()
+            ))
+        })?;
+    let text = String::from_utf8(plain)
+        .map_err(|_| Error::bad_set(set, format!("{SET_KEY} does not hold an age key")))?;
+    Ok(Identities(identities(&text, &set.join(SET_KEY))?))
+}
+
+impl Recipients {
+    /// Adds a recipient (a passphrase set's own key).
+    pub fn with(mut self, r: Recipient) -> Recipients {
+        self.0.push(r);
+        self
+    }
+
+    pub fn one(r: Recipient) -> Recipients {
+        Recipients(vec![r])
+    }
 }
 
 impl std::fmt::Debug for Keys {
@@ -49,6 +130,7 @@ impl std::fmt::Debug for Keys {
         f.debug_struct("Keys")
             .field("recipients", &self.recipients.as_ref().map(|r| r.0.len()))
             .field("identities", &self.identities.as_ref().map(|i| i.0.len()))
+            .field("passphrase", &self.passphrase.is_some())
             .finish()
     }
 }
@@ -97,6 +179,7 @@ impl Recipients {
         Encryption {
             format: FORMAT.into(),
             recipients: self.0.len(),
+            passphrase: false,
         }
     }
 }

@@ -81,6 +81,8 @@ pub struct BackupSet {
     keys: Keys,
     /// Whether manifest.json says the set is encrypted: read once, kept as it is written.
     encrypted: std::sync::Mutex<Option<bool>>,
+    /// The key a passphrase opened from set-key.age, once it has.
+    opened: std::sync::Mutex<Option<Arc<encryption::Identities>>>,
 }
 
 const STAGING: &str = ".staging";
@@ -121,6 +123,7 @@ impl BackupSet {
             at: Backing::Dir(dir),
             keys: Keys::default(),
             encrypted: std::sync::Mutex::new(None),
+            opened: std::sync::Mutex::new(None),
         })
     }
 
@@ -135,6 +138,7 @@ impl BackupSet {
                 at: Backing::Objects(prefix.clone()),
                 keys: Keys::default(),
                 encrypted: std::sync::Mutex::new(None),
+                opened: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -185,7 +189,10 @@ impl BackupSet {
         let mode = match (self.encrypted()?, &self.keys.identities) {
             (false, _) => Mode::Plain,
             (true, Some(keys)) => Mode::Decrypt(keys.clone()),
-            (true, None) => Mode::Locked,
+            (true, None) => match self.set_key()? {
+                Some(keys) => Mode::Decrypt(keys),
+                None => Mode::Locked,
+            },
         };
         let store = match &self.at {
             Backing::Dir(dir) => {
@@ -195,6 +202,39 @@ impl BackupSet {
             Backing::Objects(prefix) => ArtifactStore::objects(prefix.clone()),
         };
         Ok(Arc::new(store.with_mode(mode)))
+    }
+
+    /// With a passphrase: the set's own key, from set-key.age (one scrypt, then kept).
+    fn set_key(&self) -> Result<Option<Arc<encryption::Identities>>> {
+        let Some(passphrase) = &self.keys.passphrase else {
+            return Ok(None);
+        };
+        if let Some(keys) = self.opened.lock().unwrap().clone() {
+            return Ok(Some(keys));
+        }
+        let sealed = self
+            .read_small(encryption::SET_KEY, encryption::MAX_SET_KEY)?
+            .ok_or_else(|| {
+                Error::Refused(format!(
+                    "--passphrase-file was given, but the set {} has no {}: it was encrypted to keys only (--identity)",
+                    self.path.display(),
+                    encryption::SET_KEY
+                ))
+            })?;
+        let keys = Arc::new(encryption::open_set_key(&sealed, passphrase, &self.path)?);
+        *self.opened.lock().unwrap() = Some(keys.clone());
+        Ok(Some(keys))
+    }
+
+    /// Keeps a passphrase set's key (see encryption.rs), written once per set.
+    pub fn write_set_key(&self, sealed: &[u8]) -> Result<()> {
+        self.write_atomic(encryption::SET_KEY, sealed)
+    }
+
+    pub fn has_set_key(&self) -> Result<bool> {
+        Ok(self
+            .read_small(encryption::SET_KEY, encryption::MAX_SET_KEY)?
+            .is_some())
     }
 
     /// A fresh staging directory for one plugin's backup.

@@ -74,7 +74,7 @@ pub fn verify(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Resul
 fn encryption_note(store: &ArtifactStore, out: &mut Verified) {
     match store.mode() {
         Mode::Locked => out.warnings.push(
-            "the set is encrypted: its files' sizes and hashes were checked, but not that they decrypt (give --identity for that)".into(),
+            "the set is encrypted: its files' sizes and hashes were checked, but not that they decrypt (give --identity or --passphrase-file for that)".into(),
         ),
         Mode::Decrypt(_) => out.encrypted = true,
         Mode::Plain | Mode::Encrypt(_) => {}
@@ -118,9 +118,14 @@ fn verify_set(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Resul
     let store = set.reader()?;
     if checks.contents && matches!(store.mode(), Mode::Locked) {
         return Err(Error::Refused(format!(
-            "the backup set {} is encrypted (age, to {} recipient(s)) and no key was given: --identity FILE names the private key it was encrypted to. Nothing was changed",
+            "the backup set {} is encrypted (age, to {} recipient(s)) and no key was given: {}. Nothing was changed",
             set.path().display(),
-            manifest.encryption.as_ref().map_or(0, |e| e.recipients)
+            manifest.encryption.as_ref().map_or(0, |e| e.recipients),
+            if manifest.encryption.as_ref().is_some_and(|e| e.passphrase) {
+                "--passphrase-file FILE gives its passphrase (or --identity FILE a private key it was also encrypted to)"
+            } else {
+                "--identity FILE names the private key it was encrypted to"
+            }
         )));
     }
     encryption_note(&store, &mut out);

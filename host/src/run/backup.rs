@@ -177,7 +177,21 @@ fn initial_manifest(session: &Session, started: &str) -> Result<SetManifest> {
             },
         )));
     }
-    m.encryption = encryption;
+    if let Some(sealed) = &session.settings.keys.sealed_set_key {
+        // A new set key would leave the files already in the set to the old one, which
+        // only the old set-key.age (about to be replaced) opens.
+        if !m.components.is_empty() || session.set.has_set_key()? {
+            return Err(Error::Refused(format!(
+                "the backup set {} already has components encrypted to its own key; a backup with --passphrase-file goes into a new directory, or into a repository (--repo), where every backup is a new set",
+                session.set.path().display()
+            )));
+        }
+        session.set.write_set_key(sealed)?;
+    }
+    m.encryption = encryption.map(|mut e| {
+        e.passphrase = session.settings.keys.sealed_set_key.is_some();
+        e
+    });
     m.namespace = session.namespace().to_string();
     m.threescale_version = session.threescale_version.clone();
     m.started = started.to_string();
