@@ -428,6 +428,32 @@ impl Sealer {
 mod tests {
     use super::*;
 
+    /// The set key opens with its passphrase only, and decrypts what was sealed to it.
+    #[test]
+    fn a_set_key_opens_with_its_passphrase_only() {
+        let pass = Passphrase("correct horse".to_string().into());
+        let (recipient, sealed) = new_set_key(&pass).unwrap();
+        assert!(sealed.starts_with(b"age-encryption.org/v1\n"));
+        let sealer = Arc::new(Recipients::one(recipient));
+        let mut s = Sealer::new(&sealer).unwrap();
+        s.seal(b"the dump").unwrap();
+        s.finish().unwrap();
+        let mut file = Vec::new();
+        s.drain_into(&mut file);
+        let keys = open_set_key(&sealed, &pass, Path::new("set")).unwrap();
+        let mut plain = String::new();
+        decrypt_sync(&file[..], &keys)
+            .unwrap()
+            .read_to_string(&mut plain)
+            .unwrap();
+        assert_eq!(plain, "the dump");
+        let wrong = Passphrase("correct horse ".to_string().into());
+        assert!(matches!(
+            open_set_key(&sealed, &wrong, Path::new("set")),
+            Err(Error::Refused(_))
+        ));
+    }
+
     fn keypair() -> (Recipients, Identities) {
         let id = age::x25519::Identity::generate();
         let public = id.to_public().to_string();
