@@ -81,6 +81,13 @@ pub fn describe(d: &SetDescription) -> String {
         out,
         "encrypted:  {}",
         match &s.encryption {
+            Some(e) if e.passphrase => format!(
+                "yes, every file an age file to the set's own key (restore with --passphrase-file){}",
+                match e.recipients.saturating_sub(1) {
+                    0 => String::new(),
+                    n => format!(" and {n} more recipient{}", if n == 1 { "" } else { "s" }),
+                }
+            ),
             Some(e) => format!(
                 "yes, every file an age file to {} recipient{} (restore with --identity)",
                 e.recipients,
