@@ -150,6 +150,15 @@ pub enum Command {
         sign_key: Option<PathBuf>,
         #[command(flatten)]
         encrypt: EncryptArgs,
+        /// Encrypt with a passphrase, the first line of FILE: the set gets a key of its
+        /// own, kept in it as set-key.age under the passphrase (one scrypt, not one per
+        /// file); with --recipient too, either opens the set.
+        #[arg(
+            long = "passphrase-file",
+            value_name = "FILE",
+            env = "HOST_PASSPHRASE_FILE"
+        )]
+        passphrase_file: Option<PathBuf>,
         /// With --repo: copy every storage file out of its pod, instead of only those
         /// whose size or modification time changed since the previous good set (whose
         /// other files are copied and checked against their recorded sha256).
@@ -528,7 +537,8 @@ pub struct SetChecks {
     #[arg(long = "identity", value_name = "FILE", env = "HOST_IDENTITY")]
     pub identities: Vec<PathBuf>,
     /// For a set encrypted with a passphrase: the file whose first line is it. It opens
-    /// the set's set-key.age, which decrypts the rest.
+    /// the set's set-key.age, which decrypts the rest. (`host run backup`: encrypt with
+    /// it, as `host backup --passphrase-file` does.)
     #[arg(
         long = "passphrase-file",
         value_name = "FILE",
@@ -549,15 +559,6 @@ pub struct EncryptArgs {
     /// Recipients from a file, one a line (# comments), as age's -R; repeatable.
     #[arg(long = "recipients-file", value_name = "FILE")]
     pub recipients_files: Vec<PathBuf>,
-    /// Encrypt with a passphrase, the first line of FILE: the set gets a key of its own,
-    /// kept in it as set-key.age under the passphrase (one scrypt, not one per file);
-    /// with --recipient too, either opens the set.
-    #[arg(
-        long = "passphrase-file",
-        value_name = "FILE",
-        env = "HOST_PASSPHRASE_FILE"
-    )]
-    pub passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -634,4 +635,15 @@ fn size_mib(text: &str) -> Result<u64, String> {
 
 fn duration(text: &str) -> Result<Duration, String> {
     host::units::parse_duration(text)
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command's arguments only when it is parsed (two arguments with one
+    /// name panic then): every command is checked here, not by the user who runs it.
+    #[test]
+    fn every_command_is_a_valid_clap_command() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

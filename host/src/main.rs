@@ -225,7 +225,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             s.backup_dir = SetLocation::Dir(run.backup_dir.clone().unwrap_or_else(|| ".".into()));
             match action {
                 Action::Backup => {
-                    s.keys = encryption_keys(encrypt)?;
+                    s.keys = encryption_keys(encrypt, checks.set.passphrase_file.as_deref())?;
                     recorded(g, run, "backup", backup(g, s, None)).await
                 }
                 Action::Restore => {
@@ -242,6 +242,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             parallel,
             ref sign_key,
             ref encrypt,
+            ref passphrase_file,
             no_incremental,
         } => {
             let mut s = settings(
@@ -255,7 +256,7 @@ async fn dispatch(cli: Cli) -> Result<u8, Error> {
             // Read before the backup: a key that cannot seal or encrypt is found before
             // any work.
             s.sign_key = sign_key.as_deref().map(seal::signing_key).transpose()?;
-            s.keys = encryption_keys(encrypt)?;
+            s.keys = encryption_keys(encrypt, passphrase_file.as_deref())?;
             s.incremental = !no_incremental;
             let repo = match &repo.repo {
                 Some(r) => Some(host::repository::open(r, true)?),
@@ -399,10 +400,10 @@ fn set_checks(c: &SetChecks) -> Result<verify::Checks, Error> {
     })
 }
 
-fn encryption_keys(e: &EncryptArgs) -> Result<Keys, Error> {
+fn encryption_keys(e: &EncryptArgs, passphrase: Option<&std::path::Path>) -> Result<Keys, Error> {
     let mut recipients = Recipients::parse(&e.recipients, &e.recipients_files)?;
     let mut sealed_set_key = None;
-    if let Some(file) = &e.passphrase_file {
+    if let Some(file) = passphrase {
         let (key, sealed) = encryption::new_set_key(&encryption::Passphrase::read(file)?)?;
         recipients = Some(match recipients {
             Some(r) => r.with(key),
