@@ -555,7 +555,7 @@ impl ArtifactStore {
             return Ok(Some(ObjectKind::File));
         }
         let made = self.checked_dirs.lock().unwrap().contains(path);
-        if made || !block_on(prefix.list(path))?.is_empty() {
+        if made || block_on(prefix.any_under(path))? {
             return Ok(Some(ObjectKind::Dir));
         }
         Ok(None)

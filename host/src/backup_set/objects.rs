@@ -146,6 +146,18 @@ impl ObjectPrefix {
         Ok(out)
     }
 
+    /// Whether any object lies under `rel` (a tree), from the first one listed: a tree of
+    /// 100,000 files is not listed whole to learn that it is there.
+    pub async fn any_under(&self, rel: &str) -> Result<bool> {
+        let base = self.key(rel)?;
+        let mut listed = self.store.list(Some(&base));
+        match listed.next().await {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(e)) => Err(self.error(rel, e)),
+        }
+    }
+
     /// The names one level below this prefix (a repository's sets and its own objects).
     pub async fn children(&self) -> Result<(Vec<String>, Vec<String>)> {
         let base = (!self.prefix.is_empty())
@@ -380,7 +392,10 @@ mod tests {
                 ("x/y".to_string(), 1)
             ]
         );
+        assert!(p.any_under("x").await.unwrap());
+        assert!(!p.any_under("nope").await.unwrap());
         p.delete_all("x").await.unwrap();
+        assert!(!p.any_under("x").await.unwrap());
         assert_eq!(p.list("").await.unwrap().len(), 1);
     }
 }
