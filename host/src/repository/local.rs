@@ -113,19 +113,7 @@ impl LocalRepository {
             ),
             Err(_) => (None, false),
         };
-        let state = match (state, &manifest) {
-            (SetState::Good, None) => SetState::Incomplete,
-            (s, _) => s,
-        };
-        let bytes = match (&manifest, state) {
-            (Some(m), SetState::Good) => m
-                .components
-                .values()
-                .flat_map(|c| &c.artifacts)
-                .map(|a| a.size)
-                .sum(),
-            _ => disk_usage(&path),
-        };
+        let (state, bytes) = super::described(state, &manifest, || disk_usage(&path));
         Some(SetEntry {
             name: name.to_string(),
             state,
@@ -174,42 +162,13 @@ impl Repository for LocalRepository {
                 out.extend(self.entry(&name, state, entry.path()));
             }
         }
-        out.sort_by(|a, b| (a.time, &a.name).cmp(&(b.time, &b.name)));
-        // `latest` as the symlink says, if that is a good set; else the newest good set.
-        let pointed = self.latest_name();
-        let latest = out
-            .iter()
-            .rposition(|e| e.state == SetState::Good && Some(&e.name) == pointed.as_ref())
-            .or_else(|| out.iter().rposition(|e| e.state == SetState::Good));
-        if let Some(i) = latest {
-            out[i].latest = true;
-        }
-        Ok(out)
+        Ok(super::in_order(out, self.latest_name()))
     }
 
     fn resolve(&self, name: Option<&str>) -> Result<SetEntry> {
-        let sets = self.list()?;
-        let wanted = name.filter(|n| *n != LATEST);
-        let found = match wanted {
-            None => sets.into_iter().find(|e| e.latest).ok_or_else(|| {
-                Error::Refused(format!(
-                    "the repository {} holds no good set yet",
-                    self.location()
-                ))
-            })?,
-            Some(n) => {
-                let n = n.strip_suffix(FAILED).unwrap_or(n);
-                check_name(n)?;
-                sets.into_iter().find(|e| e.name == n).ok_or_else(|| {
-                    Error::Refused(format!(
-                        "the repository {} has no set {n} (`host list --repo {}` shows them)",
-                        self.location(),
-                        self.location()
-                    ))
-                })?
-            }
-        };
-        Ok(found)
+        // A failed set is asked for by its name, with or without the directory's suffix.
+        let name = name.map(|n| n.strip_suffix(FAILED).unwrap_or(n));
+        super::pick(self.list()?, name, &self.location())
     }
 
     fn begin(&self, name: &str) -> Result<Pending> {

@@ -102,6 +102,61 @@ pub trait Repository: Send + Sync {
     fn remove(&self, entry: &SetEntry) -> Result<()>;
 }
 
+/// A listing in time order, with `latest` marked: the good set the repository's own
+/// pointer names, else the newest good set (a pointer left at a pruned or failed set
+/// never makes a restore take something else).
+fn in_order(mut sets: Vec<SetEntry>, pointed: Option<String>) -> Vec<SetEntry> {
+    sets.sort_by(|a, b| (a.time, &a.name).cmp(&(b.time, &b.name)));
+    let latest = sets
+        .iter()
+        .rposition(|e| e.state == SetState::Good && Some(&e.name) == pointed.as_ref())
+        .or_else(|| sets.iter().rposition(|e| e.state == SetState::Good));
+    if let Some(i) = latest {
+        sets[i].latest = true;
+    }
+    sets
+}
+
+/// The set `name` names in a listing, or the latest good one for none or `latest`.
+fn pick(sets: Vec<SetEntry>, name: Option<&str>, location: &str) -> Result<SetEntry> {
+    match name.filter(|n| *n != LATEST) {
+        None => sets.into_iter().find(|e| e.latest).ok_or_else(|| {
+            Error::Refused(format!("the repository {location} holds no good set yet"))
+        }),
+        Some(n) => {
+            check_name(n)?;
+            sets.into_iter().find(|e| e.name == n).ok_or_else(|| {
+                Error::Refused(format!(
+                    "the repository {location} has no set {n} (`host list --repo {location}` shows them)"
+                ))
+            })
+        }
+    }
+}
+
+/// What a set's listing says of it: a set recorded good whose manifest.json cannot be
+/// read is incomplete, and a good set's size is what its manifest records.
+fn described(
+    state: SetState,
+    manifest: &Option<SetManifest>,
+    on_store: impl FnOnce() -> u64,
+) -> (SetState, u64) {
+    let state = match (state, manifest) {
+        (SetState::Good, None) => SetState::Incomplete,
+        (s, _) => s,
+    };
+    let bytes = match (manifest, state) {
+        (Some(m), SetState::Good) => m
+            .components
+            .values()
+            .flat_map(|c| &c.artifacts)
+            .map(|a| a.size)
+            .sum(),
+        _ => on_store(),
+    };
+    (state, bytes)
+}
+
 /// A set name: the UTC time a backup started and its run id's kind and random part,
 /// `20261125T101500Z-backup-3f9a0c`. Nothing else is taken for a set: a repository
 /// directory may hold other files, and `prune` never touches them.

@@ -134,21 +134,11 @@ impl ObjectRepository {
         let set = BackupSet::at(&location, false).ok()?;
         let manifest = set.manifest().ok().flatten();
         let sealed = block_on(prefix.head(seal::FILE)).ok().flatten().is_some();
-        let state = match (state, &manifest) {
-            (SetState::Good, None) => SetState::Incomplete,
-            (s, _) => s,
-        };
-        let bytes = match (&manifest, state) {
-            (Some(m), SetState::Good) => m
-                .components
-                .values()
-                .flat_map(|c| &c.artifacts)
-                .map(|a| a.size)
-                .sum(),
-            _ => block_on(prefix.list(""))
+        let (state, bytes) = super::described(state, &manifest, || {
+            block_on(prefix.list(""))
                 .map(|objects| objects.iter().map(|(_, size)| size).sum())
-                .unwrap_or(0),
-        };
+                .unwrap_or(0)
+        });
         Some(SetEntry {
             name: name.to_string(),
             state,
@@ -184,40 +174,12 @@ impl Repository for ObjectRepository {
             .collect();
         names.sort();
         names.dedup();
-        let mut out: Vec<SetEntry> = names.iter().filter_map(|d| self.entry(d)).collect();
-        out.sort_by(|a, b| (a.time, &a.name).cmp(&(b.time, &b.name)));
-        let pointed = self.latest_name();
-        let latest = out
-            .iter()
-            .rposition(|e| e.state == SetState::Good && Some(&e.name) == pointed.as_ref())
-            .or_else(|| out.iter().rposition(|e| e.state == SetState::Good));
-        if let Some(i) = latest {
-            out[i].latest = true;
-        }
-        Ok(out)
+        let sets = names.iter().filter_map(|d| self.entry(d)).collect();
+        Ok(super::in_order(sets, self.latest_name()))
     }
 
     fn resolve(&self, name: Option<&str>) -> Result<SetEntry> {
-        let wanted = name.filter(|n| *n != LATEST);
-        let sets = self.list()?;
-        match wanted {
-            None => sets.into_iter().find(|e| e.latest).ok_or_else(|| {
-                Error::Refused(format!(
-                    "the repository {} holds no good set yet",
-                    self.location()
-                ))
-            }),
-            Some(n) => {
-                check_name(n)?;
-                sets.into_iter().find(|e| e.name == n).ok_or_else(|| {
-                    Error::Refused(format!(
-                        "the repository {} has no set {n} (`host list --repo {}` shows them)",
-                        self.location(),
-                        self.location()
-                    ))
-                })
-            }
-        }
+        super::pick(self.list()?, name, &self.location())
     }
 
     fn begin(&self, name: &str) -> Result<Pending> {
