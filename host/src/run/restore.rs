@@ -114,7 +114,8 @@ fn check_release(session: &Session) -> Result<()> {
     let Some(running) = &session.threescale_version else {
         return Ok(());
     };
-    let Ok(Some(m)) = BackupSet::open(session.set.path()).and_then(|set| set.manifest()) else {
+    let Ok(Some(m)) = BackupSet::open(session.set.path()).and_then(|set| set.manifest_head())
+    else {
         // No readable record: verification says why, or checks a hand-made set by format.
         return Ok(());
     };
