@@ -277,6 +277,18 @@ impl BackupSet {
             .transpose()
     }
 
+    /// The 3scale version manifest.json records, unverified and read no further than
+    /// that field: what a restore checks before verification (which reads it all).
+    pub fn threescale_version(&self) -> Result<Option<String>> {
+        use std::io::Read;
+        let Some(file) = self.open_small(manifest::FILE, limits::MAX_MANIFEST)? else {
+            return Ok(None);
+        };
+        let mut tap = |_: &[u8]| {};
+        let reader = manifest_stream::Tapped::new(file.take(limits::MAX_MANIFEST), &mut tap);
+        Ok(manifest_stream::threescale_version(reader))
+    }
+
     /// manifest.json read as a stream (see `manifest_stream.rs`): `tap` sees every byte
     /// of it, `on_record` every record as it is parsed. The outer error is the file's (it
     /// could not be read, or is too big); the inner one, its content's, after `tap` has

@@ -114,14 +114,13 @@ fn check_release(session: &Session) -> Result<()> {
     let Some(running) = &session.threescale_version else {
         return Ok(());
     };
-    let Ok(Some(m)) = BackupSet::open(session.set.path()).and_then(|set| set.manifest_head())
+    let Ok(Some(made)) =
+        BackupSet::open(session.set.path()).and_then(|set| set.threescale_version())
     else {
         // No readable record: verification says why, or checks a hand-made set by format.
         return Ok(());
     };
-    if let Some(made) = &m.threescale_version
-        && !super::version::same_release(made, running)
-    {
+    if !super::version::same_release(&made, running) {
         let message = format!(
             "the backup set {} was made from 3scale {made}, but namespace {} runs 3scale {running}",
             session.set.path().display(),
