@@ -785,7 +785,7 @@ fn verify_cmd(
     let plugins = match sets::survey(plugins)? {
         Layout::One => plugins.to_path_buf(),
         Layout::Several(several) => {
-            let made = set.manifest()?.and_then(|m| m.threescale_version);
+            let made = set.manifest_head()?.and_then(|m| m.threescale_version);
             let source = format!(
                 "the backup set {} was made from {}",
                 backup_dir.display(),

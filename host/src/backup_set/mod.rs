@@ -14,8 +14,10 @@ pub mod encryption;
 pub mod incremental;
 pub mod limits;
 pub mod manifest;
+pub mod manifest_stream;
 pub mod objects;
 pub mod private;
+pub mod record_check;
 pub mod seal;
 pub mod sink;
 pub mod tar_stream;
@@ -170,9 +172,17 @@ impl BackupSet {
         if let Some(e) = *self.encrypted.lock().unwrap() {
             return Ok(e);
         }
-        let e = self.manifest()?.is_some_and(|m| m.encryption.is_some());
+        let e = self
+            .manifest_head()?
+            .is_some_and(|m| m.encryption.is_some());
         *self.encrypted.lock().unwrap() = Some(e);
         Ok(e)
+    }
+
+    /// What a manifest just read says of encryption, so that [`BackupSet::reader`] does
+    /// not read manifest.json once more to learn it.
+    pub fn note_encryption(&self, m: &SetManifest) {
+        *self.encrypted.lock().unwrap() = Some(m.encryption.is_some());
     }
 
     pub fn path(&self) -> &Path {
@@ -370,33 +380,151 @@ impl BackupSet {
     }
 
     /// manifest.json's bytes, read whole but only up to [`limits::MAX_MANIFEST`]: a
-    /// manifest of several GB is refused by its size, never read into memory.
+    /// manifest of several GB is refused by its size, never read into memory. Only a seal
+    /// needs them whole (ed25519 signs a message in two passes); everything else streams.
     pub fn manifest_bytes(&self) -> Result<Option<Vec<u8>>> {
         self.read_small(manifest::FILE, limits::MAX_MANIFEST)
     }
 
+    /// The manifest with every record, as a backup extends it.
     pub fn manifest(&self) -> Result<Option<SetManifest>> {
-        self.manifest_bytes()?
-            .map(|bytes| self.parse_manifest(&bytes))
+        let mut records: std::collections::BTreeMap<String, Vec<ArtifactRecord>> =
+            Default::default();
+        let read = self.read_manifest(&mut |_| {}, &mut |component, record| {
+            records
+                .entry(component.to_string())
+                .or_default()
+                .push(record);
+            Ok(())
+        })?;
+        let Some(mut m) = read.transpose()? else {
+            return Ok(None);
+        };
+        for (name, component) in m.components.iter_mut() {
+            component.artifacts = records.remove(name).unwrap_or_default();
+        }
+        Ok(Some(m))
+    }
+
+    /// The manifest without its records (each still parsed, so a manifest that does not
+    /// parse is refused here as it would be whole): what a restore asks of it before and
+    /// besides verification, at the memory of its head only.
+    pub fn manifest_head(&self) -> Result<Option<SetManifest>> {
+        self.read_manifest(&mut |_| {}, &mut |_, _| Ok(()))?
             .transpose()
     }
 
-    pub fn parse_manifest(&self, bytes: &[u8]) -> Result<SetManifest> {
-        serde_json::from_slice(bytes).map_err(|e| {
-            Error::bad_set(
+    /// The 3scale version manifest.json records, unverified and read no further than
+    /// that field: what a restore checks before verification (which reads it all).
+    pub fn threescale_version(&self) -> Result<Option<String>> {
+        use std::io::Read;
+        let Some(file) = self.open_small(manifest::FILE, limits::MAX_MANIFEST)? else {
+            return Ok(None);
+        };
+        let mut tap = |_: &[u8]| {};
+        let reader = manifest_stream::Tapped::new(file.take(limits::MAX_MANIFEST), &mut tap);
+        Ok(manifest_stream::threescale_version(reader))
+    }
+
+    /// manifest.json read as a stream (see `manifest_stream.rs`): `tap` sees every byte
+    /// of it, `on_record` every record as it is parsed. The outer error is the file's (it
+    /// could not be read, or is too big); the inner one, its content's, after `tap` has
+    /// seen the rest of the file anyway, so a seal can still be checked first.
+    pub fn read_manifest(
+        &self,
+        tap: &mut dyn FnMut(&[u8]),
+        on_record: &mut manifest_stream::OnRecord<'_>,
+    ) -> Result<Option<Result<SetManifest>>> {
+        use std::io::Read;
+        let name = manifest::FILE;
+        let Some(file) = self.open_small(name, limits::MAX_MANIFEST)? else {
+            return Ok(None);
+        };
+        let mut tapped = manifest_stream::Tapped::new(file.take(limits::MAX_MANIFEST + 1), tap);
+        let parsed = manifest_stream::parse(&mut tapped, on_record);
+        if matches!(parsed, Err(manifest_stream::Stop::Json(_))) {
+            std::io::copy(&mut tapped, &mut std::io::sink())
+                .map_err(|e| Error::io(self.path.join(name), e))?;
+        }
+        if tapped.read > limits::MAX_MANIFEST {
+            return Err(Error::bad_set(
+                &self.path,
+                format!(
+                    "{name} grew past {} while read",
+                    crate::progress::human(limits::MAX_MANIFEST)
+                ),
+            ));
+        }
+        Ok(Some(parsed.map_err(|stop| self.not_a_manifest(stop))))
+    }
+
+    /// Parses manifest.json's `bytes`, as [`BackupSet::read_manifest`] reads the file.
+    pub fn parse_manifest(
+        &self,
+        bytes: &[u8],
+        on_record: &mut manifest_stream::OnRecord<'_>,
+    ) -> Result<SetManifest> {
+        manifest_stream::parse(bytes, on_record).map_err(|stop| self.not_a_manifest(stop))
+    }
+
+    fn not_a_manifest(&self, stop: manifest_stream::Stop) -> Error {
+        match stop {
+            manifest_stream::Stop::Record(e) => e,
+            manifest_stream::Stop::Json(e) if e.is_io() => {
+                Error::io(self.path.join(manifest::FILE), e.into())
+            }
+            manifest_stream::Stop::Json(e) => Error::bad_set(
                 &self.path,
                 format!("{} is not a backup set manifest: {e}", manifest::FILE),
-            )
-        })
+            ),
+        }
     }
 
     /// A file the host keeps in the set, refused if it is not a regular file or is
     /// bigger than `limit`.
     fn read_small(&self, name: &str, limit: u64) -> Result<Option<Vec<u8>>> {
         use std::io::Read;
+        if let Backing::Objects(prefix) = &self.at {
+            return block_on(prefix.get_small(name, limit));
+        }
+        let Some(file) = self.open_small(name, limit)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(self.path.join(name), e))?;
+        if bytes.len() as u64 > limit {
+            return Err(Error::bad_set(
+                &self.path,
+                format!(
+                    "{name} grew past {} while read",
+                    crate::progress::human(limit)
+                ),
+            ));
+        }
+        Ok(Some(bytes))
+    }
+
+    /// A file the host keeps in the set, opened for reading: refused if it is not a
+    /// regular file or is bigger than `limit` (its reader bounds what it reads).
+    fn open_small(&self, name: &str, limit: u64) -> Result<Option<Box<dyn std::io::Read + Send>>> {
         let dir = match &self.at {
             Backing::Dir(dir) => dir,
-            Backing::Objects(prefix) => return block_on(prefix.get_small(name, limit)),
+            Backing::Objects(prefix) => {
+                let Some(size) = block_on(prefix.head(name))? else {
+                    return Ok(None);
+                };
+                if size > limit {
+                    return Err(self.too_big(name, size, limit));
+                }
+                // Each read of the bridge is a trip to the runtime: taken in big bites.
+                let reader = block_on(prefix.reader(name))?;
+                return Ok(Some(Box::new(std::io::BufReader::with_capacity(
+                    256 * 1024,
+                    sink::Blocking(reader),
+                ))));
+            }
         };
         let file = match dir.open_with(name, &private::reading()) {
             Ok(f) => f,
@@ -413,30 +541,20 @@ impl BackupSet {
             ));
         }
         if meta.len() > limit {
-            return Err(Error::bad_set(
-                &self.path,
-                format!(
-                    "{name} is {}, more than the {} a backup set's {name} may be: not read",
-                    crate::progress::human(meta.len()),
-                    crate::progress::human(limit)
-                ),
-            ));
+            return Err(self.too_big(name, meta.len(), limit));
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        file.into_std()
-            .take(limit + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(self.path.join(name), e))?;
-        if bytes.len() as u64 > limit {
-            return Err(Error::bad_set(
-                &self.path,
-                format!(
-                    "{name} grew past {} while read",
-                    crate::progress::human(limit)
-                ),
-            ));
-        }
-        Ok(Some(bytes))
+        Ok(Some(Box::new(file.into_std())))
+    }
+
+    fn too_big(&self, name: &str, size: u64, limit: u64) -> Error {
+        Error::bad_set(
+            &self.path,
+            format!(
+                "{name} is {}, more than the {} a backup set's {name} may be: not read",
+                crate::progress::human(size),
+                crate::progress::human(limit)
+            ),
+        )
     }
 
     /// Written to a temporary name and renamed, so a reader never sees half a manifest.

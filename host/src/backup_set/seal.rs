@@ -27,7 +27,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, SignatureError, Signer, SigningKey, StreamVerifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -204,6 +204,47 @@ pub fn seal(set: &BackupSet, manifest: &[u8], key: &SigningKey) -> Result<String
 /// Checks the seal over `manifest` (the bytes about to be trusted) against the trusted
 /// keys. Returns the fingerprint of the key that sealed it.
 pub fn check(set: &BackupSet, manifest: &[u8], trusted: &[TrustedKey]) -> Result<String> {
+    let mut check = Check::new(set, trusted);
+    check.update(manifest);
+    check.finish()
+}
+
+/// The seal checked over manifest.json's bytes as they are read, so that a manifest of
+/// 100,000 records is never held whole to be checked. What the seal file says (missing,
+/// unknown, a key not trusted) is learnt first, but told only by [`Check::finish`]: a
+/// missing manifest.json is the first thing to say.
+pub struct Check {
+    state: Result<(StreamVerifier, String)>,
+    set: PathBuf,
+}
+
+impl Check {
+    pub fn new(set: &BackupSet, trusted: &[TrustedKey]) -> Check {
+        Check {
+            state: begin(set, trusted),
+            set: set.path().to_path_buf(),
+        }
+    }
+
+    /// The next bytes of the manifest.
+    pub fn update(&mut self, bytes: &[u8]) {
+        if let Ok((verifier, _)) = &mut self.state {
+            verifier.update(bytes);
+        }
+    }
+
+    /// Returns the fingerprint of the key that sealed the bytes given.
+    pub fn finish(self) -> Result<String> {
+        let (verifier, print) = self.state?;
+        verifier
+            .finalize_and_verify()
+            .map(|()| print.clone())
+            .map_err(|_| changed(&self.set, &print))
+    }
+}
+
+/// Reads the seal and finds its key among the trusted ones.
+fn begin(set: &BackupSet, trusted: &[TrustedKey]) -> Result<(StreamVerifier, String)> {
     let refused = |m: String| Error::bad_set(set.path(), m);
     let Some(bytes) = set.seal_bytes()? else {
         return Err(refused(format!(
@@ -240,15 +281,36 @@ pub fn check(set: &BackupSet, manifest: &[u8], trusted: &[TrustedKey]) -> Result
                 .join(", ")
         )));
     };
-    key.key
-        .verify_strict(&message(manifest), &signature)
-        .map_err(|_| {
-            refused(format!(
-                "its seal does not match manifest.json: the manifest was changed after {} sealed it",
-                fingerprint(&key.key)
-            ))
-        })?;
-    Ok(fingerprint(&key.key))
+    let print = fingerprint(&key.key);
+    let mut verifier =
+        strict_stream(&key.key, &signature).map_err(|_| changed(set.path(), &print))?;
+    verifier.update(CONTEXT);
+    Ok((verifier, print))
+}
+
+/// What `verify_strict` checks, over a message given in parts: a stream verifier alone
+/// does not refuse a signature whose R is not a point of the curve or is of small order,
+/// nor a key of small order, which `verify_strict` does (such signatures can be made to
+/// verify for more than one message).
+fn strict_stream(
+    key: &VerifyingKey,
+    signature: &Signature,
+) -> std::result::Result<StreamVerifier, SignatureError> {
+    // R is a point encoded as a public key is: decoding it as one checks it.
+    let r = VerifyingKey::from_bytes(signature.r_bytes())?;
+    if r.is_weak() || key.is_weak() {
+        return Err(SignatureError::new());
+    }
+    key.verify_stream(signature)
+}
+
+fn changed(set: &Path, print: &str) -> Error {
+    Error::bad_set(
+        set,
+        format!(
+            "its seal does not match manifest.json: the manifest was changed after {print} sealed it"
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -288,5 +350,46 @@ mod tests {
             trusted_key(&keys.path().join("k")).is_err(),
             "a private key is not a public one"
         );
+    }
+
+    /// The seal is checked as manifest.json streams past: that check accepts and refuses
+    /// what `verify_strict` over the whole message does.
+    #[test]
+    fn the_streamed_check_is_verify_strict() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let public = key.verifying_key();
+        let manifest = b"{\"components\": {\"zync\": [1, 2, 3]}}";
+        let signature = key.sign(&message(manifest));
+        let streamed = |m: &[u8], sig: &Signature| {
+            strict_stream(&public, sig)
+                .and_then(|mut v| {
+                    v.update(CONTEXT);
+                    for chunk in m.chunks(5) {
+                        v.update(chunk);
+                    }
+                    v.finalize_and_verify()
+                })
+                .is_ok()
+        };
+        let strict = |m: &[u8], sig: &Signature| public.verify_strict(&message(m), sig).is_ok();
+        let other = b"{\"components\": {\"zync\": [1, 2, 4]}}";
+        // R replaced by the identity point, of small order.
+        let mut weak = signature.to_bytes();
+        weak[..32].copy_from_slice(
+            &[1u8; 1]
+                .iter()
+                .chain(&[0u8; 31])
+                .copied()
+                .collect::<Vec<_>>(),
+        );
+        let weak = Signature::from_bytes(&weak);
+        for (m, sig, ok) in [
+            (&manifest[..], &signature, true),
+            (&other[..], &signature, false),
+            (&manifest[..], &weak, false),
+        ] {
+            assert_eq!(streamed(m, sig), ok);
+            assert_eq!(strict(m, sig), ok);
+        }
     }
 }

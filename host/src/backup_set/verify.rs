@@ -8,7 +8,6 @@
 //! decodes to its end within a bound, JSON that parses within a bound, an RDB header, a
 //! directory of plain files, and the client commands of declared dumps).
 
-use std::collections::BTreeSet;
 use std::io::Read;
 
 use sha2::{Digest, Sha256};
@@ -18,11 +17,11 @@ use super::artifacts::ArtifactStore;
 use super::encryption::{Mode, decrypt_sync};
 use super::limits;
 use super::manifest::{ArtifactRecord, SetManifest};
+use super::record_check::{Records, Tally};
 use super::seal::{self, TrustedKey};
 use crate::dump_guard::{Guard, check_reader};
 use crate::error::{Error, Result};
 use contract::manifest::{Artifact, Format, Manifest};
-use contract::paths::{check_relative_path, is_within};
 
 /// A plugin as the set is checked for it: its manifest and the file it came from.
 #[derive(Debug, Clone)]
@@ -57,8 +56,6 @@ pub struct Verified {
     pub warnings: Vec<String>,
     pub files: usize,
     pub bytes: u64,
-    /// The manifest as checked (sealed, if `sealed_by`).
-    pub manifest: Option<SetManifest>,
     /// The fingerprint of the trusted key that sealed the set.
     pub sealed_by: Option<String>,
     /// The set is encrypted and every file was decrypted and found whole.
@@ -90,7 +87,25 @@ fn refusing<T>(set: &BackupSet, r: Result<T>) -> Result<T> {
 
 fn verify_set(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Result<Verified> {
     let bad = |m: String| Error::bad_set(set.path(), m);
-    let Some(bytes) = set.manifest_bytes()? else {
+    // The first read of manifest.json: the seal and a digest over its bytes, and what
+    // each record must be before any file is read. Nothing of it is held but its head
+    // and, for each artifact, a count and a digest of each path (`record_check.rs`).
+    let mut seal = (!checks.trusted.is_empty()).then(|| seal::Check::new(set, &checks.trusted));
+    let mut first = Sha256::new();
+    let mut records = Records::declared(plugins.iter().map(|p| &p.manifest));
+    let read = set.read_manifest(
+        &mut |bytes| {
+            first.update(bytes);
+            if let Some(seal) = seal.as_mut() {
+                seal.update(bytes);
+            }
+        },
+        &mut |component, record| {
+            records.note(component, &record);
+            Ok(())
+        },
+    )?;
+    let Some(parsed) = read else {
         if !checks.trusted.is_empty() {
             return Err(bad(
                 "it has no manifest.json, so it cannot be sealed: --trust-key accepts only a set sealed by a key you trust".into(),
@@ -104,17 +119,19 @@ fn verify_set(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Resul
         return hand_made(set, plugins);
     };
     let mut out = Verified::default();
-    if !checks.trusted.is_empty() {
-        out.sealed_by = Some(seal::check(set, &bytes, &checks.trusted)?);
+    // The seal first: of a manifest changed after sealing, that is what to say.
+    if let Some(seal) = seal {
+        out.sealed_by = Some(seal.finish()?);
     }
-    let manifest = set.parse_manifest(&bytes)?;
-    drop(bytes);
+    let manifest = parsed?;
+    let first = first.finalize();
     if checks.hand_made {
         out.warnings
             .push("--hand-made: the set has a manifest.json, and is checked against it".into());
     }
     check_namespace(&manifest, checks, &mut out)?;
     check_provenance(&manifest, plugins, checks, &mut out)?;
+    set.note_encryption(&manifest);
     let store = set.reader()?;
     if checks.contents && matches!(store.mode(), Mode::Locked) {
         return Err(Error::Refused(format!(
@@ -129,6 +146,8 @@ fn verify_set(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Resul
         )));
     }
     encryption_note(&store, &mut out);
+    // The artifacts whose files are checked, in the plugins' order.
+    let mut checked: Vec<&Tally> = Vec::new();
     for plugin in plugins
         .iter()
         .map(|p| &p.manifest)
@@ -140,7 +159,7 @@ fn verify_set(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Resul
                 plugin.name
             )));
         }
-        let Some(component) = manifest.components.get(&plugin.name) else {
+        if !manifest.components.contains_key(&plugin.name) {
             if plugin.artifacts.iter().all(|a| a.optional) {
                 out.warnings.push(format!(
                     "the set has no {} component; its artifacts are optional, skipped",
@@ -154,15 +173,15 @@ fn verify_set(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Resul
                 plugin.name,
                 listed.join(", ")
             )));
-        };
+        }
         for artifact in &plugin.artifacts {
-            let records: Vec<&ArtifactRecord> = component
-                .artifacts
-                .iter()
-                .filter(|r| r.artifact == artifact.path)
-                .collect();
-            check_records(artifact, &records).map_err(bad)?;
-            if records.is_empty() && artifact.format != Format::Tree {
+            let tally = records
+                .get(&plugin.name, &artifact.path)
+                .expect("every declared artifact is tallied");
+            if let Some(fault) = &tally.fault {
+                return Err(bad(fault.clone()));
+            }
+            if tally.records == 0 && artifact.format != Format::Tree {
                 if artifact.optional {
                     continue;
                 }
@@ -171,49 +190,40 @@ fn verify_set(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Resul
                     artifact.path
                 )));
             }
-            for record in &records {
-                let (size, sha) = hash(&store, record).map_err(|e| match e {
-                    Error::NotFound(_) => bad(format!(
-                        "artifact `{}` is listed in manifest.json but missing",
-                        record.path
-                    )),
-                    other => other,
-                })?;
-                if size != record.size || sha != record.sha256 {
-                    return Err(bad(format!(
-                        "artifact `{}` does not match manifest.json (size {size}, expected {}; sha256 {}, expected {}): corrupt or tampered",
-                        record.path,
-                        record.size,
-                        &sha[..12],
-                        &record.sha256[..record.sha256.len().min(12)]
-                    )));
-                }
-                out.files += 1;
-                out.bytes += size;
-            }
-            if artifact.format == Format::Tree && store.exists(&artifact.path)? {
-                let listed: BTreeSet<&str> = records.iter().map(|r| r.path.as_str()).collect();
-                for entry in store
-                    .list(&artifact.path)?
-                    .into_iter()
-                    .filter(|e| !e.is_dir)
-                {
-                    if !listed.contains(entry.path.as_str()) {
-                        return Err(bad(format!(
-                            "`{}` is not in manifest.json: the set was changed after the backup",
-                            entry.path
-                        )));
-                    }
-                }
-            }
+            checked.push(tally);
         }
     }
-    out.manifest = Some(manifest);
+    // The second read: each record's file hashed as the record is parsed. The bytes read
+    // must be those the first read checked and the seal vouched for.
+    let mut second = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    set.read_manifest(
+        &mut |bytes| second.update(bytes),
+        &mut |component, record| {
+            // A record found here is of a component the manifest has and of an artifact with
+            // records: one of those checked.
+            let Some(tally) = records.get(component, &record.artifact) else {
+                return Ok(());
+            };
+            tally.check(&record).map_err(bad)?;
+            check_file(set, &store, &record, &mut buf, &mut out)
+        },
+    )?
+    .ok_or_else(|| bad("manifest.json was removed while the set was verified".into()))??;
+    if second.finalize() != first {
+        return Err(bad(
+            "manifest.json changed while the set was verified: verify it again".into(),
+        ));
+    }
+    for tally in checked {
+        check_tree(set, &store, tally)?;
+    }
     Ok(out)
 }
 
 /// Checks every record of manifest.json against the files, whatever the plugins: what
-/// `host seal` vouches for. Returns the manifest's bytes as checked.
+/// `host seal` vouches for. Returns the manifest's bytes as checked: a seal signs them
+/// whole, so they are held, but its records are streamed from them as a restore's are.
 pub fn verify_all_records(set: &BackupSet) -> Result<(Vec<u8>, Verified)> {
     refusing(set, all_records(set))
 }
@@ -225,103 +235,89 @@ fn all_records(set: &BackupSet) -> Result<(Vec<u8>, Verified)> {
             "manifest.json is missing: only a set made by `host backup` can be sealed".into(),
         ));
     };
-    let manifest = set.parse_manifest(&bytes)?;
+    let mut records = Records::every();
+    let manifest = set.parse_manifest(&bytes, &mut |component, record| {
+        records.note(component, &record);
+        Ok(())
+    })?;
     if let Some((name, why)) = manifest.failed.iter().next() {
         return Err(bad(format!(
             "the last backup of `{name}` failed ({why}): back it up again before sealing"
         )));
     }
+    if let Some(fault) = records.iter().find_map(|t| t.fault.as_ref()) {
+        return Err(bad(fault.clone()));
+    }
+    set.note_encryption(&manifest);
     let store = set.reader()?;
     let mut out = Verified::default();
-    for component in manifest.components.values() {
-        let artifacts: BTreeSet<&str> = component
-            .artifacts
-            .iter()
-            .map(|r| r.artifact.as_str())
-            .collect();
-        for path in artifacts {
-            let records: Vec<&ArtifactRecord> = component
-                .artifacts
-                .iter()
-                .filter(|r| r.artifact == path)
-                .collect();
-            let artifact = Artifact {
-                path: path.to_string(),
-                format: records[0].format,
-                optional: false,
-                content: None,
-            };
-            check_records(&artifact, &records).map_err(bad)?;
-            for record in &records {
-                let (size, sha) = hash(&store, record)?;
-                if size != record.size || sha != record.sha256 {
-                    return Err(bad(format!(
-                        "artifact `{}` does not match manifest.json: corrupt or tampered",
-                        record.path
-                    )));
-                }
-                out.files += 1;
-                out.bytes += size;
-            }
-            if artifact.format == Format::Tree && store.exists(path)? {
-                let listed: BTreeSet<&str> = records.iter().map(|r| r.path.as_str()).collect();
-                for entry in store.list(path)?.into_iter().filter(|e| !e.is_dir) {
-                    if !listed.contains(entry.path.as_str()) {
-                        return Err(bad(format!(
-                            "`{}` is not in manifest.json: the set was changed after the backup",
-                            entry.path
-                        )));
-                    }
-                }
-            }
-        }
+    let mut buf = vec![0u8; 256 * 1024];
+    set.parse_manifest(&bytes, &mut |component, record| {
+        let tally = records
+            .get(component, &record.artifact)
+            .expect("the same bytes list the same records");
+        tally.check(&record).map_err(bad)?;
+        check_file(set, &store, &record, &mut buf, &mut out)
+    })?;
+    for tally in records.iter() {
+        check_tree(set, &store, tally)?;
     }
-    out.manifest = Some(manifest);
     Ok((bytes, out))
 }
 
-/// A record's path is its artifact (a file) or lies inside it (a tree), is a plain path
-/// of the set, and is listed once: a record cannot vouch for a decoy while the plugin
-/// reads another file.
-fn check_records(
-    artifact: &Artifact,
-    records: &[&ArtifactRecord],
-) -> std::result::Result<(), String> {
-    let mut seen = BTreeSet::new();
-    for r in records {
-        if let Err(e) = check_relative_path(&r.path) {
-            return Err(format!(
-                "manifest.json's record `{}` for artifact `{}` is not a path of the set: {e}",
-                r.path, artifact.path
-            ));
-        }
-        let inside = match artifact.format {
-            Format::Tree => is_within(&r.path, &artifact.path) && r.path != artifact.path,
-            _ => r.path == artifact.path,
-        };
-        if !inside {
-            return Err(format!(
-                "manifest.json's record for artifact `{}` names `{}`, another file: tampered",
-                artifact.path, r.path
-            ));
-        }
-        if r.format != artifact.format {
-            return Err(format!(
-                "manifest.json records `{}` as {}, the plugin declares {}",
-                r.path,
-                r.format.name(),
-                artifact.format.name()
-            ));
-        }
-        if !seen.insert(r.path.as_str()) {
-            return Err(format!("manifest.json lists `{}` twice", r.path));
-        }
+/// One record's file: its size and sha256 as recorded.
+fn check_file(
+    set: &BackupSet,
+    store: &ArtifactStore,
+    record: &ArtifactRecord,
+    buf: &mut [u8],
+    out: &mut Verified,
+) -> Result<()> {
+    let bad = |m: String| Error::bad_set(set.path(), m);
+    let (size, sha) = hash(store, record, buf).map_err(|e| match e {
+        Error::NotFound(_) => bad(format!(
+            "artifact `{}` is listed in manifest.json but missing",
+            record.path
+        )),
+        other => other,
+    })?;
+    if size != record.size || sha != record.sha256 {
+        return Err(bad(format!(
+            "artifact `{}` does not match manifest.json (size {size}, expected {}; sha256 {}, expected {}): corrupt or tampered",
+            record.path,
+            record.size,
+            &sha[..12],
+            &record.sha256[..record.sha256.len().min(12)]
+        )));
     }
-    if artifact.format != Format::Tree && records.len() > 1 {
-        return Err(format!(
-            "manifest.json lists artifact `{}` more than once",
-            artifact.path
-        ));
+    out.files += 1;
+    out.bytes += size;
+    Ok(())
+}
+
+/// A tree holds no file its records do not list. Every record's file was found in it,
+/// and no path is listed twice, so the tree must hold exactly as many files as records.
+fn check_tree(set: &BackupSet, store: &ArtifactStore, tally: &Tally) -> Result<()> {
+    let bad = |m: String| Error::bad_set(set.path(), m);
+    let path = tally.artifact.path.as_str();
+    if tally.artifact.format != Format::Tree || !store.exists(path)? {
+        return Ok(());
+    }
+    let mut files = 0;
+    for entry in store.list(path)?.into_iter().filter(|e| !e.is_dir) {
+        if !tally.lists(&entry.path) {
+            return Err(bad(format!(
+                "`{}` is not in manifest.json: the set was changed after the backup",
+                entry.path
+            )));
+        }
+        files += 1;
+    }
+    if files != tally.records {
+        return Err(bad(format!(
+            "`{path}` holds {files} files where manifest.json lists {}: the set was changed after the backup",
+            tally.records
+        )));
     }
     Ok(())
 }
@@ -440,14 +436,13 @@ fn hand_made(set: &BackupSet, plugins: &[PluginFile]) -> Result<Verified> {
 /// read also decrypts it, so a file changed along with its record in manifest.json
 /// still fails (age authenticates every chunk), and its plaintext size must be the
 /// recorded one.
-fn hash(store: &ArtifactStore, record: &ArtifactRecord) -> Result<(u64, String)> {
+fn hash(store: &ArtifactStore, record: &ArtifactRecord, buf: &mut [u8]) -> Result<(u64, String)> {
     let path = record.path.as_str();
     let mut hashing = Hashing {
         inner: store.open_stored(path)?,
         hasher: Sha256::new(),
         size: 0,
     };
-    let mut buf = vec![0u8; 256 * 1024];
     let read_error = |e: std::io::Error| Error::io(store.location(path), e);
     if let Mode::Decrypt(keys) = store.mode() {
         let undecryptable = |e: std::io::Error| {
@@ -464,7 +459,7 @@ fn hash(store: &ArtifactStore, record: &ArtifactRecord) -> Result<(u64, String)>
         let mut plain = decrypt_sync(&mut hashing, keys).map_err(undecryptable)?;
         let mut n = 0u64;
         loop {
-            match plain.read(&mut buf).map_err(undecryptable)? {
+            match plain.read(buf).map_err(undecryptable)? {
                 0 => break,
                 k => n += k as u64,
             }
@@ -481,7 +476,7 @@ fn hash(store: &ArtifactStore, record: &ArtifactRecord) -> Result<(u64, String)>
         }
     }
     // The rest (all of it, without a key): what age left unread is hashed too.
-    while hashing.read(&mut buf).map_err(read_error)? != 0 {}
+    while hashing.read(buf).map_err(read_error)? != 0 {}
     Ok((hashing.size, hex::encode(hashing.hasher.finalize())))
 }
 
@@ -567,5 +562,179 @@ fn check_format(
             let files: Vec<_> = entries.iter().filter(|e| !e.is_dir).collect();
             Ok((files.len(), files.iter().map(|e| e.size).sum()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup_set::manifest::{Component, PluginRecord};
+
+    const FILES: usize = 3_000;
+
+    fn plugin() -> PluginFile {
+        PluginFile {
+            manifest: Manifest {
+                name: "system-storage".into(),
+                version: "1.0.0".into(),
+                description: String::new(),
+                threescale: vec![],
+                after: vec![],
+                hooks: vec![],
+                artifacts: vec![Artifact {
+                    path: "system".into(),
+                    format: Format::Tree,
+                    optional: false,
+                    content: None,
+                }],
+                capabilities: Default::default(),
+            },
+            file: "system-storage.wasm".into(),
+            sha256: "ab".into(),
+        }
+    }
+
+    /// A set of one tree of [`FILES`] files, and its manifest's records.
+    fn tree_set(dir: &std::path::Path) -> (BackupSet, SetManifest) {
+        let set = BackupSet::create(&dir.join("set")).unwrap();
+        let mut records = Vec::new();
+        for i in 0..FILES {
+            let path = format!("system/{}/{i}.txt", i % 10);
+            let text = format!("file {i}\n");
+            let on_disk = set.path().join(&path);
+            std::fs::create_dir_all(on_disk.parent().unwrap()).unwrap();
+            std::fs::write(&on_disk, &text).unwrap();
+            records.push(ArtifactRecord {
+                path,
+                artifact: "system".into(),
+                format: Format::Tree,
+                size: text.len() as u64,
+                sha256: hex::encode(Sha256::digest(&text)),
+                plain_size: None,
+                mtime: None,
+            });
+        }
+        let mut m = SetManifest::new("3scale", None, "t0".into());
+        m.components.insert(
+            "system-storage".into(),
+            Component {
+                plugin: PluginRecord {
+                    name: "system-storage".into(),
+                    version: "1.0.0".into(),
+                    sha256: "ab".into(),
+                    file: "system-storage.wasm".into(),
+                },
+                started: "t0".into(),
+                finished: "t1".into(),
+                artifacts: records,
+            },
+        );
+        set.write_manifest(&m).unwrap();
+        (set, m)
+    }
+
+    fn verified(set: &BackupSet) -> Result<Verified> {
+        verify(set, &[plugin()], &Checks::default())
+    }
+
+    fn refused(set: &BackupSet, words: &str) {
+        let e = verified(set).unwrap_err().to_string();
+        assert!(e.contains(words), "expected `{words}` in: {e}");
+        let e = verify_all_records(set).unwrap_err().to_string();
+        assert!(e.contains(words), "host seal: expected `{words}` in: {e}");
+    }
+
+    fn records(m: &mut SetManifest) -> &mut Vec<ArtifactRecord> {
+        &mut m.components.get_mut("system-storage").unwrap().artifacts
+    }
+
+    /// Records are checked as they stream past and none is kept: a fault deep in a
+    /// large manifest is still found, whatever it is.
+    #[test]
+    fn every_record_of_a_streamed_manifest_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (set, m) = tree_set(dir.path());
+        let v = verified(&set).unwrap();
+        assert_eq!(v.files, FILES);
+        assert_eq!(verify_all_records(&set).unwrap().1.files, FILES);
+
+        // One file changed, its record not.
+        let deep = &m.components["system-storage"].artifacts[FILES - 7].path;
+        std::fs::write(set.path().join(deep), "changed\n").unwrap();
+        refused(
+            &set,
+            &format!("artifact `{deep}` does not match manifest.json"),
+        );
+        set.write_manifest(&m).unwrap();
+        std::fs::write(set.path().join(deep), format!("file {}\n", FILES - 7)).unwrap();
+        assert_eq!(verified(&set).unwrap().files, FILES);
+
+        // A record's hash changed, its file not.
+        let mut bad = m.clone();
+        records(&mut bad)[FILES / 2].sha256 = "00".repeat(32);
+        set.write_manifest(&bad).unwrap();
+        refused(&set, "does not match manifest.json");
+
+        // A path listed twice (the file it names is right), and a record for a file
+        // outside the tree.
+        let mut twice = m.clone();
+        let again = records(&mut twice)[10].clone();
+        records(&mut twice)[FILES - 1] = again.clone();
+        set.write_manifest(&twice).unwrap();
+        refused(&set, &format!("manifest.json lists `{}` twice", again.path));
+        let mut outside = m.clone();
+        records(&mut outside)[FILES - 2].path = "system-mysql-backup.gz".into();
+        set.write_manifest(&outside).unwrap();
+        refused(
+            &set,
+            "names `system-mysql-backup.gz`, another file: tampered",
+        );
+
+        // A file no record lists, and one whose record was dropped.
+        set.write_manifest(&m).unwrap();
+        std::fs::write(set.path().join("system/3/extra"), "x").unwrap();
+        refused(&set, "`system/3/extra` is not in manifest.json");
+        std::fs::remove_file(set.path().join("system/3/extra")).unwrap();
+        let mut dropped = m.clone();
+        let gone = records(&mut dropped).remove(FILES - 3).path;
+        set.write_manifest(&dropped).unwrap();
+        refused(&set, &format!("`{gone}` is not in manifest.json"));
+        // And a file removed whose record stays.
+        set.write_manifest(&m).unwrap();
+        std::fs::remove_file(set.path().join(&gone)).unwrap();
+        refused(
+            &set,
+            &format!("artifact `{gone}` is listed in manifest.json but missing"),
+        );
+    }
+
+    /// The seal is checked over the bytes streamed, before anything else is said.
+    #[test]
+    fn a_sealed_manifest_streams_through_its_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (set, m) = tree_set(dir.path());
+        let (public, _) = seal::generate(&dir.path().join("key")).unwrap();
+        let key = seal::signing_key(&dir.path().join("key")).unwrap();
+        let (bytes, _) = verify_all_records(&set).unwrap();
+        let print = seal::seal(&set, &bytes, &key).unwrap();
+        let checks = Checks {
+            trusted: vec![seal::trusted_key(&public).unwrap()],
+            ..Checks::default()
+        };
+        let v = verify(&set, &[plugin()], &checks).unwrap();
+        assert_eq!(v.sealed_by.as_deref(), Some(print.as_str()));
+        // One byte of one record, whose file is wrong too: the seal is what is said.
+        let mut changed = m.clone();
+        records(&mut changed)[FILES - 5].size += 1;
+        let text = serde_json::to_vec_pretty(&changed).unwrap();
+        std::fs::write(set.path().join("manifest.json"), text).unwrap();
+        let e = verify(&set, &[plugin()], &checks).unwrap_err().to_string();
+        assert!(e.contains("changed after"), "{e}");
+        // Not JSON to its end: still the seal first.
+        std::fs::write(set.path().join("manifest.json"), &bytes[..bytes.len() - 9]).unwrap();
+        let e = verify(&set, &[plugin()], &checks).unwrap_err().to_string();
+        assert!(e.contains("changed after"), "{e}");
+        let e = verified(&set).unwrap_err().to_string();
+        assert!(e.contains("not a backup set manifest"), "{e}");
     }
 }

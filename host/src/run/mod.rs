@@ -196,7 +196,7 @@ impl Session {
         let mut new_namespace = false;
         if threescale_version.is_none()
             && kind == Kind::Restore
-            && let Some(made) = set.manifest()?.and_then(|m| m.threescale_version)
+            && let Some(made) = set.manifest_head()?.and_then(|m| m.threescale_version)
         {
             // A restore into a namespace with no 3scale yet (manual 9.5.1): the set's
             // plugins deploy it, so the set's version is the one to check against.

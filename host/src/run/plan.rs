@@ -88,7 +88,7 @@ impl Plan {
 pub async fn plan(input: PlanInput<'_>) -> Result<Plan> {
     let mut checks = Vec::new();
     let set = BackupSet::at(input.set, false)?.with_keys(input.keys.clone());
-    let made = set.manifest().ok().flatten();
+    let made = set.manifest_head().ok().flatten();
     let made_from = made.as_ref().and_then(|m| m.threescale_version.clone());
     // The cluster: its address and the APIManager's version annotation, nothing else.
     let (namespace, running, scope) =

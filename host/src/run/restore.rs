@@ -114,13 +114,11 @@ fn check_release(session: &Session) -> Result<()> {
     let Some(running) = &session.threescale_version else {
         return Ok(());
     };
-    let Ok(Some(m)) = session.set.manifest() else {
+    let Ok(Some(made)) = session.set.threescale_version() else {
         // No readable record: verification says why, or checks a hand-made set by format.
         return Ok(());
     };
-    if let Some(made) = &m.threescale_version
-        && !super::version::same_release(made, running)
-    {
+    if !super::version::same_release(&made, running) {
         let message = format!(
             "the backup set {} was made from 3scale {made}, but namespace {} runs 3scale {running}",
             session.set.path().display(),
