@@ -198,30 +198,50 @@ impl ArtifactStore {
         Ok(m.is_dir())
     }
 
-    /// Every entry under `path`, or the entry itself for a file.
+    /// Every entry under `path`, or the entry itself for a file, with the sizes a reader
+    /// sees (an encrypted file's plaintext size, read from its header).
     pub fn list(&self, path: &str) -> Result<Vec<Entry>> {
+        self.list_sized(path, true)
+    }
+
+    /// [`ArtifactStore::list`] with the sizes as stored: no file is opened, where the
+    /// plaintext sizes of an encrypted tree cost a read of every file's header (in an
+    /// object store, a request each).
+    pub fn list_stored(&self, path: &str) -> Result<Vec<Entry>> {
+        self.list_sized(path, false)
+    }
+
+    fn list_sized(&self, path: &str, plain: bool) -> Result<Vec<Entry>> {
         self.no_links(path)?;
         let dir = match &self.backing {
             Backing::Dir(dir) => dir,
-            Backing::Objects(prefix) => return self.list_objects(prefix, path),
+            Backing::Objects(prefix) => return self.list_objects(prefix, path, plain),
         };
         let m = dir
             .symlink_metadata(path)
             .map_err(|e| self.io_error(path, e))?;
         let mut out = Vec::new();
         if m.is_dir() {
-            self.walk(path, &mut out)?;
+            self.walk(path, plain, &mut out)?;
         } else {
             out.push(Entry {
                 path: path.to_string(),
                 is_dir: false,
-                size: self.plain_len(path, m.len())?,
+                size: self.sized(path, m.len(), plain)?,
             });
         }
         Ok(out)
     }
 
-    fn walk(&self, path: &str, out: &mut Vec<Entry>) -> Result<()> {
+    fn sized(&self, path: &str, stored: u64, plain: bool) -> Result<u64> {
+        if plain {
+            self.plain_len(path, stored)
+        } else {
+            Ok(stored)
+        }
+    }
+
+    fn walk(&self, path: &str, plain: bool, out: &mut Vec<Entry>) -> Result<()> {
         let Backing::Dir(dir) = &self.backing else {
             unreachable!("only a directory is walked")
         };
@@ -252,11 +272,11 @@ impl ArtifactStore {
                 size: if ft.is_dir() {
                     0
                 } else {
-                    self.plain_len(&child_path, meta.len())?
+                    self.sized(&child_path, meta.len(), plain)?
                 },
             });
             if ft.is_dir() {
-                self.walk(&child_path, out)?;
+                self.walk(&child_path, plain, out)?;
             }
         }
         Ok(())
@@ -563,12 +583,12 @@ impl ArtifactStore {
 
     /// A walk of an object set: the objects under `path`, with the directories their
     /// names imply, each before what it holds.
-    fn list_objects(&self, prefix: &ObjectPrefix, path: &str) -> Result<Vec<Entry>> {
+    fn list_objects(&self, prefix: &ObjectPrefix, path: &str, plain: bool) -> Result<Vec<Entry>> {
         if let Some(size) = block_on(prefix.head(path))? {
             return Ok(vec![Entry {
                 path: path.to_string(),
                 is_dir: false,
-                size: self.plain_len(path, size)?,
+                size: self.sized(path, size, plain)?,
             }]);
         }
         let objects = block_on(prefix.list(path))?;
@@ -594,7 +614,7 @@ impl ArtifactStore {
                 }
             }
             out.push(Entry {
-                size: self.plain_len(&name, size)?,
+                size: self.sized(&name, size, plain)?,
                 path: name,
                 is_dir: false,
             });
