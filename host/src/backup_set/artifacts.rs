@@ -326,12 +326,7 @@ impl ArtifactStore {
             Backing::Dir(_) => Ok(Box::new(self.open_file(path)?)),
             Backing::Objects(prefix) => {
                 self.no_links(path)?;
-                let reader = block_on(prefix.reader(path))?;
-                // Each read of the bridge is a trip to the runtime: taken in big bites.
-                Ok(Box::new(std::io::BufReader::with_capacity(
-                    256 * 1024,
-                    Blocking(reader),
-                )))
+                prefix.blocking_reader(path)
             }
         }
     }
@@ -457,34 +452,6 @@ impl ArtifactStore {
             hasher: Sha256::new(),
             size: 0,
             sealing: self.sealer(path)?,
-        })
-    }
-
-    /// A new file written synchronously (tar extraction runs on a blocking thread).
-    pub fn create_std(self: &Arc<Self>, path: &str) -> Result<StdArtifactWriter> {
-        self.prepare_file(path)?;
-        let (partial, file) = match &self.backing {
-            Backing::Dir(dir) => {
-                let partial = partial_name(path);
-                let file = dir
-                    .open_with(&partial, &super::private::new_file())
-                    .map_err(|e| self.io_error(path, e))?;
-                (partial, StdSink::File(file.into_std()))
-            }
-            Backing::Objects(prefix) => (
-                path.to_string(),
-                StdSink::Object(Box::new(Blocking(prefix.writer(path)?))),
-            ),
-        };
-        Ok(StdArtifactWriter {
-            store: self.clone(),
-            path: path.to_string(),
-            partial,
-            file: Some(file),
-            hasher: Sha256::new(),
-            size: 0,
-            sealing: self.sealer(path)?,
-            mtime: None,
         })
     }
 
@@ -1018,7 +985,7 @@ mod tests {
             Err(Error::Denied(_))
         ));
         assert!(matches!(s.open_file("link.json"), Err(Error::Denied(_))));
-        assert!(s.create_std("system/new").is_err());
+        assert!(s.create_fresh_std("system/new").is_err());
         // Even past the text checks, cap-std refuses to leave the directory.
         let Backing::Dir(dir) = &s.backing else {
             unreachable!()

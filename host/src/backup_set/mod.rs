@@ -518,12 +518,7 @@ impl BackupSet {
                 if size > limit {
                     return Err(self.too_big(name, size, limit));
                 }
-                // Each read of the bridge is a trip to the runtime: taken in big bites.
-                let reader = block_on(prefix.reader(name))?;
-                return Ok(Some(Box::new(std::io::BufReader::with_capacity(
-                    256 * 1024,
-                    sink::Blocking(reader),
-                ))));
+                return prefix.blocking_reader(name).map(Some);
             }
         };
         let file = match dir.open_with(name, &private::reading()) {

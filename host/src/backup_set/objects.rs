@@ -258,6 +258,16 @@ impl ObjectPrefix {
         Ok(tokio_util::io::StreamReader::new(stream))
     }
 
+    /// [`ObjectPrefix::reader`] for synchronous code (verification, a tar into a pod).
+    pub fn blocking_reader(&self, rel: &str) -> Result<Box<dyn std::io::Read + Send>> {
+        let reader = block_on(self.reader(rel))?;
+        // Each read of the bridge is a trip to the runtime: taken in big bites.
+        Ok(Box::new(std::io::BufReader::with_capacity(
+            256 * 1024,
+            super::sink::Blocking(reader),
+        )))
+    }
+
     /// A new object, visible only once the writer is shut down.
     pub fn writer(&self, rel: &str) -> Result<object_store::buffered::BufWriter> {
         Ok(object_store::buffered::BufWriter::with_capacity(
