@@ -61,14 +61,7 @@ fn registry() -> &'static Registry {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("docker-registry starts");
+        let child = common::lifetime::spawn_for_process(cmd).expect("docker-registry starts");
         let started = Instant::now();
         while !answers(&addr) {
             assert!(

@@ -2,6 +2,7 @@
 //! it, and the `host` binary run as a user runs it.
 #![allow(dead_code)]
 
+pub mod lifetime;
 pub mod manual;
 pub mod plugin_bytes;
 pub mod s3;
@@ -122,30 +123,13 @@ impl Sim {
     /// Starts `sim serve --dir DIR FLAGS`. The child gets SIGTERM if the thread that
     /// started it ends, so a test binary that panics never leaves a cluster running.
     pub fn start_in(dir: &Path, flags: &[&str]) -> Sim {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let dir_owned = dir.to_path_buf();
-        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
-        std::thread::spawn(move || {
-            let mut cmd = Command::new(sim_bin());
-            cmd.args(["serve", "--dir"])
-                .arg(&dir_owned)
-                .args(&flags)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                    Ok(())
-                });
-            }
-            let child = cmd.spawn().expect("sim serve starts");
-            tx.send(child).unwrap();
-            // Keep this thread (the child's parent for PDEATHSIG) alive with the process.
-            loop {
-                std::thread::park();
-            }
-        });
-        let mut child: Child = rx.recv().unwrap();
+        let mut cmd = Command::new(sim_bin());
+        cmd.args(["serve", "--dir"])
+            .arg(dir)
+            .args(flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child: Child = lifetime::spawn_for_process(cmd).expect("sim serve starts");
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         let log = dir.join("serve.log");

@@ -3,7 +3,6 @@
 //! read and written behind the host's back with curl's SigV4, as a user with the AWS CLI
 //! would.
 
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -26,29 +25,12 @@ impl S3 {
             .local_addr()
             .unwrap()
             .port();
-        // Started from a thread that lives as long as the test process: PDEATHSIG fires
-        // when the parent thread ends, and a test's own thread ends with the test.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut cmd = Command::new(&server);
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                    Ok(())
-                });
-            }
-            let child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("{server} starts ({e}); ./scripts/setup installs it"));
-            tx.send(child).unwrap();
-            loop {
-                std::thread::park();
-            }
-        });
-        let child = rx.recv().unwrap();
+        let mut cmd = Command::new(&server);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = super::lifetime::spawn_for_process(cmd)
+            .unwrap_or_else(|e| panic!("{server} starts ({e}); ./scripts/setup installs it"));
         let s3 = S3 {
             endpoint: format!("http://127.0.0.1:{port}"),
             child: Mutex::new(child),
