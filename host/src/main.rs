@@ -57,7 +57,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = exit_code(&e);
             // Errors can quote a plugin's manifest or output.
-            let message = host::printable::printable(&e.to_string()).into_owned();
+            let message = host::printable::printable(&with_causes(&e)).into_owned();
             eprintln!("error: {message}");
             if format.machine() {
                 let body = schema::ErrorReport {
@@ -69,6 +69,22 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// The error and each cause its text does not already quote: "error sending request"
+/// alone does not say that the connection was refused.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 fn format(g: &Global) -> Format {

@@ -168,7 +168,7 @@ impl Registry {
             self.client
                 .push_blob(repo, bytes.to_vec(), &digest)
                 .await
-                .map_err(|e| registry_error(format!("pushing a {media} blob to {repo}"), e))?;
+                .map_err(|e| registry_error(format!("pushing a blob ({media}) to {repo}"), e))?;
         }
         Ok(digest)
     }
