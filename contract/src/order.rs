@@ -275,7 +275,8 @@ mod tests {
         );
     }
 
-    /// The 3scale 2.15 set's `after` lists, with its hooks.
+    /// A 3scale set's `after` lists, with its hooks: 2.15's as it was while each redis
+    /// had a plugin of its own, the second after the first (2.14's still are).
     fn threescale() -> Vec<Manifest> {
         let data = [
             "system-app",

@@ -146,7 +146,7 @@ fn copy_of(f: &Fixture) -> tempfile::TempDir {
     copy_set(&f.set().join("set"))
 }
 
-/// H1: a forged journal (here: a redis.conf for backend-redis to "put back") is refused
+/// H1: a forged journal (here: a redis.conf for the redis plugin to "put back") is refused
 /// by `host resume` and by the restore's check for unfinished runs, and redis-config is
 /// left alone: planted in the set's own runs/ (where host 0.2 and earlier kept journals,
 /// and where a hostile plugin of an earlier release or whoever handed the set over could
@@ -177,7 +177,7 @@ fn a_forged_journal_is_refused_by_resume_and_restore() {
         let conf = "dir /etc\ndbfilename cron.d\nsave \"\"\n";
         // As host 0.1 wrote journals (no code), and in today's format with a made-up code.
         std::fs::write(
-            journal.join("backend-redis.json"),
+            journal.join("redis.json"),
             serde_json::json!({ "redis-conf": conf }).to_string(),
         )
         .unwrap();
@@ -199,28 +199,24 @@ fn a_forged_journal_is_refused_by_resume_and_restore() {
             &run,
             3,
             &[
-                "backend-redis.json",
+                "redis.json",
                 "was not written by this host",
                 "no authentication code",
             ],
         );
         assert!(!run.stdout.contains("resume: started"), "{}", run.stdout);
         let run = restore(sim, set.path(), &[]);
-        refused(
-            &run,
-            3,
-            &["backend-redis.json", "was not written by this host"],
-        );
+        refused(&run, 3, &["redis.json", "was not written by this host"]);
         assert!(!run.all().contains("host resume --run"), "{}", run.all());
 
         let forged = serde_json::json!({
             "format": "host-journal/2",
             "run": run_id,
-            "plugin": "backend-redis",
+            "plugin": "redis",
             "notes": { "redis-conf": conf },
             "mac": "00".repeat(32),
         });
-        std::fs::write(journal.join("backend-redis.json"), forged.to_string()).unwrap();
+        std::fs::write(journal.join("redis.json"), forged.to_string()).unwrap();
         refused(
             &resume(set.path()),
             3,

@@ -390,8 +390,8 @@ fn a_tampered_layer_is_refused_and_nothing_is_written() {
         &set.join("zync.wasm"),
     );
     std::fs::copy(
-        plugin_set("2.15").join("system-redis.wasm"),
-        set.join("system-redis.wasm"),
+        plugin_set("2.15").join("redis.wasm"),
+        set.join("redis.wasm"),
     )
     .unwrap();
     let reference = reg.reference("vendor/tampered:2.15");

@@ -90,15 +90,23 @@ fn find_pod(release: &Release, name: &str) -> Result<String> {
     pods::find_pod(&release.workload.selector(name))
 }
 
-fn other(name: &str) -> &'static str {
-    if name == REDIS[0] { REDIS[1] } else { REDIS[0] }
+/// A redis the procedure restores: its workload and its file in the set.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub name: &'a str,
+    pub artifact: &'a str,
 }
 
-/// The redis workloads an edit of `redis-config` restarts while `name` is restored.
-fn restarted_by_edits(release: &Release, name: &str) -> Vec<&'static str> {
+/// The journal key of a redis whose data files are moved aside: its pod.
+fn moved_aside_key(name: &str) -> String {
+    format!("{MOVED_ASIDE} {name}")
+}
+
+/// The redis workloads an edit of `redis-config` restarts while `names` are restored.
+fn restarted_by_edits(release: &Release, names: &[&str]) -> Vec<&'static str> {
     match release.redis_config {
         RedisConfig::OperatorRolls { .. } => REDIS.to_vec(),
-        RedisConfig::CreateOnly => REDIS.into_iter().filter(|r| *r == name).collect(),
+        RedisConfig::CreateOnly => REDIS.into_iter().filter(|r| names.contains(r)).collect(),
     }
 }
 
@@ -120,12 +128,14 @@ fn operator_rolls(release: &Release, name: &str, annotation: &str) -> Result<boo
 }
 
 /// Writes redis.conf into the ConfigMap and waits until the redis workloads run with
-/// it: both rolled by the operator (2.15), or `name` restarted here, as the manual does
+/// it: both rolled by the operator (2.15), or `names` restarted here, as the manual does
 /// (2.14, or an operator that does not roll).
-fn set_conf(release: &Release, conf: &str, name: &str) -> Result<()> {
+fn set_conf(release: &Release, conf: &str, names: &[&str]) -> Result<()> {
     let w = release.workload;
     let annotation = match release.redis_config {
-        RedisConfig::OperatorRolls { annotation } if operator_rolls(release, name, annotation)? => {
+        RedisConfig::OperatorRolls { annotation }
+            if operator_rolls(release, names[0], annotation)? =>
+        {
             annotation
         }
         _ => {
@@ -135,8 +145,10 @@ fn set_conf(release: &Release, conf: &str, name: &str) -> Result<()> {
                 CONFIGMAP,
                 &json!({"data": {CONF_KEY: conf}}),
             )?;
-            info!("{}", w.restart_words(name));
-            return w.restart_and_wait(name, WAIT);
+            for name in names {
+                info!("{}", w.restart_words(name));
+            }
+            return w.restart_all_and_wait(names, WAIT);
         }
     };
     let patched = objects::merge_patch(
@@ -174,8 +186,14 @@ fn set_conf(release: &Release, conf: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn restore(release: &Release, name: &str, artifact: &str, section: &str) -> Result<()> {
+/// 9.5.5.1/9.5.5.2 for each of `targets` in one configuration window: one edit of
+/// redis-config, every move-aside and copy, one restart of each to load its dump, one
+/// AOF rewrite each, and one edit back. With the 2.15 operator, which rolls both redis
+/// on every edit, restoring both together takes half the rollouts of one after the
+/// other.
+pub fn restore(release: &Release, targets: &[Target], section: &str) -> Result<()> {
     let w = release.workload;
+    let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
     let configmap = objects::get("v1", "ConfigMap", CONFIGMAP)?;
     let original = configmap["data"][CONF_KEY]
         .as_str()
@@ -184,30 +202,34 @@ pub fn restore(release: &Release, name: &str, artifact: &str, section: &str) -> 
     journal::record(RECORDED_CONF, &original)?;
     info!(
         "{section}: redis-config with save off and appendonly no; waiting for {} to run with it",
-        restarted_by_edits(release, name).join(" and ")
+        restarted_by_edits(release, &names).join(" and ")
     );
-    set_conf(release, &redis_conf_for_restore(&original), name)?;
+    set_conf(release, &redis_conf_for_restore(&original), &names)?;
 
-    let pod = find_pod(release, name)?;
-    info!("{section}: moving dump.rdb and the AOF aside in {pod}");
-    journal::record(MOVED_ASIDE, &pod)?;
-    pods::exec_ok(&pod, &["bash", "-c", MOVE_ASIDE])?;
-    info!(
-        "{section}: {artifact} -> {pod}:{DATA}/dump.rdb; {} to load it",
-        w.restart_words(name)
-    );
-    pods::copy_to_pod(artifact, &pod, &format!("{DATA}/dump.rdb"))?;
-    w.restart_and_wait(name, WAIT)?;
+    for t in targets {
+        let pod = find_pod(release, t.name)?;
+        info!("{section}: moving dump.rdb and the AOF aside in {pod}");
+        journal::record(&moved_aside_key(t.name), &pod)?;
+        pods::exec_ok(&pod, &["bash", "-c", MOVE_ASIDE])?;
+        info!("{section}: {} -> {pod}:{DATA}/dump.rdb", t.artifact);
+        pods::copy_to_pod(t.artifact, &pod, &format!("{DATA}/dump.rdb"))?;
+    }
+    for name in &names {
+        info!("{section}: {} to load its dump.rdb", w.restart_words(name));
+    }
+    w.restart_all_and_wait(&names, WAIT)?;
 
-    let pod = find_pod(release, name)?;
-    info!("{section}: BGREWRITEAOF in {pod}, waiting for aof_rewrite_in_progress:0");
-    pods::exec_ok(&pod, &["bash", "-c", REWRITE_AOF])?;
-    // The restored data now lives in the new AOF too: nothing to move back any more.
-    journal::forget(MOVED_ASIDE)?;
+    for name in &names {
+        let pod = find_pod(release, name)?;
+        info!("{section}: BGREWRITEAOF in {pod}, waiting for aof_rewrite_in_progress:0");
+        pods::exec_ok(&pod, &["bash", "-c", REWRITE_AOF])?;
+        // The restored data now lives in the new AOF too: nothing to move back any more.
+        journal::forget(&moved_aside_key(name))?;
+    }
 
     info!("{section}: redis-config put back");
-    put_conf_back(release, name)?;
-    for d in restarted_by_edits(release, name) {
+    put_conf_back(release, &names, &[])?;
+    for d in restarted_by_edits(release, &names) {
         let pod = find_pod(release, d)?;
         let appendonly = pods::exec_ok(&pod, &["redis-cli", "CONFIG", "GET", "appendonly"])?;
         if !appendonly.contains("yes") {
@@ -217,41 +239,54 @@ pub fn restore(release: &Release, name: &str, artifact: &str, section: &str) -> 
     Ok(())
 }
 
-/// Ends the window: the other redis's memory into its AOF first if it ran with saving
-/// off too (the coming restart does not save), then the recorded configuration.
-fn put_conf_back(release: &Release, name: &str) -> Result<()> {
+/// Ends the window: the memory of every redis that ran with saving off and holds the
+/// data it should keep goes to its AOF first (the coming restart does not save), then
+/// the recorded configuration. A redis whose old files were just moved back holds
+/// only its old dump.rdb in memory, older than the AOF that the restart loads: it is
+/// left alone.
+fn put_conf_back(release: &Release, names: &[&str], moved_back: &[&str]) -> Result<()> {
     let Some(original) = journal::recall(RECORDED_CONF) else {
         return Ok(());
     };
-    let other = other(name);
-    if restarted_by_edits(release, name).contains(&other) {
-        match find_pod(release, other) {
+    for d in restarted_by_edits(release, names) {
+        if moved_back.contains(&d) {
+            continue;
+        }
+        match find_pod(release, d) {
             Ok(pod) => {
-                info!("writing {other}'s memory to its AOF before its restart");
+                info!("writing {d}'s memory to its AOF before its restart");
                 pods::exec_ok(&pod, &["bash", "-c", PERSIST_NOW])?;
             }
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
         }
     }
-    set_conf(release, &original, name)?;
+    set_conf(release, &original, names)?;
     journal::forget(RECORDED_CONF)
 }
 
 /// After a failed restore: the old data files back in place, then the recorded
 /// redis-config, so both redis run as they did before.
-pub fn resume(release: &Release, name: &str) -> Result<()> {
+pub fn resume(release: &Release, names: &[&str]) -> Result<()> {
     let w = release.workload;
-    if journal::recall(MOVED_ASIDE).is_some() {
-        let pod = find_pod(release, name)?;
-        warn!("the restore did not finish: moving the old dump.rdb and AOF back in {pod}");
-        pods::exec_ok(&pod, &["bash", "-c", MOVE_BACK])?;
-        journal::forget(MOVED_ASIDE)?;
-        w.restart_and_wait(name, WAIT)?;
+    let mut moved_back = Vec::new();
+    for name in names {
+        if journal::recall(&moved_aside_key(name)).is_some() {
+            let pod = find_pod(release, name)?;
+            warn!("the restore did not finish: moving the old dump.rdb and AOF back in {pod}");
+            pods::exec_ok(&pod, &["bash", "-c", MOVE_BACK])?;
+            moved_back.push(*name);
+        }
+    }
+    if !moved_back.is_empty() {
+        w.restart_all_and_wait(&moved_back, WAIT)?;
+        for name in &moved_back {
+            journal::forget(&moved_aside_key(name))?;
+        }
     }
     if journal::recall(RECORDED_CONF).is_some() {
         warn!("the restore did not finish: putting redis-config back");
-        put_conf_back(release, name)?;
+        put_conf_back(release, names, &moved_back)?;
     }
     Ok(())
 }
@@ -353,18 +388,16 @@ mod tests {
     fn an_edit_restarts_both_redis_only_where_the_operator_rolls_them() {
         use crate::{v2_14, v2_15};
         assert_eq!(
-            restarted_by_edits(&v2_15::RELEASE, "system-redis"),
+            restarted_by_edits(&v2_15::RELEASE, &["system-redis"]),
             ["backend-redis", "system-redis"]
         );
         assert_eq!(
-            restarted_by_edits(&v2_14::RELEASE, "system-redis"),
+            restarted_by_edits(&v2_14::RELEASE, &["system-redis"]),
             ["system-redis"]
         );
-    }
-
-    #[test]
-    fn each_redis_has_the_other() {
-        assert_eq!(other("backend-redis"), "system-redis");
-        assert_eq!(other("system-redis"), "backend-redis");
+        assert_eq!(
+            restarted_by_edits(&v2_14::RELEASE, &["system-redis", "backend-redis"]),
+            ["backend-redis", "system-redis"]
+        );
     }
 }

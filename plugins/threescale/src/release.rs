@@ -83,6 +83,26 @@ impl Workload {
         }
     }
 
+    /// The manual's restart, not waited for.
+    pub fn restart(self, name: &str) -> Result<()> {
+        match self {
+            Workload::Deployment => rollout::restart(name),
+            Workload::DeploymentConfig => rollout::latest(name),
+        }
+    }
+
+    /// The manual's restart of each workload, then `oc rollout status` of each: the
+    /// rollouts run side by side.
+    pub fn restart_all_and_wait(self, names: &[&str], timeout: u32) -> Result<()> {
+        for name in names {
+            self.restart(name)?;
+        }
+        for name in names {
+            self.status(name, timeout)?;
+        }
+        Ok(())
+    }
+
     /// The manual's restart followed by `oc rollout status`: new pods, waited for.
     pub fn restart_and_wait(self, name: &str, timeout: u32) -> Result<()> {
         match self {

@@ -1,11 +1,15 @@
 //! system-redis: the shared redis procedure ([`threescale::redis`]) on 3scale 2.14.
 
 use guest_sdk::prelude::*;
-use threescale::redis;
+use threescale::redis::{self, Target};
 use threescale::v2_14::RELEASE;
 
 const NAME: &str = "system-redis";
 const ARTIFACT: &str = "system-redis-dump.rdb";
+const TARGET: Target = Target {
+    name: NAME,
+    artifact: ARTIFACT,
+};
 
 struct Redis;
 
@@ -15,11 +19,11 @@ impl Plugin for Redis {
     }
 
     fn restore() -> Result<()> {
-        redis::restore(&RELEASE, NAME, ARTIFACT, "9.5.5.2")
+        redis::restore(&RELEASE, &[TARGET], "9.5.5.2")
     }
 
     fn resume() -> Result<()> {
-        redis::resume(&RELEASE, NAME)
+        redis::resume(&RELEASE, &[NAME])
     }
 }
 

@@ -1,3 +1,0 @@
-fn main() {
-    contract::build::check_plugin_manifest();
-}
