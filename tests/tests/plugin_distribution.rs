@@ -246,13 +246,15 @@ fn a_signed_set_pulls_by_tag_and_by_digest_as_it_was_pushed() {
     let scratch = Scratch::new();
     let (private, public) = scratch.key("vendor");
     let set = scratch.set_copy("vendor");
+    let plugins = std::fs::read_dir(&set).unwrap().count();
+    assert!(plugins > 5, "the 2.15 set has {plugins} plugins");
     let sign = scratch.host_ok(&["plugin", "sign", "--key", &private, s(&set)]);
-    assert_eq!(sign.stdout.lines().count(), 10, "{}", sign.stdout);
+    assert_eq!(sign.stdout.lines().count(), plugins, "{}", sign.stdout);
     let reference = reg.reference("vendor/threescale:2.15");
     let push = scratch.host_ok(&["plugin", "push", &reference, s(&set)]);
     assert_eq!(
         push.stdout.matches("with its signature").count(),
-        10,
+        plugins,
         "{}",
         push.stdout
     );
@@ -294,7 +296,7 @@ fn a_signed_set_pulls_by_tag_and_by_digest_as_it_was_pushed() {
         &public,
     ]);
     assert!(!pull.stdout.contains("resolved to"), "{}", pull.stdout);
-    assert_eq!(pull.stdout.matches("signature checks").count(), 10);
+    assert_eq!(pull.stdout.matches("signature checks").count(), plugins);
     let zync = by_digest.join("3scale-2.15/zync.wasm");
     assert_eq!(files(&by_digest.join("3scale-2.15")), files(&set));
 

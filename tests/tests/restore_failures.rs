@@ -225,8 +225,8 @@ fn a_stream_cut_during_the_load_fails_the_step_and_system_app_is_put_back() {
     let set = copy_set(set);
     let spec_before = object(sim, &["apimanager", "3scale"])["spec"].clone();
 
-    // Past backend-redis's dump.rdb (about 430 KiB here), which is copied in first, and
-    // well inside MySQL's dump.
+    // Past the two redis dump.rdb files, which are copied in first (the redis plugin
+    // comes before system-mysql by name), and well inside MySQL's dump.
     let fault = sim.fault("exec-drop-stdin-after=1MiB");
     let run = restore(sim, set.path());
     drop(fault);
