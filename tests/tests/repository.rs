@@ -122,7 +122,7 @@ fn two_backups_list_describe_and_a_read_only_restore_of_latest() {
     assert_eq!(doc["result"], "ok");
     assert_eq!(doc["exitCode"], 0);
     let components = doc["components"].as_array().unwrap();
-    assert_eq!(components.len(), 8, "{doc:#}");
+    assert_eq!(components.len(), 7, "{doc:#}");
     assert!(components.iter().all(|c| c["result"] == "ok"), "{doc:#}");
     let second = doc["repository"]["name"].as_str().unwrap().to_string();
     assert_eq!(doc["repository"]["result"], "good");
@@ -183,7 +183,7 @@ fn two_backups_list_describe_and_a_read_only_restore_of_latest() {
     assert_eq!(d["sealedByClaimed"], doc["sealedBy"]);
     assert!(d["durationSeconds"].as_f64().unwrap() > 0.0, "{d:#}");
     let details = d["componentDetails"].as_array().unwrap();
-    assert_eq!(details.len(), 8, "{d:#}");
+    assert_eq!(details.len(), 7, "{d:#}");
     let bytes: u64 = details.iter().map(|c| c["bytes"].as_u64().unwrap()).sum();
     assert_eq!(d["bytes"].as_u64().unwrap(), bytes);
     for c in details {
