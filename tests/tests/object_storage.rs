@@ -151,7 +151,7 @@ fn a_round_trip_through_s3() {
     assert_eq!(d["name"], name.as_str(), "{d:#}");
     assert_eq!(
         d["componentDetails"].as_array().map(Vec::len),
-        Some(8),
+        Some(7),
         "{d:#}"
     );
     let plugins = plugins_dir();
