@@ -28,12 +28,23 @@ fn setup() -> (
     &'static Path,
     std::sync::MutexGuard<'static, ()>,
 ) {
-    static TURN: Mutex<()> = Mutex::new(());
-    static SET: OnceLock<tempfile::TempDir> = OnceLock::new();
     let turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let sim = shared(Some("8MiB"));
-    let set = SET.get_or_init(|| {
+    let (set, _) = backup(sim);
+    sim.settle_system_app();
+    (sim, set.path(), turn)
+}
+
+static TURN: Mutex<()> = Mutex::new(());
+
+/// The shared set, and the cluster's fingerprint when it was made: what a full restore
+/// must bring back, whatever the tests before left (a cut restore leaves a half-written
+/// storage tree).
+fn backup(sim: &Sim) -> &'static (tempfile::TempDir, Value) {
+    static SET: OnceLock<(tempfile::TempDir, Value)> = OnceLock::new();
+    SET.get_or_init(|| {
         let set = tempfile::tempdir().unwrap();
+        let fingerprint = sim.fingerprint();
         sim.host_ok(&[
             "backup",
             "--plugins",
@@ -41,10 +52,8 @@ fn setup() -> (
             "--backup-dir",
             s(set.path()),
         ]);
-        set
-    });
-    sim.settle_system_app();
-    (sim, set.path(), turn)
+        (set, fingerprint)
+    })
 }
 
 fn s(p: &Path) -> &str {
@@ -112,7 +121,7 @@ fn journals_empty(sim: &Sim, set: &Path) {
 #[test]
 fn the_data_loads_run_side_by_side_while_system_app_is_down() {
     let (sim, set, _turn) = setup();
-    let before = sim.fingerprint();
+    let before = backup(sim).1.clone();
     let spec = sim.apimanager_spec();
     sim.sim(&["damage"]);
 
