@@ -16,9 +16,10 @@ use cap_std::fs::Dir;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
 
+use super::blocking::{Blocking, block_on};
 use super::encryption::{self, Mode, Sealer};
-use super::objects::{ObjectPrefix, block_on};
-use super::sink::{Blocking, Sink, StdSink};
+use super::objects::ObjectPrefix;
+use super::sink::{Sink, StdSink};
 use crate::error::{Error, Result};
 
 /// Size and content hash of one file, computed while it was written.

@@ -10,6 +10,7 @@
 //! local state directory.
 
 pub mod artifacts;
+pub mod blocking;
 pub mod encryption;
 pub mod incremental;
 pub mod limits;
@@ -30,10 +31,11 @@ use cap_std::fs::Dir;
 
 use crate::error::{Error, Result};
 use artifacts::{ArtifactStore, FileDigest};
+use blocking::block_on;
 use contract::manifest::{Format, Manifest};
 use encryption::{Keys, Mode};
 use manifest::{ArtifactRecord, SetManifest};
-use objects::{ObjectPrefix, block_on};
+use objects::ObjectPrefix;
 
 /// Where a set is: a directory, or a prefix in an object store.
 #[derive(Debug, Clone)]
@@ -624,7 +626,7 @@ fn write_object(
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> Result<()> {
     use tokio::io::AsyncWriteExt;
-    let mut upload = sink::Blocking(prefix.writer(name)?);
+    let mut upload = blocking::Blocking(prefix.writer(name)?);
     let shown = PathBuf::from(prefix.shown(name));
     {
         let mut out = std::io::BufWriter::with_capacity(256 * 1024, &mut upload);

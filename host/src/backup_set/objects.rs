@@ -16,6 +16,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+use super::blocking::{Blocking, block_on};
 use crate::error::{Error, Result};
 
 /// S3's smallest part (but the last); bigger parts only cost memory.
@@ -264,7 +265,7 @@ impl ObjectPrefix {
         // Each read of the bridge is a trip to the runtime: taken in big bites.
         Ok(Box::new(std::io::BufReader::with_capacity(
             256 * 1024,
-            super::sink::Blocking(reader),
+            Blocking(reader),
         )))
     }
 
@@ -283,13 +284,6 @@ pub type ObjectReader = tokio_util::io::StreamReader<
     futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>,
     bytes::Bytes,
 >;
-
-/// Runs one request of the object store from synchronous code: on a blocking thread, or
-/// on a worker thread given up for the while (`block_in_place`), never stalling the
-/// runtime's other tasks.
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
-}
 
 /// The bucket and prefix of `s3://bucket/prefix`.
 pub fn check_url(url: &str) -> Result<(&str, &str)> {

@@ -7,9 +7,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use object_store::buffered::BufWriter;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::objects::block_on;
+use super::blocking::{Blocking, block_on};
 
 pub enum Sink {
     File(tokio::fs::File),
@@ -102,25 +102,5 @@ impl io::Write for StdSink {
             StdSink::File(f) => f.flush(),
             StdSink::Object(w) => w.flush(),
         }
-    }
-}
-
-/// An async reader or writer used from synchronous code, one call at a time (see
-/// [`block_on`]).
-pub struct Blocking<T>(pub T);
-
-impl<R: AsyncRead + Unpin> io::Read for Blocking<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        use tokio::io::AsyncReadExt;
-        block_on(self.0.read(buf))
-    }
-}
-
-impl<W: AsyncWrite + Unpin> io::Write for Blocking<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        block_on(self.0.write(buf))
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        block_on(self.0.flush())
     }
 }

@@ -22,7 +22,8 @@
 use chrono::Utc;
 
 use super::{LATEST, Pending, Repository, SetEntry, SetState, check_name};
-use crate::backup_set::objects::{ObjectPrefix, block_on};
+use crate::backup_set::blocking::block_on;
+use crate::backup_set::objects::ObjectPrefix;
 use crate::backup_set::{BackupSet, SetLocation, seal};
 use crate::error::{Error, Result};
 
