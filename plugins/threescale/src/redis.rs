@@ -132,24 +132,14 @@ fn operator_rolls(release: &Release, name: &str, annotation: &str) -> Result<boo
 /// (2.14, or an operator that does not roll).
 fn set_conf(release: &Release, conf: &str, names: &[&str]) -> Result<()> {
     let w = release.workload;
-    let annotation = match release.redis_config {
+    // Read before the edit: the annotation is on the pod templates either way.
+    let rolled_by = match release.redis_config {
         RedisConfig::OperatorRolls { annotation }
             if operator_rolls(release, names[0], annotation)? =>
         {
-            annotation
+            Some(annotation)
         }
-        _ => {
-            objects::merge_patch(
-                "v1",
-                "ConfigMap",
-                CONFIGMAP,
-                &json!({"data": {CONF_KEY: conf}}),
-            )?;
-            for name in names {
-                info!("{}", w.restart_words(name));
-            }
-            return w.restart_all_and_wait(names, WAIT);
-        }
+        _ => None,
     };
     let patched = objects::merge_patch(
         "v1",
@@ -157,6 +147,12 @@ fn set_conf(release: &Release, conf: &str, names: &[&str]) -> Result<()> {
         CONFIGMAP,
         &json!({"data": {CONF_KEY: conf}}),
     )?;
+    let Some(annotation) = rolled_by else {
+        for name in names {
+            info!("{}", w.restart_words(name));
+        }
+        return w.restart_all_and_wait(names, WAIT);
+    };
     let mut version = patched["metadata"]["resourceVersion"]
         .as_str()
         .or_invalid("the patched ConfigMap has no resourceVersion")?

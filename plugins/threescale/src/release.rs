@@ -105,10 +105,7 @@ impl Workload {
 
     /// The manual's restart followed by `oc rollout status`: new pods, waited for.
     pub fn restart_and_wait(self, name: &str, timeout: u32) -> Result<()> {
-        match self {
-            Workload::Deployment => rollout::restart_and_wait(name, timeout),
-            Workload::DeploymentConfig => rollout::latest_and_wait(name, timeout),
-        }
+        self.restart_all_and_wait(&[name], timeout)
     }
 
     /// `oc rollout status KIND/NAME`.
