@@ -348,3 +348,58 @@ fn inspect_lists_capabilities_and_refuses_what_is_not_a_plugin() {
     let run = sim.run_plugin("backup", &future, dir.path());
     assert_eq!(run.code, Some(2), "{}", run.all());
 }
+
+/// system-storage's files (the simulator's system-storage volume), each file's content
+/// by its path: what a restore of the tree must bring back.
+fn storage_digest(sim: &Sim) -> Value {
+    sim.fingerprint()["components"]["system-storage"]["digest"].clone()
+}
+
+/// A tree of thousands of files goes into its pod in several tar streams side by side,
+/// and every file comes back as it was; a stream cut off makes the restore fail with the
+/// exec it lost, never report the tree restored.
+#[test]
+fn a_tree_of_thousands_of_files_is_restored_in_several_streams() {
+    let sim = Sim::start();
+    sim.sim(&["seed", "--size", "1MiB", "--files", "4500"]);
+    let before = storage_digest(&sim);
+    let set = tempfile::tempdir().unwrap();
+    let storage = plugin("3scale-2.15", "system-storage.wasm");
+    let run = sim.run_plugin("backup", &storage, set.path());
+    assert_eq!(run.code, Some(0), "{}", run.all());
+
+    let pod = sim.pod("system-app");
+    sim.ok(&[
+        "exec",
+        &pod,
+        "--",
+        "sh",
+        "-c",
+        "cd /opt/system/public/system && find . -type f | head -n 300 | xargs rm -f \
+         && find . -type f | tail -n 1 | xargs sh -c 'echo damaged >> \"$0\"'",
+    ]);
+    assert_ne!(storage_digest(&sim), before, "the damage changed nothing");
+
+    {
+        // Every exec's input cut after 256 KiB: each stream carries more than that.
+        let _cut = sim.fault("exec-drop-stdin-after=256KiB");
+        let run = sim.run_plugin("restore", &storage, set.path());
+        assert_ne!(run.code, Some(0), "{}", run.all());
+        assert!(!run.stdout.contains("restore complete"), "{}", run.all());
+        let all = run.all();
+        assert!(
+            all.contains("restore FAILED at system-storage restore: the exec stream of")
+                && all.contains("the connection was cut"),
+            "{all}"
+        );
+    }
+
+    let run = sim.run_plugin("restore", &storage, set.path());
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr.contains("(2 streams)"),
+        "not in two streams: {}",
+        run.stderr
+    );
+    assert_eq!(storage_digest(&sim), before);
+}

@@ -19,6 +19,7 @@ use tokio::io::AsyncWrite;
 use super::blocking::{Blocking, block_on};
 use super::encryption::{self, Mode, Sealer};
 use super::objects::ObjectPrefix;
+use super::open_beneath;
 use super::sink::{Sink, StdSink};
 use crate::error::{Error, Result};
 
@@ -336,14 +337,18 @@ impl ArtifactStore {
     /// socket is refused without waiting (a FIFO's open would block until someone writes
     /// to it).
     fn open_file(&self, path: &str) -> Result<std::fs::File> {
-        self.no_links(path)?;
         let Backing::Dir(dir) = &self.backing else {
             unreachable!("open_file is for directory sets")
         };
-        let file = dir
-            .open_with(path, &super::private::reading())
-            .map_err(|e| self.io_error(path, e))?
-            .into_std();
+        let file = match open_beneath::open_for_reading(dir, path) {
+            Some(file) => file,
+            None => {
+                self.no_links(path)?;
+                dir.open_with(path, &super::private::reading())
+                    .map_err(|e| self.io_error(path, e))?
+                    .into_std()
+            }
+        };
         let meta = file.metadata().map_err(|e| self.io_error(path, e))?;
         if meta.is_dir() {
             return Err(Error::Invalid(format!("artifact `{path}` is a directory")));
@@ -354,18 +359,7 @@ impl ArtifactStore {
                 kind(&meta)
             )));
         }
-        // Reads block as usual from here (O_NONBLOCK means nothing to a regular file,
-        // but the descriptor is handed to tokio and tar as a plain file).
-        let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), libc::F_GETFL) };
-        if flags >= 0 {
-            unsafe {
-                libc::fcntl(
-                    std::os::fd::AsRawFd::as_raw_fd(&file),
-                    libc::F_SETFL,
-                    flags & !libc::O_NONBLOCK,
-                )
-            };
-        }
+        open_beneath::blocking(&file);
         Ok(file)
     }
 

@@ -17,6 +17,7 @@ pub mod limits;
 pub mod manifest;
 pub mod manifest_stream;
 pub mod objects;
+pub mod open_beneath;
 pub mod private;
 pub mod record_check;
 pub mod seal;

@@ -4,9 +4,9 @@
 
 use std::io::{Read, Write};
 use std::path::Component;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use super::artifacts::ArtifactStore;
+use super::artifacts::{ArtifactStore, Entry};
 use crate::error::{Error, Result};
 use crate::progress::Transfer;
 
@@ -82,72 +82,116 @@ pub fn extract<R: Read>(
     Ok(bytes)
 }
 
-pub fn build<W: Write>(
+/// One artifact file into a tar as `name` (`copy-to-pod` of a file).
+pub fn build_file<W: Write>(
     writer: W,
     store: &ArtifactStore,
     artifact: &str,
-    file_name: Option<&str>,
-    transfer: &mut Transfer,
+    name: &str,
+    transfer: &Mutex<Transfer>,
 ) -> Result<u64> {
-    let mut builder = tar::Builder::new(writer);
-    builder.mode(tar::HeaderMode::Deterministic);
-    let mut bytes = 0u64;
-    let fail = |e: std::io::Error| Error::Stream(format!("sending `{artifact}` into the pod: {e}"));
-    let mut add_file =
-        |builder: &mut tar::Builder<W>, source: &str, name: &str, size: u64| -> Result<()> {
-            let mut header = tar::Header::new_gnu();
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_size(size);
-            header.set_mode(0o644);
-            let file = store.read_plain(source)?;
-            let counted = Counted {
-                inner: file,
-                transfer: &mut *transfer,
-            };
-            builder
-                .append_data(&mut header, name, counted.take(size))
-                .map_err(fail)?;
-            bytes += size;
-            Ok(())
-        };
-    match file_name {
-        Some(name) => {
-            let size = store.list(artifact)?.first().map(|e| e.size).unwrap_or(0);
-            add_file(&mut builder, artifact, name, size)?;
-        }
-        None => {
-            for entry in store.list(artifact)? {
-                let rel = &entry.path[artifact.len() + 1..];
-                if entry.is_dir {
-                    let mut header = tar::Header::new_gnu();
-                    header.set_entry_type(tar::EntryType::Directory);
-                    header.set_size(0);
-                    header.set_mode(0o755);
-                    builder
-                        .append_data(&mut header, rel, std::io::empty())
-                        .map_err(fail)?;
-                } else {
-                    add_file(&mut builder, &entry.path, rel, entry.size)?;
-                }
-            }
-        }
-    }
-    let mut writer = builder.into_inner().map_err(fail)?;
-    writer.flush().map_err(fail)?;
-    drop(writer);
-    Ok(bytes)
+    let size = store.list(artifact)?.first().map(|e| e.size).unwrap_or(0);
+    let mut tar = Tar::new(writer, artifact, transfer);
+    tar.file(store, artifact, name, size)?;
+    tar.finish()
 }
 
-/// Counts bytes read, for the progress of a copy into a pod.
+/// Entries of a tree artifact (all of `store.list(artifact)`, or one stream's share of
+/// them), named relative to the artifact.
+pub fn build_tree<W: Write>(
+    writer: W,
+    store: &ArtifactStore,
+    artifact: &str,
+    entries: &[Entry],
+    transfer: &Mutex<Transfer>,
+) -> Result<u64> {
+    let mut tar = Tar::new(writer, artifact, transfer);
+    for entry in entries {
+        let rel = &entry.path[artifact.len() + 1..];
+        if entry.is_dir {
+            tar.dir(rel)?;
+        } else {
+            tar.file(store, &entry.path, rel, entry.size)?;
+        }
+    }
+    tar.finish()
+}
+
+struct Tar<'a, W: Write> {
+    builder: tar::Builder<W>,
+    artifact: &'a str,
+    transfer: &'a Mutex<Transfer>,
+    bytes: u64,
+}
+
+impl<'a, W: Write> Tar<'a, W> {
+    fn new(writer: W, artifact: &'a str, transfer: &'a Mutex<Transfer>) -> Self {
+        let mut builder = tar::Builder::new(writer);
+        builder.mode(tar::HeaderMode::Deterministic);
+        Tar {
+            builder,
+            artifact,
+            transfer,
+            bytes: 0,
+        }
+    }
+
+    fn fail(&self, e: std::io::Error) -> Error {
+        Error::Stream(format!("sending `{}` into the pod: {e}", self.artifact))
+    }
+
+    fn dir(&mut self, name: &str) -> Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_size(0);
+        header.set_mode(0o755);
+        self.builder
+            .append_data(&mut header, name, std::io::empty())
+            .map_err(|e| self.fail(e))
+    }
+
+    fn file(&mut self, store: &ArtifactStore, source: &str, name: &str, size: u64) -> Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(size);
+        header.set_mode(0o644);
+        let counted = Counted {
+            inner: store.read_plain(source)?,
+            transfer: self.transfer,
+        };
+        if let Err(e) = self
+            .builder
+            .append_data(&mut header, name, counted.take(size))
+        {
+            return Err(self.fail(e));
+        }
+        self.bytes += size;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<u64> {
+        let artifact = self.artifact;
+        let fail = |e| Error::Stream(format!("sending `{artifact}` into the pod: {e}"));
+        let mut writer = self.builder.into_inner().map_err(fail)?;
+        writer.flush().map_err(fail)?;
+        Ok(self.bytes)
+    }
+}
+
+/// Counts bytes read, for the progress of a copy into a pod (shared by the streams of
+/// one tree).
 struct Counted<'a, R> {
     inner: R,
-    transfer: &'a mut Transfer,
+    transfer: &'a Mutex<Transfer>,
 }
 
 impl<R: Read> Read for Counted<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.transfer.add(n as u64);
+        self.transfer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(n as u64);
         Ok(n)
     }
 }

@@ -422,17 +422,18 @@ impl pods::Host for HostState {
         self.guarded(call, async move |permit, ctx| {
             let (parent, base) = pod_path(&path)?;
             let store: Arc<_> = ctx.artifacts.clone();
-            let is_dir = store.is_dir(&artifact)?;
-            let target = if is_dir { path.clone() } else { parent };
-            let mut transfer = ctx.run.progress.transfer(
+            if store.is_dir(&artifact)? {
+                return tree_copy::into_pod(ctx, &permit, &artifact, &path).await;
+            }
+            let transfer = std::sync::Mutex::new(ctx.run.progress.transfer(
                 ctx.transfer_label(&format!("{artifact} -> {}:{path}", permit.pod())),
                 None,
-            );
+            ));
             ctx.run
                 .cluster
-                .tar_into_pod(&permit, &target, move |writer| {
-                    let name = (!is_dir).then_some(base.as_str());
-                    let r = tar_stream::build(writer, &store, &artifact, name, &mut transfer);
+                .tar_into_pod(&permit, &parent, move |writer| {
+                    let r = tar_stream::build_file(writer, &store, &artifact, &base, &transfer);
+                    let transfer = transfer.into_inner().unwrap_or_else(|p| p.into_inner());
                     transfer.finish(r.is_ok());
                     r
                 })

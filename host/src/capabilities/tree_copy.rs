@@ -1,11 +1,14 @@
-//! A tree out of a pod into the set (`copy-from-pod` of a `tree` artifact, the manual's
-//! `oc rsync` of system/): whole, as `tar cf` in the pod, or incrementally against the
-//! repository's previous good set (see `backup_set/incremental.rs`).
+//! Trees between a pod and the set (the manual's `oc rsync` of system/). Out of a pod
+//! (`copy-from-pod` of a `tree` artifact): whole, as `tar cf` in the pod, or
+//! incrementally against the repository's previous good set (see
+//! `backup_set/incremental.rs`). Into a pod (`copy-to-pod`): in several tar streams side
+//! by side.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::CallCtx;
 use super::quota::QuotaReader;
+use crate::backup_set::artifacts::Entry;
 use crate::backup_set::{incremental, tar_stream};
 use crate::cluster::PodPermit;
 use crate::error::{Error, Result};
@@ -15,6 +18,15 @@ use crate::error::{Error, Result};
 const MAX_LISTING: usize = 64 << 20;
 /// Names a tar in the pod is given at once: the exec request carries them in its URL.
 const MEMBERS_PER_TAR: usize = 200;
+/// Tar streams into one pod side by side, at most. A pod's `tar -x` of small files is
+/// bound by its own work per file (create, write, close), on one core: on the simulator
+/// (2 cores, shared with the host), 67,000 of system-storage's files went in 1.5x faster
+/// in two streams than in one, and 100,000 in 1.75x faster in three (measured with `tar
+/// | kubectl exec tar -x`). On a shared volume (NFS, CephFS), where each create is a
+/// round trip, streams overlap the waits.
+const STREAMS_INTO_POD: usize = 3;
+/// A stream costs an exec: a tree gets one more stream per this many files.
+const FILES_PER_STREAM: usize = 2000;
 
 /// A tree out of a pod as rsync copies it: listed first, then only new and changed files
 /// fetched, every other one copied from the previous set (see `incremental.rs`). Falls
@@ -195,4 +207,106 @@ pub(super) async fn whole(
             r
         })
         .await
+}
+
+/// `copy-to-pod` of a tree: its entries in up to [`STREAMS_INTO_POD`] tar streams, each
+/// into its own `tar -x` under `path`. Each stream takes a contiguous share of the sorted
+/// listing, so most of a directory's files go in one stream; a stream whose files' parent
+/// directories another stream carries has tar create them. The first stream to fail
+/// ends the others (their execs are dropped, and with them their tars' input).
+pub(super) async fn into_pod(
+    ctx: &CallCtx,
+    permit: &PodPermit,
+    artifact: &str,
+    path: &str,
+) -> Result<u64> {
+    let store = ctx.artifacts.clone();
+    let entries = {
+        let (store, artifact) = (store.clone(), artifact.to_string());
+        tokio::task::spawn_blocking(move || store.list(&artifact))
+            .await
+            .map_err(|e| Error::task("listing a tree", e))??
+    };
+    let total = entries.iter().map(|e| e.size).sum();
+    let files = entries.iter().filter(|e| !e.is_dir).count();
+    let shares = shares(
+        entries,
+        (files / FILES_PER_STREAM).clamp(1, STREAMS_INTO_POD),
+    );
+    let streams = if shares.len() > 1 {
+        format!(" ({} streams)", shares.len())
+    } else {
+        String::new()
+    };
+    let transfer = Arc::new(Mutex::new(ctx.run.progress.transfer(
+        ctx.transfer_label(&format!("{artifact} -> {}:{path}{streams}", permit.pod())),
+        Some(total),
+    )));
+    let sends = shares.into_iter().map(|share| {
+        let (store, artifact, transfer) = (store.clone(), artifact.to_string(), transfer.clone());
+        ctx.run.cluster.tar_into_pod(permit, path, move |writer| {
+            tar_stream::build_tree(writer, &store, &artifact, &share, &transfer)
+        })
+    });
+    let result = futures::future::try_join_all(sends).await;
+    if let Ok(t) = Arc::try_unwrap(transfer) {
+        t.into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .finish(result.is_ok());
+    }
+    result.map(|sent| sent.iter().sum())
+}
+
+/// `entries` cut into `n` contiguous shares of about equal tar bytes (a 512-byte header
+/// per entry, data padded to 512). An empty tree is one empty share: its stream still
+/// makes the directory in the pod.
+fn shares(entries: Vec<Entry>, n: usize) -> Vec<Vec<Entry>> {
+    let weight = |e: &Entry| 512 + e.size.div_ceil(512) * 512;
+    let total: u64 = entries.iter().map(weight).sum();
+    let per_share = total.div_ceil(n.max(1) as u64).max(1);
+    let mut out: Vec<Vec<Entry>> = vec![Vec::new()];
+    let mut filled = 0u64;
+    for entry in entries {
+        if filled >= per_share && out.len() < n {
+            out.push(Vec::new());
+            filled = 0;
+        }
+        filled += weight(&entry);
+        out.last_mut().expect("never empty").push(entry);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, size: u64) -> Entry {
+        Entry {
+            path: path.to_string(),
+            is_dir: size == 0,
+            size,
+        }
+    }
+
+    #[test]
+    fn shares_are_contiguous_balanced_and_keep_every_entry_once() {
+        let entries: Vec<Entry> = (0..3000)
+            .map(|i| entry(&format!("system/f{i:05}"), 1 + i % 7 * 300))
+            .collect();
+        let paths: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
+        let cut = shares(entries, 3);
+        assert_eq!(cut.len(), 3);
+        let again: Vec<String> = cut.iter().flatten().map(|e| e.path.clone()).collect();
+        assert_eq!(again, paths, "every entry once, in order");
+        let weights: Vec<u64> = cut
+            .iter()
+            .map(|s| s.iter().map(|e| 512 + e.size.div_ceil(512) * 512).sum())
+            .collect();
+        let (min, max) = (weights.iter().min().unwrap(), weights.iter().max().unwrap());
+        // Off by at most a few entries (the biggest weighs 2,560 bytes) of 1.7 MB each.
+        assert!(max - min <= 3 * 2560, "{weights:?}");
+        assert_eq!(shares(vec![entry("system/a", 10)], 3).len(), 1);
+        assert_eq!(shares(Vec::new(), 3).len(), 1);
+    }
 }

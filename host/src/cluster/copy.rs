@@ -8,7 +8,7 @@ use std::path::{Component, Path};
 
 use tokio_util::io::SyncIoBridge;
 
-use super::exec::{capture_tail, exit_code, shown};
+use super::exec::{BUFFER, capture_tail, exit_code, shown};
 use super::{CAPTURE_LIMIT, Cluster, PodPermit, STDERR_TAIL};
 use crate::error::{Error, Result};
 
@@ -156,9 +156,18 @@ impl Cluster {
             dir.to_string(),
         ];
         let mut process = self.start(target, &argv, true, true).await?;
-        let mut stdin = SyncIoBridge::new(process.stdin.take().expect("requested"));
+        let stdin = SyncIoBridge::new(process.stdin.take().expect("requested"));
         let producer = tokio::task::spawn_blocking(move || {
-            let result = produce(&mut stdin);
+            // A tar of small files is written 512 bytes at a time (a header, a file, its
+            // padding); unbuffered, each write was a trip through the runtime.
+            let mut buffered = std::io::BufWriter::with_capacity(BUFFER, stdin);
+            let result = produce(&mut buffered).and_then(|n| {
+                buffered
+                    .flush()
+                    .map(|()| n)
+                    .map_err(|e| Error::Stream(format!("writing to tar in the pod: {e}")))
+            });
+            let (mut stdin, _) = buffered.into_parts();
             // Close stdin for real (dropping the bridge does not): tar in the pod waits
             // for end of input before it finishes the last file and exits.
             let closed = stdin

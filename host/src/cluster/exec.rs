@@ -39,7 +39,7 @@ pub struct ExecResult {
     pub truncated: bool,
 }
 
-const BUFFER: usize = 64 * 1024;
+pub(super) const BUFFER: usize = 64 * 1024;
 
 impl Cluster {
     /// Starts a command. `stdin` means the caller will close it to say the input is
