@@ -4,7 +4,12 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use common::{Sim, plugin, shared};
 use serde_json::Value;
@@ -63,19 +68,7 @@ fn system_storage_is_copied_out_of_a_pod_with_three_containers() {
 }
 
 fn redis_cli(sim: &Sim, deployment: &str, args: &[&str]) -> Option<String> {
-    let pods = sim.json(&[
-        "get",
-        "pods",
-        "-l",
-        &format!("deployment={deployment}"),
-        "-o",
-        "json",
-    ]);
-    let pod = pods["items"].as_array()?.iter().find(|p| {
-        p["metadata"]["deletionTimestamp"].is_null() && p["status"]["phase"] == "Running"
-    })?["metadata"]["name"]
-        .as_str()?
-        .to_string();
+    let pod = running_pod(sim, deployment)?;
     let mut argv = vec!["exec", pod.as_str(), "--", "redis-cli"];
     argv.extend_from_slice(args);
     let out = sim.kubectl(&argv);
@@ -84,11 +77,77 @@ fn redis_cli(sim: &Sim, deployment: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// A client of one redis for the length of a restore: `INCR acknowledged` every 20 ms
+/// from inside its running pod (an exec of 100 writes at a time, begun again in the next
+/// pod after a restart), keeping each acknowledged value with the pod that gave it.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(String, i64)>>,
+}
+
+impl Writer {
+    fn start(sim: &'static Sim, deployment: &'static str) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut acknowledged = Vec::new();
+            while !stopped.load(Ordering::Relaxed) {
+                let Some(pod) = running_pod(sim, deployment) else {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                };
+                let script = "for i in $(seq 100); do redis-cli INCR acknowledged || exit 1; sleep 0.02; done";
+                let mut cmd = sim.kubectl_cmd(&["exec", &pod, "--", "sh", "-c", script]);
+                cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+                let Ok(mut child) = cmd.spawn() else { continue };
+                let out = BufReader::new(child.stdout.take().unwrap());
+                for line in out.lines().map_while(Result::ok) {
+                    // An error reply (LOADING while the dataset loads) is no write.
+                    if let Ok(v) = line.trim().parse::<i64>() {
+                        acknowledged.push((pod.clone(), v));
+                    }
+                }
+                let _ = child.wait();
+            }
+            acknowledged
+        });
+        Writer { stop, thread }
+    }
+
+    fn stop(self) -> Vec<(String, i64)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+fn running_pod(sim: &Sim, deployment: &str) -> Option<String> {
+    let pods = sim.json(&[
+        "get",
+        "pods",
+        "-l",
+        &format!("deployment={deployment}"),
+        "-o",
+        "json",
+    ]);
+    Some(
+        pods["items"].as_array()?.iter().find(|p| {
+            p["metadata"]["deletionTimestamp"].is_null() && p["status"]["phase"] == "Running"
+        })?["metadata"]["name"]
+            .as_str()?
+            .to_string(),
+    )
+}
+
 /// Both redis share redis-config, and the operator rolls both on every edit of it. The
 /// restore takes one window for both: one edit before, one load restart each, one edit
 /// back: three rollouts of each Deployment, where restoring one after the other took
 /// five of each (two edits each, plus its own load). The data are the backup's, and
 /// redis-config and both redis run as before.
+///
+/// A client writes to each redis throughout. Its writes before the load are replaced by
+/// the backup's data, as a restore must; every write acknowledged after the load
+/// survives the edit back, whose restart would drop what was written with the AOF off
+/// if the host did not turn it on in the running redis first.
 #[test]
 fn both_redis_are_restored_in_one_redis_config_window() {
     let sim = sim();
@@ -114,9 +173,44 @@ fn both_redis_are_restored_in_one_redis_config_window() {
     };
     let conf_before = sim.json(&["get", "configmap", "redis-config", "-o", "json"])["data"].clone();
     let before = REDIS.map(generation);
+    // Values from a million up are the client's writes before the load (in the RDB file
+    // too, so that the first edit's restart keeps them); the backup has no such key, so
+    // after the load its count starts again from 1.
+    const BEFORE_LOAD: i64 = 1_000_000;
+    for deployment in REDIS {
+        redis_cli(
+            sim,
+            deployment,
+            &["SET", "acknowledged", &BEFORE_LOAD.to_string()],
+        );
+        redis_cli(sim, deployment, &["SAVE"]);
+    }
+    let writers = REDIS.map(|d| Writer::start(sim, d));
     let run = sim.run_plugin("restore", &redis, set.path());
     assert_eq!(run.code, Some(0), "{}", run.all());
     let after = REDIS.map(generation);
+    for (deployment, writer) in REDIS.into_iter().zip(writers) {
+        let writes = writer.stop();
+        let since_load: Vec<&(String, i64)> =
+            writes.iter().filter(|(_, v)| *v < BEFORE_LOAD).collect();
+        for pair in since_load.windows(2) {
+            assert!(
+                pair[1].1 > pair[0].1,
+                "{deployment}: a write acknowledged after the load was lost at a restart: {pair:?}"
+            );
+        }
+        let pods: std::collections::BTreeSet<&str> =
+            since_load.iter().map(|(pod, _)| pod.as_str()).collect();
+        assert!(
+            pods.len() >= 2,
+            "{deployment}: no write between the load and the edit back, nothing tested: {since_load:?}"
+        );
+        assert_eq!(
+            redis_cli(sim, deployment, &["GET", "acknowledged"]),
+            since_load.last().map(|(_, v)| v.to_string()),
+            "{deployment}"
+        );
+    }
     for (i, deployment) in REDIS.iter().enumerate() {
         assert_eq!(
             after[i] - before[i],
