@@ -23,6 +23,9 @@ pub struct FaultSettings {
     /// SIGKILL the pod's processes as an exec whose command line contains this text
     /// starts (once; the pod then restarts as Kubernetes restarts a crashed container).
     pub kill_pod_on_exec: Option<String>,
+    /// An exec of this program fails to start, as in a container whose image lacks it
+    /// (a UBI-minimal image has no `find`).
+    pub exec_missing: Option<String>,
 }
 
 impl FaultSettings {
@@ -66,6 +69,9 @@ impl FaultSettings {
                 self.kill_pod_on_exec =
                     (value != "off" && !value.is_empty()).then(|| value.to_string())
             }
+            "exec-missing" => {
+                self.exec_missing = (value != "off" && !value.is_empty()).then(|| value.to_string())
+            }
             _ => return Err(format!("unknown fault `{name}` (see `sim serve --help`)")),
         }
         Ok(())
@@ -93,6 +99,10 @@ impl Faults {
         let f = self.0.lock().unwrap();
         (f.error_rate > 0.0 && rand::random::<f64>() < f.error_rate)
             .then_some(if f.error_code == 429 { 429 } else { 500 })
+    }
+    /// Whether an exec of `program` is to fail as if the image lacked it.
+    pub fn missing(&self, program: &str) -> bool {
+        self.0.lock().unwrap().exec_missing.as_deref() == Some(program)
     }
     /// True once for an exec whose command line contains the configured text.
     pub fn take_kill_on_exec(&self, command_line: &str) -> bool {

@@ -49,7 +49,8 @@ enum Command {
         /// exec-drop-stdin-after=SIZE (the same after SIZE of stdin),
         /// error-rate=0.0-1.0 and error-code=500|429 (answer a share of API requests with an error),
         /// latency-ms=N (delay every API request),
-        /// kill-pod-on-exec=TEXT (SIGKILL a pod's processes when an exec whose command contains TEXT starts, once).
+        /// kill-pod-on-exec=TEXT (SIGKILL a pod's processes when an exec whose command contains TEXT starts, once),
+        /// exec-missing=PROGRAM (an exec of PROGRAM fails to start, as in an image without it).
         #[arg(long = "fault", value_name = "NAME=VALUE")]
         faults: Vec<String>,
         /// Exec streaming protocols offered over WebSocket: `v5,v4` plays Kubernetes 1.32,

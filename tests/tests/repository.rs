@@ -350,6 +350,76 @@ fn a_second_backup_fetches_only_the_storage_files_that_changed() {
     assert_same(&before, &sim.fingerprint());
 }
 
+/// A pod that cannot list its tree (an image without `find`, as UBI-minimal ones are) has
+/// it copied whole instead, and says why: the new set is as whole as an incremental one.
+#[test]
+fn a_pod_without_find_has_its_tree_copied_whole() {
+    let (f, _turn) = setup();
+    let sim = f.sim;
+    let repo = f.repo();
+    let run = {
+        let _no_find = sim.fault("exec-missing=find");
+        backup(sim, &repo)
+    };
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("copied whole"))
+        .unwrap_or_else(|| panic!("no `copied whole` line:\n{}", run.stderr));
+    assert!(
+        line.contains("system copied whole (the pod did not list it:")
+            && line.contains("\"find\": executable file not found"),
+        "{line}"
+    );
+    assert!(
+        !run.stderr.contains("new or changed fetched"),
+        "{}",
+        run.stderr
+    );
+    let name = json(&run)["repository"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let verified = sim.host_ok(&[
+        "verify",
+        "--plugins",
+        s(&plugins_dir()),
+        "--repo",
+        s(&repo),
+        &name,
+    ]);
+    assert!(verified.stdout.contains("verified"), "{}", verified.all());
+    let in_pod: usize = sim
+        .ok(&[
+            "exec",
+            &sim.pod("system-app"),
+            "--",
+            "sh",
+            "-c",
+            "find /opt/system/public/system -type f | wc -l",
+        ])
+        .trim()
+        .parse()
+        .unwrap();
+    let in_set = walk_files(&repo.join(&name).join("system"));
+    assert_eq!(in_set, in_pod);
+}
+
+fn walk_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                walk_files(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
 /// A backup whose dump streams are cut: the new set is kept as NAME.failed, `latest` and
 /// the earlier set are untouched, the earlier set still verifies and a restore plan of it
 /// passes every check, and the failed set is never taken for a restore.

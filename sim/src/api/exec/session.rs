@@ -79,7 +79,14 @@ pub async fn run(
     })
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped());
-    let mut child = match cmd.spawn() {
+    let spawned = match req.argv.first() {
+        Some(program) if app.cluster.faults.missing(program) => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("exec: \"{program}\": executable file not found in $PATH"),
+        )),
+        _ => cmd.spawn(),
+    };
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             return Outcome::Exited(json!({
