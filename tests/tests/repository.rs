@@ -79,6 +79,18 @@ fn backup_with(sim: &Sim, repo: &Path, more: &[&str]) -> Run {
     sim.host(&args)
 }
 
+/// `host verify` of one set of the repository, which must pass.
+fn verify_set(sim: &Sim, repo: &Path, name: &str) -> Run {
+    sim.host_ok(&[
+        "verify",
+        "--plugins",
+        s(&plugins_dir()),
+        "--repo",
+        s(repo),
+        name,
+    ])
+}
+
 fn list(sim: &Sim, repo: &Path) -> Value {
     let doc = json(&sim.host_ok(&["list", "--repo", s(repo), "-o", "json"]));
     assert_eq!(doc["kind"], "SetList");
@@ -328,14 +340,7 @@ fn a_second_backup_fetches_only_the_storage_files_that_changed() {
     assert_eq!(count("new"), 4, "{line}");
     assert_eq!(count("unchanged"), files - 4, "{line}");
 
-    sim.host_ok(&[
-        "verify",
-        "--plugins",
-        s(&plugins_dir()),
-        "--repo",
-        s(&repo),
-        &name,
-    ]);
+    verify_set(sim, &repo, &name);
     sim.sim(&["damage"]);
     sim.settle_system_app();
     let run = sim.host(&[
@@ -381,14 +386,7 @@ fn a_pod_without_find_has_its_tree_copied_whole() {
         .as_str()
         .unwrap()
         .to_string();
-    let verified = sim.host_ok(&[
-        "verify",
-        "--plugins",
-        s(&plugins_dir()),
-        "--repo",
-        s(&repo),
-        &name,
-    ]);
+    let verified = verify_set(sim, &repo, &name);
     assert!(verified.stdout.contains("verified"), "{}", verified.all());
     let in_pod: usize = sim
         .ok(&[

@@ -16,7 +16,7 @@ pub fn extract<R: Read>(
     store: &Arc<ArtifactStore>,
     artifact: &str,
     pod: &str,
-    transfer: &mut Transfer,
+    transfer: &Mutex<Transfer>,
 ) -> Result<u64> {
     let mut archive = tar::Archive::new(reader);
     let mut bytes = 0u64;
@@ -65,7 +65,10 @@ pub fn extract<R: Read>(
                     out.write_all(&buf[..n])
                         .map_err(|e| Error::io(store.location(&target), e))?;
                     bytes += n as u64;
-                    transfer.add(n as u64);
+                    transfer
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .add(n as u64);
                 }
                 out.finish()?;
             }
@@ -137,7 +140,7 @@ impl<'a, W: Write> Tar<'a, W> {
     }
 
     fn fail(&self, e: std::io::Error) -> Error {
-        Error::Stream(format!("sending `{}` into the pod: {e}", self.artifact))
+        sending_failed(self.artifact, e)
     }
 
     fn dir(&mut self, name: &str) -> Result<()> {
@@ -171,11 +174,17 @@ impl<'a, W: Write> Tar<'a, W> {
 
     fn finish(self) -> Result<u64> {
         let artifact = self.artifact;
-        let fail = |e| Error::Stream(format!("sending `{artifact}` into the pod: {e}"));
-        let mut writer = self.builder.into_inner().map_err(fail)?;
-        writer.flush().map_err(fail)?;
+        let mut writer = self
+            .builder
+            .into_inner()
+            .map_err(|e| sending_failed(artifact, e))?;
+        writer.flush().map_err(|e| sending_failed(artifact, e))?;
         Ok(self.bytes)
     }
+}
+
+fn sending_failed(artifact: &str, e: std::io::Error) -> Error {
+    Error::Stream(format!("sending `{artifact}` into the pod: {e}"))
 }
 
 /// Counts bytes read, for the progress of a copy into a pod (shared by the streams of
@@ -245,7 +254,7 @@ mod tests {
                 &store,
                 "system",
                 "p",
-                &mut progress.transfer("t".into(), None),
+                &Mutex::new(progress.transfer("t".into(), None)),
             )
             .unwrap_err();
             assert!(matches!(err, Error::Invalid(_)), "{name}: {err}");
@@ -259,7 +268,7 @@ mod tests {
                 &store,
                 "system",
                 "p",
-                &mut progress.transfer("t".into(), None)
+                &Mutex::new(progress.transfer("t".into(), None))
             )
             .unwrap(),
             3

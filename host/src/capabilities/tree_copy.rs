@@ -27,6 +27,9 @@ const MEMBERS_PER_TAR: usize = 200;
 const STREAMS_INTO_POD: usize = 3;
 /// A stream costs an exec: a tree gets one more stream per this many files.
 const FILES_PER_STREAM: usize = 2000;
+/// Tar streams out of one pod side by side, at most: both ends cost per file (the pod's
+/// tar opens and reads each, the host creates, writes and hashes each).
+const STREAMS_OUT_OF_POD: usize = 3;
 
 /// A tree out of a pod as rsync copies it: listed first, then only new and changed files
 /// fetched, every other one copied from the previous set (see `incremental.rs`). Falls
@@ -107,7 +110,7 @@ pub(super) async fn incremental(
     let mut fetch = plan.fetch;
     fetch.extend(mismatched);
     let fetch_count = fetch.len();
-    // One progress line for all the batches; each batch's extraction holds it in turn.
+    // One progress line for all the batches.
     let transfer = Arc::new(std::sync::Mutex::new(
         ctx.run
             .progress
@@ -126,14 +129,13 @@ pub(super) async fn incremental(
         let (quota, transfer) = (ctx.run.quota.clone(), transfer.clone());
         let r = cluster
             .tar_members_from_pod(permit, dir, &members, move |reader| {
-                let mut transfer = transfer.lock().unwrap_or_else(|p| p.into_inner());
                 tar_stream::extract(
                     QuotaReader::new(reader, quota),
                     &base,
                     &store,
                     &artifact,
                     &pod,
-                    &mut transfer,
+                    &transfer,
                 )
             })
             .await;
@@ -172,7 +174,10 @@ pub(super) async fn incremental(
     Ok(reused + fetched)
 }
 
-/// `tar cf - -C DIR BASE` of the whole tree into the artifact.
+/// The whole tree into the artifact: `tar cf - -C DIR BASE/NAME...` in up to
+/// [`STREAMS_OUT_OF_POD`] streams side by side, the names directly under the tree dealt
+/// out among them; in one stream (`tar cf - -C DIR BASE`) when the tree has fewer than
+/// two names, too many for exec URLs, or the pod cannot list them.
 pub(super) async fn whole(
     ctx: &CallCtx,
     permit: &PodPermit,
@@ -181,11 +186,77 @@ pub(super) async fn whole(
     base: &str,
     artifact: &str,
 ) -> Result<u64> {
+    let names = ctx
+        .run
+        .cluster
+        .list_top_level(permit, path, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let streams = names.len().min(STREAMS_OUT_OF_POD);
+    if streams < 2 || names.len() > STREAMS_OUT_OF_POD * MEMBERS_PER_TAR {
+        return one_stream(ctx, permit, path, dir, base, artifact).await;
+    }
     let store = ctx.artifacts.clone();
-    let mut transfer = ctx.run.progress.transfer(
+    store.create_dir_all(artifact)?;
+    let transfer = Arc::new(Mutex::new(ctx.run.progress.transfer(
+        ctx.transfer_label(&format!(
+            "{artifact} <- {}:{path} ({streams} streams)",
+            permit.pod()
+        )),
+        None,
+    )));
+    let copies = (0..streams).map(|i| {
+        let members: Vec<String> = names
+            .iter()
+            .skip(i)
+            .step_by(streams)
+            .map(|name| format!("{base}/{name}"))
+            .collect();
+        let (store, transfer, quota) = (store.clone(), transfer.clone(), ctx.run.quota.clone());
+        let (base, artifact, pod) = (
+            base.to_string(),
+            artifact.to_string(),
+            permit.pod().to_string(),
+        );
+        async move {
+            ctx.run
+                .cluster
+                .tar_members_from_pod(permit, dir, &members, move |reader| {
+                    tar_stream::extract(
+                        QuotaReader::new(reader, quota),
+                        &base,
+                        &store,
+                        &artifact,
+                        &pod,
+                        &transfer,
+                    )
+                })
+                .await
+        }
+    });
+    let result = futures::future::try_join_all(copies).await;
+    if let Ok(t) = Arc::try_unwrap(transfer) {
+        t.into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .finish(result.is_ok());
+    }
+    result.map(|copied| copied.iter().sum())
+}
+
+/// `tar cf - -C DIR BASE` of the whole tree into the artifact.
+async fn one_stream(
+    ctx: &CallCtx,
+    permit: &PodPermit,
+    path: &str,
+    dir: &str,
+    base: &str,
+    artifact: &str,
+) -> Result<u64> {
+    let store = ctx.artifacts.clone();
+    let transfer = Mutex::new(ctx.run.progress.transfer(
         ctx.transfer_label(&format!("{artifact} <- {}:{path}", permit.pod())),
         None,
-    );
+    ));
     let (pod, base_owned, artifact) = (
         permit.pod().to_string(),
         base.to_string(),
@@ -201,8 +272,9 @@ pub(super) async fn whole(
                 &store,
                 &artifact,
                 &pod,
-                &mut transfer,
+                &transfer,
             );
+            let transfer = transfer.into_inner().unwrap_or_else(|p| p.into_inner());
             transfer.finish(r.is_ok());
             r
         })

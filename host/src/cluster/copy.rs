@@ -142,6 +142,45 @@ impl Cluster {
         Ok(out.bytes)
     }
 
+    /// The names directly under `path` (hidden ones too), sorted; at most `limit` bytes of
+    /// them. Needs only `sh`, where `list_tree` needs GNU find.
+    pub async fn list_top_level(
+        &self,
+        target: &PodPermit,
+        path: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let argv: Vec<String> = [
+            "sh",
+            "-c",
+            r#"cd -- "$1" && for f in * .[!.]* ..?*; do if [ -e "$f" ] || [ -h "$f" ]; then printf '%s\0' "$f"; fi; done"#,
+            "sh",
+            path,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut out = Capped {
+            bytes: Vec::new(),
+            limit,
+        };
+        let mut quiet = crate::progress::Progress::silent().transfer(String::new(), None);
+        self.exec_to_writer(target, &argv, &mut out, &mut quiet)
+            .await?;
+        let mut names = out
+            .bytes
+            .split(|b| *b == 0)
+            .filter(|n| !n.is_empty())
+            .map(|n| {
+                String::from_utf8(n.to_vec()).map_err(|_| {
+                    Error::Stream(format!("a name under {path} in the pod is not UTF-8"))
+                })
+            })
+            .collect::<Result<Vec<String>>>()?;
+        names.sort();
+        Ok(names)
+    }
+
     /// `tar -x` under DIR in the pod (created if missing); `produce` writes the archive
     /// on a blocking thread and returns the bytes of file data it sent.
     pub async fn tar_into_pod<F>(&self, target: &PodPermit, dir: &str, produce: F) -> Result<u64>
