@@ -12,6 +12,7 @@ use crate::backup_set::artifacts::Entry;
 use crate::backup_set::{incremental, tar_stream};
 use crate::cluster::PodPermit;
 use crate::error::{Error, Result};
+use crate::progress::Transfer;
 
 /// The most listing an incremental copy reads (about 100 bytes a file): past it, the tree
 /// is copied whole rather than held in memory.
@@ -120,25 +121,7 @@ pub(super) async fn incremental(
     let mut failed = None;
     for batch in fetch.chunks(MEMBERS_PER_TAR) {
         let members: Vec<String> = batch.iter().map(|rel| format!("{base}/{rel}")).collect();
-        let (store, artifact, base, pod) = (
-            store.clone(),
-            artifact.to_string(),
-            base.to_string(),
-            permit.pod().to_string(),
-        );
-        let (quota, transfer) = (ctx.run.quota.clone(), transfer.clone());
-        let r = cluster
-            .tar_members_from_pod(permit, dir, &members, move |reader| {
-                tar_stream::extract(
-                    QuotaReader::new(reader, quota),
-                    &base,
-                    &store,
-                    &artifact,
-                    &pod,
-                    &transfer,
-                )
-            })
-            .await;
+        let r = members_into_set(ctx, permit, dir, base, artifact, members, &transfer).await;
         match r {
             Ok(n) => fetched += n,
             Err(e) => {
@@ -147,11 +130,7 @@ pub(super) async fn incremental(
             }
         }
     }
-    if let Ok(t) = Arc::try_unwrap(transfer) {
-        t.into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .finish(failed.is_none());
-    }
+    finish(transfer, failed.is_none());
     if let Some(e) = failed {
         return Err(e);
     }
@@ -212,35 +191,54 @@ pub(super) async fn whole(
             .step_by(streams)
             .map(|name| format!("{base}/{name}"))
             .collect();
-        let (store, transfer, quota) = (store.clone(), transfer.clone(), ctx.run.quota.clone());
-        let (base, artifact, pod) = (
-            base.to_string(),
-            artifact.to_string(),
-            permit.pod().to_string(),
-        );
-        async move {
-            ctx.run
-                .cluster
-                .tar_members_from_pod(permit, dir, &members, move |reader| {
-                    tar_stream::extract(
-                        QuotaReader::new(reader, quota),
-                        &base,
-                        &store,
-                        &artifact,
-                        &pod,
-                        &transfer,
-                    )
-                })
-                .await
-        }
+        members_into_set(ctx, permit, dir, base, artifact, members, &transfer)
     });
     let result = futures::future::try_join_all(copies).await;
-    if let Ok(t) = Arc::try_unwrap(transfer) {
-        t.into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .finish(result.is_ok());
-    }
+    finish(transfer, result.is_ok());
     result.map(|copied| copied.iter().sum())
+}
+
+/// `tar cf - -C DIR -- MEMBER...` in the pod, extracted into the artifact (each entry
+/// checked: under BASE, no links), counted on the shared progress line.
+async fn members_into_set(
+    ctx: &CallCtx,
+    permit: &PodPermit,
+    dir: &str,
+    base: &str,
+    artifact: &str,
+    members: Vec<String>,
+    transfer: &Arc<Mutex<Transfer>>,
+) -> Result<u64> {
+    let (store, transfer, quota) = (
+        ctx.artifacts.clone(),
+        transfer.clone(),
+        ctx.run.quota.clone(),
+    );
+    let (base, artifact, pod) = (
+        base.to_string(),
+        artifact.to_string(),
+        permit.pod().to_string(),
+    );
+    ctx.run
+        .cluster
+        .tar_members_from_pod(permit, dir, &members, move |reader| {
+            tar_stream::extract(
+                QuotaReader::new(reader, quota),
+                &base,
+                &store,
+                &artifact,
+                &pod,
+                &transfer,
+            )
+        })
+        .await
+}
+
+/// Ends a progress line the streams of one copy shared, once they have all let go of it.
+fn finish(transfer: Arc<Mutex<Transfer>>, ok: bool) {
+    if let Ok(t) = Arc::try_unwrap(transfer) {
+        t.into_inner().unwrap_or_else(|p| p.into_inner()).finish(ok);
+    }
 }
 
 /// `tar cf - -C DIR BASE` of the whole tree into the artifact.
@@ -321,11 +319,7 @@ pub(super) async fn into_pod(
         })
     });
     let result = futures::future::try_join_all(sends).await;
-    if let Ok(t) = Arc::try_unwrap(transfer) {
-        t.into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .finish(result.is_ok());
-    }
+    finish(transfer, result.is_ok());
     result.map(|sent| sent.iter().sum())
 }
 

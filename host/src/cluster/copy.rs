@@ -133,11 +133,22 @@ impl Cluster {
             .iter()
             .map(|s| s.to_string())
             .collect();
+        self.output_capped(target, &argv, limit, transfer).await
+    }
+
+    /// A command's stdout, refused past `limit` bytes.
+    async fn output_capped(
+        &self,
+        target: &PodPermit,
+        argv: &[String],
+        limit: usize,
+        transfer: &mut crate::progress::Transfer,
+    ) -> Result<Vec<u8>> {
         let mut out = Capped {
             bytes: Vec::new(),
             limit,
         };
-        self.exec_to_writer(target, &argv, &mut out, transfer)
+        self.exec_to_writer(target, argv, &mut out, transfer)
             .await?;
         Ok(out.bytes)
     }
@@ -160,15 +171,9 @@ impl Cluster {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let mut out = Capped {
-            bytes: Vec::new(),
-            limit,
-        };
         let mut quiet = crate::progress::Progress::silent().transfer(String::new(), None);
-        self.exec_to_writer(target, &argv, &mut out, &mut quiet)
-            .await?;
-        let mut names = out
-            .bytes
+        let listed = self.output_capped(target, &argv, limit, &mut quiet).await?;
+        let mut names = listed
             .split(|b| *b == 0)
             .filter(|n| !n.is_empty())
             .map(|n| {
