@@ -871,8 +871,8 @@ fn verify_cmd(
 fn seal_cmd(key: &std::path::Path, backup_dir: &std::path::Path) -> Result<u8, Error> {
     let key = seal::signing_key(key)?;
     let set = BackupSet::open(backup_dir)?;
-    let (bytes, v) = verify::verify_all_records(&set)?;
-    let print = seal::seal(&set, &bytes, &key)?;
+    let (digest, v) = verify::verify_all_records(&set)?;
+    let print = seal::seal(&set, &digest, &key)?;
     println!(
         "{}: {} files, {} verified; sealed with {print}",
         backup_dir.display(),

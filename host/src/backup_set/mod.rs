@@ -382,11 +382,10 @@ impl BackupSet {
         Ok(())
     }
 
-    /// manifest.json's bytes, read whole but only up to [`limits::MAX_MANIFEST`]: a
-    /// manifest of several GB is refused by its size, never read into memory. Only a seal
-    /// needs them whole (ed25519 signs a message in two passes); everything else streams.
-    pub fn manifest_bytes(&self) -> Result<Option<Vec<u8>>> {
-        self.read_small(manifest::FILE, limits::MAX_MANIFEST)
+    /// manifest.json's bytes as a stream, up to [`limits::MAX_MANIFEST`] (a seal reads
+    /// it twice: ed25519 signs a message in two passes).
+    pub fn manifest_reader(&self) -> Result<Option<Box<dyn std::io::Read + Send>>> {
+        self.open_small(manifest::FILE, limits::MAX_MANIFEST)
     }
 
     /// The manifest with every record, as a backup extends it.

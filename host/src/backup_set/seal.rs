@@ -22,14 +22,16 @@
 //! usual PEM files (PKCS#8 private, SPKI public), as `openssl genpkey -algorithm ed25519`
 //! makes them.
 
-use std::io::Write;
+use std::cell::RefCell;
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign_byupdate};
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
-use ed25519_dalek::{Signature, SignatureError, Signer, SigningKey, StreamVerifier, VerifyingKey};
+use ed25519_dalek::{Signature, SignatureError, SigningKey, StreamVerifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 use super::BackupSet;
 use crate::error::{Error, Result};
@@ -87,13 +89,6 @@ pub fn claimed_key(set: &BackupSet) -> Option<String> {
 pub fn fingerprint(key: &VerifyingKey) -> String {
     let digest = Sha256::digest(key.as_bytes());
     format!("SHA256:{}", &hex::encode(digest)[..32])
-}
-
-fn message(manifest: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(CONTEXT.len() + manifest.len());
-    m.extend_from_slice(CONTEXT);
-    m.extend_from_slice(manifest);
-    m
 }
 
 /// A new key pair: the private key at `out` (0600, never overwritten) and the public key
@@ -188,9 +183,52 @@ fn read_pem(path: &Path) -> Result<String> {
     Ok(text)
 }
 
-/// Seals the set as its manifest.json is now (`manifest` are its bytes, as verified).
-pub fn seal(set: &BackupSet, manifest: &[u8], key: &SigningKey) -> Result<String> {
-    let signature = key.sign(&message(manifest));
+/// Seals the set as its manifest.json is now: the bytes whose sha256 is `verified` (what
+/// `verify_all_records` checked). Ed25519 hashes the message twice, so manifest.json is
+/// read twice as a stream instead of held whole (100,000 records are 29 MB). Each read
+/// must give the verified bytes: two signatures whose two passes differ would give the
+/// key away, so nothing is signed unless both reads match.
+pub fn seal(set: &BackupSet, verified: &[u8; 32], key: &SigningKey) -> Result<String> {
+    let failure: RefCell<Option<Error>> = RefCell::new(None);
+    let fail = |e: Error| {
+        failure.borrow_mut().get_or_insert(e);
+        SignatureError::new()
+    };
+    let pass = |hasher: &mut Sha512| -> std::result::Result<(), SignatureError> {
+        let mut reader = set.manifest_reader().map_err(&fail)?.ok_or_else(|| {
+            fail(Error::bad_set(
+                set.path(),
+                "manifest.json was removed while it was sealed",
+            ))
+        })?;
+        hasher.update(CONTEXT);
+        let mut seen = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| fail(Error::io(set.path().join(super::manifest::FILE), e)))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            seen.update(&buf[..n]);
+        }
+        if <[u8; 32]>::from(seen.finalize()) != *verified {
+            return Err(fail(Error::bad_set(
+                set.path(),
+                "manifest.json changed while it was sealed: seal it again",
+            )));
+        }
+        Ok(())
+    };
+    let expanded = ExpandedSecretKey::from(&key.to_bytes());
+    let signature =
+        raw_sign_byupdate::<Sha512, _>(&expanded, pass, &key.verifying_key()).map_err(|e| {
+            failure
+                .take()
+                .unwrap_or_else(|| Error::bad_set(set.path(), format!("cannot seal: {e}")))
+        })?;
     let file = SealFile {
         format: FORMAT.to_string(),
         algorithm: "ed25519".to_string(),
@@ -316,6 +354,15 @@ fn changed(set: &Path, print: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::Signer;
+
+    /// What is signed, whole: the seal signs it in two passes over manifest.json.
+    fn message(manifest: &[u8]) -> Vec<u8> {
+        let mut m = Vec::with_capacity(CONTEXT.len() + manifest.len());
+        m.extend_from_slice(CONTEXT);
+        m.extend_from_slice(manifest);
+        m
+    }
 
     #[test]
     fn sealed_manifests_verify_under_their_key_only() {
@@ -334,7 +381,21 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let key = signing_key(&keys.path().join("k")).unwrap();
         let trusted = [trusted_key(&public).unwrap()];
-        assert_eq!(seal(&set, b"{\"a\":1}", &key).unwrap(), print);
+        let manifest = b"{\"a\":1}";
+        std::fs::write(dir.path().join("set").join("manifest.json"), manifest).unwrap();
+        let verified: [u8; 32] = Sha256::digest(manifest).into();
+        // Bytes other than those verified: nothing is signed.
+        let other: [u8; 32] = Sha256::digest(b"{\"a\":2}").into();
+        let refused = seal(&set, &other, &key).unwrap_err().to_string();
+        assert!(refused.contains("changed while it was sealed"), "{refused}");
+        assert!(set.seal_bytes().unwrap().is_none(), "a seal was written");
+        assert_eq!(seal(&set, &verified, &key).unwrap(), print);
+        // Two passes over the file sign what one pass over the whole message does.
+        let file: SealFile = serde_json::from_slice(&set.seal_bytes().unwrap().unwrap()).unwrap();
+        assert_eq!(
+            file.signature,
+            hex::encode(key.sign(&message(manifest)).to_bytes())
+        );
         assert_eq!(check(&set, b"{\"a\":1}", &trusted).unwrap(), print);
         let changed = check(&set, b"{\"a\":2}", &trusted).unwrap_err().to_string();
         assert!(changed.contains("changed after"), "{changed}");

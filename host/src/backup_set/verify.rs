@@ -222,24 +222,32 @@ fn verify_set(set: &BackupSet, plugins: &[PluginFile], checks: &Checks) -> Resul
 }
 
 /// Checks every record of manifest.json against the files, whatever the plugins: what
-/// `host seal` vouches for. Returns the manifest's bytes as checked: a seal signs them
-/// whole, so they are held, but its records are streamed from them as a restore's are.
-pub fn verify_all_records(set: &BackupSet) -> Result<(Vec<u8>, Verified)> {
+/// `host seal` vouches for. Returns the sha256 of the manifest's bytes as checked: the
+/// seal signs those bytes, and must find them again when it reads the file (see
+/// `seal::seal`). The manifest is read twice as a stream, as a restore reads it, never
+/// held whole.
+pub fn verify_all_records(set: &BackupSet) -> Result<([u8; 32], Verified)> {
     refusing(set, all_records(set))
 }
 
-fn all_records(set: &BackupSet) -> Result<(Vec<u8>, Verified)> {
+fn all_records(set: &BackupSet) -> Result<([u8; 32], Verified)> {
     let bad = |m: String| Error::bad_set(set.path(), m);
-    let Some(bytes) = set.manifest_bytes()? else {
+    let mut first = Sha256::new();
+    let mut records = Records::every();
+    let Some(parsed) = set.read_manifest(
+        &mut |bytes| first.update(bytes),
+        &mut |component, record| {
+            records.note(component, &record);
+            Ok(())
+        },
+    )?
+    else {
         return Err(bad(
             "manifest.json is missing: only a set made by `host backup` can be sealed".into(),
         ));
     };
-    let mut records = Records::every();
-    let manifest = set.parse_manifest(&bytes, &mut |component, record| {
-        records.note(component, &record);
-        Ok(())
-    })?;
+    let manifest = parsed?;
+    let first: [u8; 32] = first.finalize().into();
     if let Some((name, why)) = manifest.failed.iter().next() {
         return Err(bad(format!(
             "the last backup of `{name}` failed ({why}): back it up again before sealing"
@@ -252,17 +260,27 @@ fn all_records(set: &BackupSet) -> Result<(Vec<u8>, Verified)> {
     let store = set.reader()?;
     let mut out = Verified::default();
     let mut buf = vec![0u8; 256 * 1024];
-    set.parse_manifest(&bytes, &mut |component, record| {
-        let tally = records
-            .get(component, &record.artifact)
-            .expect("the same bytes list the same records");
-        tally.check(&record).map_err(bad)?;
-        check_file(set, &store, &record, &mut buf, &mut out)
-    })?;
+    let mut second = Sha256::new();
+    set.read_manifest(
+        &mut |bytes| second.update(bytes),
+        &mut |component, record| {
+            let tally = records
+                .get(component, &record.artifact)
+                .ok_or_else(|| bad("manifest.json changed while the set was verified".into()))?;
+            tally.check(&record).map_err(bad)?;
+            check_file(set, &store, &record, &mut buf, &mut out)
+        },
+    )?
+    .ok_or_else(|| bad("manifest.json was removed while the set was verified".into()))??;
+    if <[u8; 32]>::from(second.finalize()) != first {
+        return Err(bad(
+            "manifest.json changed while the set was verified: verify it again".into(),
+        ));
+    }
     for tally in records.iter() {
         check_tree(set, &store, tally)?;
     }
-    Ok((bytes, out))
+    Ok((first, out))
 }
 
 /// One record's file: its size and sha256 as recorded.
@@ -716,8 +734,9 @@ mod tests {
         let (set, m) = tree_set(dir.path());
         let (public, _) = seal::generate(&dir.path().join("key")).unwrap();
         let key = seal::signing_key(&dir.path().join("key")).unwrap();
-        let (bytes, _) = verify_all_records(&set).unwrap();
-        let print = seal::seal(&set, &bytes, &key).unwrap();
+        let (digest, _) = verify_all_records(&set).unwrap();
+        let print = seal::seal(&set, &digest, &key).unwrap();
+        let bytes = std::fs::read(set.path().join("manifest.json")).unwrap();
         let checks = Checks {
             trusted: vec![seal::trusted_key(&public).unwrap()],
             ..Checks::default()

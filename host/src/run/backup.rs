@@ -141,8 +141,8 @@ fn seal(
         report.not_sealed = Some("not every component was backed up".into());
         return Ok(());
     }
-    let (bytes, _) = crate::backup_set::verify::verify_all_records(&session.set)?;
-    report.sealed_by = Some(crate::backup_set::seal::seal(&session.set, &bytes, key)?);
+    let (digest, _) = crate::backup_set::verify::verify_all_records(&session.set)?;
+    report.sealed_by = Some(crate::backup_set::seal::seal(&session.set, &digest, key)?);
     Ok(())
 }
 
