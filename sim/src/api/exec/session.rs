@@ -79,21 +79,15 @@ pub async fn run(
     })
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped());
-    let spawned = match req.argv.first() {
-        Some(program) if app.cluster.faults.missing(program) => Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("exec: \"{program}\": executable file not found in $PATH"),
-        )),
-        _ => cmd.spawn(),
+    let program = req.argv.first().map(String::as_str).unwrap_or_default();
+    let spawned = if app.cluster.faults.missing(program) {
+        Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+    } else {
+        cmd.spawn()
     };
     let mut child = match spawned {
         Ok(c) => c,
-        Err(e) => {
-            return Outcome::Exited(json!({
-                "metadata": {}, "status": "Failure",
-                "message": format!("failed to exec in pod: {e}")
-            }));
-        }
+        Err(e) => return Outcome::Exited(not_started(program, &e)),
     };
     let group = child.id();
     if app.cluster.faults.take_kill_on_exec(&req.argv.join(" ")) {
@@ -231,6 +225,29 @@ fn exit_status(code: i32, argv: &[String]) -> Value {
             "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}
         })
     }
+}
+
+/// The status of a command the runtime could not start. The kubelet sends any error
+/// that is not an exit code as an internal error ("error executing command in container:
+/// %v", `apierrors.NewInternalError`; pkg/kubelet/cri/streaming/remotecommand/exec.go,
+/// ServeExec), and containerd words a missing program as runc does ("failed to exec in
+/// container: failed to start exec ...: OCI runtime exec failed: exec failed: unable to
+/// start container process: exec: \"ps\": executable file not found in $PATH: unknown",
+/// as kubectl prints it in kubernetes issue 40820 and its successors).
+fn not_started(program: &str, e: &std::io::Error) -> serde_json::Value {
+    let cause = if e.kind() == std::io::ErrorKind::NotFound {
+        format!("exec: \"{program}\": executable file not found in $PATH")
+    } else {
+        format!("exec: \"{program}\": {e}")
+    };
+    let message = format!(
+        "error executing command in container: failed to exec in container: OCI runtime exec failed: exec failed: unable to start container process: {cause}: unknown"
+    );
+    json!({
+        "metadata": {}, "status": "Failure", "reason": "InternalError", "code": 500,
+        "message": format!("Internal error occurred: {message}"),
+        "details": {"causes": [{"message": message}]}
+    })
 }
 
 async fn pump<R: tokio::io::AsyncRead + Unpin>(
