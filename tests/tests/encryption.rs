@@ -183,7 +183,7 @@ fn an_encrypted_set_is_age_files_restores_with_its_key_and_refuses_without() {
     // A restore without the key, or with another, is refused before any change.
     sim.sim(&["damage"]);
     sim.settle_system_app();
-    let damaged = sim.fingerprint();
+    let damaged = sim.quiet_fingerprint();
     let run = restore(sim, &set, &[]);
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(run.stderr.contains("--identity"), "{}", run.stderr);
@@ -373,7 +373,7 @@ fn a_passphrase_set_opens_with_its_passphrase_by_host_and_by_hand() {
 
     let before = sim.fingerprint();
     sim.sim(&["damage"]);
-    let damaged = sim.fingerprint();
+    let damaged = sim.quiet_fingerprint();
     let refused = restore(sim, &set, &[]);
     assert_eq!(refused.code, Some(3), "{}", refused.all());
     assert!(

@@ -405,6 +405,24 @@ impl Sim {
         serde_json::from_str(&self.sim(&["fingerprint", "--json"])).unwrap()
     }
 
+    /// The fingerprint once the operator is done acting on a change (after `sim damage`
+    /// it recreates some Secrets a reconcile later, when the pods that need them fail):
+    /// two fingerprints several operator delays apart that agree. A test that checks a
+    /// refused run changed nothing compares against this, not against a cluster still
+    /// in the operator's hands.
+    pub fn quiet_fingerprint(&self) -> serde_json::Value {
+        let mut last = self.fingerprint();
+        for _ in 0..60 {
+            std::thread::sleep(Duration::from_secs(3));
+            let now = self.fingerprint();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+        panic!("the cluster was still changing after 3 minutes: {last}");
+    }
+
     /// The host's state directory in the tests (`$XDG_STATE_HOME/host`): the journal
     /// key, and the run state of restores under runs/.
     pub fn state_dir(&self) -> PathBuf {
