@@ -9,6 +9,11 @@
 //! threescale = ["2.15"]       # 3scale releases the plugin is written for
 //! after = ["apimanager"]      # plugins whose steps run before this one's, in every phase
 //! hooks = ["backup", "restore", "resume"]   # of backup, quiesce, restore, resume
+//! restore-when = "resumed"    # quiesced (the default): the restore runs while the
+//!                             # quiescing plugins (system-app) hold their workloads
+//!                             # down; resumed: once their resume hooks have put them
+//!                             # back, out of the outage, for a load that needs nothing
+//!                             # held but what it holds itself
 //!
 //! [[artifacts]]               # what the plugin writes into (and reads from) the set
 //! path = "zync-database-backup.gz"
@@ -60,10 +65,33 @@ pub struct Manifest {
     #[serde(default)]
     pub after: Vec<String>,
     pub hooks: Vec<Hook>,
+    /// Whether the restore hook needs the quiescing plugins' workloads held down.
+    #[serde(default, skip_serializing_if = "RestoreWhen::is_default")]
+    pub restore_when: RestoreWhen,
     #[serde(default)]
     pub artifacts: Vec<Artifact>,
     #[serde(default)]
     pub capabilities: Capabilities,
+}
+
+/// When a plugin's restore runs, against the quiesces of a restore (system-app scaled to
+/// 0: the admin and developer portals' outage).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestoreWhen {
+    /// While every quiescing plugin holds its workloads down (unless that plugin comes
+    /// after this one, whose restore then runs before the quiesce).
+    #[default]
+    Quiesced,
+    /// Once the quiescing plugins' resume hooks have put their workloads back: the load
+    /// needs nothing held but what it holds itself, so it stays out of the outage.
+    Resumed,
+}
+
+impl RestoreWhen {
+    fn is_default(&self) -> bool {
+        *self == RestoreWhen::Quiesced
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -277,6 +305,16 @@ impl Manifest {
         hooks.dedup();
         if hooks.len() != self.hooks.len() {
             return rule("a hook is listed twice".into());
+        }
+        if self.restore_when == RestoreWhen::Resumed {
+            if !self.has_hook(Hook::Restore) {
+                return rule("`restore-when` is set, but it has no restore hook".into());
+            }
+            if self.has_hook(Hook::Quiesce) {
+                return rule(
+                    "a plugin that quiesces restores while it holds its workloads down: `restore-when = \"resumed\"` would restore after its own resume".into(),
+                );
+            }
         }
         if self.threescale.is_empty() {
             return rule("it names no 3scale version (threescale = [\"2.15\"])".into());

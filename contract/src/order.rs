@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::ManifestError;
 use crate::hook::Hook;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, RestoreWhen};
 
 /// Whether an `after` that names a plugin not in the set is an error: in a full plugin
 /// set it is a typo or a missing plugin; a run of one plugin has nothing to order.
@@ -67,40 +67,185 @@ pub fn waves(manifests: &[&Manifest], missing: Missing) -> Result<Vec<Vec<usize>
     Ok(out)
 }
 
-/// One sequence: the waves one after another.
+/// One sequence: the waves one after another, once the `restore-when` rules hold.
 pub fn sequence(manifests: &[&Manifest], missing: Missing) -> Result<Vec<usize>, ManifestError> {
-    Ok(waves(manifests, missing)?.into_iter().flatten().collect())
+    let seq: Vec<usize> = waves(manifests, missing)?.into_iter().flatten().collect();
+    let in_order: Vec<&Manifest> = seq.iter().map(|&i| manifests[i]).collect();
+    check_restore_when(&in_order)?;
+    Ok(seq)
 }
 
-/// The quiesce and restore steps of a restore, from plugins already in [`sequence`]
-/// order: `after` orders every hook, so a plugin's quiesce runs after the restore of
-/// every plugin it comes after (directly or not), and every other restore runs after
-/// all quiesces. With the 3scale sets this restores the Secrets and ConfigMaps (and
-/// the APIManager) before system-app is scaled down: the operator holds that scale-down
-/// until its system-app-pre Job completes, and the Job reads the Secrets, so with lost
-/// or regenerated Secrets the manual's order (scale down, then 9.5.1) waits for ever.
-pub fn quiesce_then_restore(in_order: &[&Manifest]) -> Vec<(usize, Hook)> {
+/// `after` orders every hook, and a `resumed` restore runs after the quiesced plugins are
+/// back: so nothing that quiesces, and no restore made while they are held, may come
+/// after a `resumed` one.
+fn check_restore_when(in_order: &[&Manifest]) -> Result<(), ManifestError> {
     let ancestors = ancestors(in_order);
-    let mut steps = Vec::new();
-    let mut restored = BTreeSet::new();
-    for (q, m) in in_order.iter().enumerate() {
-        if !m.has_hook(Hook::Quiesce) {
+    for (i, m) in in_order.iter().enumerate() {
+        let held = m.has_hook(Hook::Quiesce)
+            || (m.has_hook(Hook::Restore) && m.restore_when == RestoreWhen::Quiesced);
+        let Some(r) = ancestors[i]
+            .iter()
+            .map(|&a| in_order[a])
+            .find(|a| a.has_hook(Hook::Restore) && a.restore_when == RestoreWhen::Resumed)
+        else {
+            continue;
+        };
+        if !held {
             continue;
         }
-        let before = &ancestors[q];
+        let what = if m.has_hook(Hook::Quiesce) {
+            "quiesces"
+        } else {
+            "restores while the quiesced plugins are held"
+        };
+        return Err(ManifestError::Set(format!(
+            "plugin `{}` {what}, but comes after `{}`, whose restore waits until they are back \
+             (restore-when = \"resumed\"){}",
+            m.name,
+            r.name,
+            if m.has_hook(Hook::Quiesce) {
+                ""
+            } else {
+                "; give it restore-when = \"resumed\" too"
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// The stages of a restore, run one after another. A failure in `Held` or `Resumed`
+/// starts no further step; the put-back then runs the resumes of whatever still notes a
+/// change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// The restores the quiescing plugins come after, the quiesces, and every restore
+    /// made while they hold their workloads down (system-app at 0: the outage).
+    Held,
+    /// The resumes of the quiescing plugins (and of the plugins they come after), one
+    /// after another: the outage ends here.
+    Return,
+    /// The restores declared `restore-when = "resumed"`.
+    Resumed,
+    /// Every other resume, one after another.
+    Last,
+}
+
+/// One step of a restore, with the steps it waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Index into the plugins, as given to [`restore_plan`].
+    pub plugin: usize,
+    pub hook: Hook,
+    pub stage: Stage,
+    /// Indices of earlier steps of the same plan that must have ended first. Only the
+    /// direct ones: a step already waited for through another is left out.
+    pub waits_for: Vec<usize>,
+}
+
+/// Every step of a restore, from plugins already in [`sequence`] order, in the order a
+/// restore takes them one at a time, each with what it waits for so that steps that do
+/// not wait for each other can run side by side.
+///
+/// `after` orders every hook, so a plugin's quiesce runs after the restore of every
+/// plugin it comes after (directly or not). With the 3scale sets this restores the
+/// Secrets and ConfigMaps (and the APIManager) before system-app is scaled down: the
+/// operator holds that scale-down until its system-app-pre Job completes, and the Job
+/// reads the Secrets, so with lost or regenerated Secrets the manual's order (scale
+/// down, then 9.5.1) waits for ever. Every other restore made while system-app is held
+/// (a data load) waits for every quiesce; the quiescing plugins' resumes wait for all of
+/// those; a `resumed` restore waits for those resumes; the other resumes come last. A
+/// step also waits for its own plugin's earlier steps and for the steps of the plugins
+/// it comes after in its stage. Nothing else orders them: every edge comes from an
+/// `after` list or from the stages, so running the steps one at a time in list order (a
+/// topological order of these edges) is the sequence.
+pub fn restore_plan(in_order: &[&Manifest]) -> Vec<Step> {
+    let ancestors = ancestors(in_order);
+    let resumed = |m: &Manifest| m.restore_when == RestoreWhen::Resumed;
+    let mut steps: Vec<(usize, Hook, Stage)> = Vec::new();
+    let mut restored = BTreeSet::new();
+    let quiescers: Vec<usize> = (0..in_order.len())
+        .filter(|&q| in_order[q].has_hook(Hook::Quiesce))
+        .collect();
+    for &q in &quiescers {
         for (a, m) in in_order.iter().enumerate() {
-            if before.contains(&a) && m.has_hook(Hook::Restore) && restored.insert(a) {
-                steps.push((a, Hook::Restore));
+            if ancestors[q].contains(&a) && m.has_hook(Hook::Restore) && restored.insert(a) {
+                steps.push((a, Hook::Restore, Stage::Held));
             }
         }
-        steps.push((q, Hook::Quiesce));
+        steps.push((q, Hook::Quiesce, Stage::Held));
     }
     for (a, m) in in_order.iter().enumerate() {
-        if m.has_hook(Hook::Restore) && restored.insert(a) {
-            steps.push((a, Hook::Restore));
+        if m.has_hook(Hook::Restore) && !resumed(m) && restored.insert(a) {
+            steps.push((a, Hook::Restore, Stage::Held));
         }
     }
+    let returns: BTreeSet<usize> = quiescers
+        .iter()
+        .flat_map(|&q| ancestors[q].iter().copied().chain([q]))
+        .collect();
+    let resumers = || (0..in_order.len()).filter(|&i| in_order[i].has_hook(Hook::Resume));
+    for i in resumers().filter(|i| returns.contains(i)) {
+        steps.push((i, Hook::Resume, Stage::Return));
+    }
+    for (a, m) in in_order.iter().enumerate() {
+        if m.has_hook(Hook::Restore) && resumed(m) {
+            steps.push((a, Hook::Restore, Stage::Resumed));
+        }
+    }
+    for i in resumers().filter(|i| !returns.contains(i)) {
+        steps.push((i, Hook::Resume, Stage::Last));
+    }
+
+    let last_quiesce = steps.iter().rposition(|(_, h, _)| *h == Hook::Quiesce);
+    let mut direct: Vec<BTreeSet<usize>> = Vec::with_capacity(steps.len());
+    for (j, &(pj, hj, sj)) in steps.iter().enumerate() {
+        let mut needs: BTreeSet<usize> = match sj {
+            // Within a stage of side-by-side steps: `after` and the plugin's own steps.
+            Stage::Held | Stage::Resumed => (0..j)
+                .filter(|&i| {
+                    let (pi, _, si) = steps[i];
+                    si == sj && (pi == pj || ancestors[pj].contains(&pi))
+                })
+                .collect(),
+            // One after another.
+            Stage::Return | Stage::Last => (0..j).filter(|&i| steps[i].2 == sj).collect(),
+        };
+        if sj == Stage::Held && hj == Hook::Restore && last_quiesce.is_some_and(|q| j > q) {
+            needs.extend(quiescers_steps(&steps));
+        }
+        // Each later stage starts once every step of the ones before has ended.
+        needs.extend((0..j).filter(|&i| steps[i].2 < sj));
+        direct.push(needs);
+    }
+    // Everything each step waits for, directly or not (edges only point backwards).
+    let mut closure: Vec<BTreeSet<usize>> = Vec::with_capacity(steps.len());
+    for needs in &direct {
+        let mut all = needs.clone();
+        for &i in needs {
+            all.extend(closure[i].iter().copied());
+        }
+        closure.push(all);
+    }
     steps
+        .iter()
+        .zip(&direct)
+        .map(|(&(plugin, hook, stage), needs)| Step {
+            plugin,
+            hook,
+            stage,
+            waits_for: needs
+                .iter()
+                .copied()
+                .filter(|&i| !needs.iter().any(|&k| closure[k].contains(&i)))
+                .collect(),
+        })
+        .collect()
+}
+
+fn quiescers_steps(steps: &[(usize, Hook, Stage)]) -> Vec<usize> {
+    (0..steps.len())
+        .filter(|&s| steps[s].1 == Hook::Quiesce)
+        .collect()
 }
 
 /// For each plugin, every plugin it comes after, directly or not (`after` names
@@ -125,70 +270,6 @@ fn ancestors(in_order: &[&Manifest]) -> Vec<BTreeSet<usize>> {
                 }
             }
             seen
-        })
-        .collect()
-}
-
-/// One quiesce or restore step of a restore, with the steps it waits for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    /// Index into the plugins, as in [`quiesce_then_restore`].
-    pub plugin: usize,
-    pub hook: Hook,
-    /// Indices of earlier steps of the same list that must have finished first. Only
-    /// the direct ones: a step already waited for through another is left out.
-    pub waits_for: Vec<usize>,
-}
-
-/// [`quiesce_then_restore`]'s steps, each with what it waits for, so that steps that do
-/// not wait for each other can run side by side. A step waits for the steps of the
-/// plugins its plugin comes after (directly or not) and for its own plugin's earlier
-/// step; a restore that [`quiesce_then_restore`] puts after every quiesce (a data load,
-/// made while system-app is down) waits for every quiesce. Nothing else orders them:
-/// every edge comes from an `after` list or from the quiesce rule, so running the steps
-/// one at a time in list order (a topological order of these edges) is the sequence.
-pub fn restore_steps(in_order: &[&Manifest]) -> Vec<Step> {
-    let steps = quiesce_then_restore(in_order);
-    let ancestors = ancestors(in_order);
-    // The restores before the last quiesce are those some quiesce comes after; the rest
-    // are the loads made once everything is quiesced.
-    let last_quiesce = steps.iter().rposition(|(_, h)| *h == Hook::Quiesce);
-    let quiesces: Vec<usize> = (0..steps.len())
-        .filter(|s| steps[*s].1 == Hook::Quiesce)
-        .collect();
-    let mut direct: Vec<BTreeSet<usize>> = Vec::with_capacity(steps.len());
-    for (j, &(pj, hj)) in steps.iter().enumerate() {
-        let mut needs: BTreeSet<usize> = (0..j)
-            .filter(|&i| {
-                let pi = steps[i].0;
-                pi == pj || ancestors[pj].contains(&pi)
-            })
-            .collect();
-        if hj == Hook::Restore && last_quiesce.is_some_and(|q| j > q) {
-            needs.extend(quiesces.iter().copied());
-        }
-        direct.push(needs);
-    }
-    // Everything each step waits for, directly or not (edges only point backwards).
-    let mut closure: Vec<BTreeSet<usize>> = Vec::with_capacity(steps.len());
-    for needs in &direct {
-        let mut all = needs.clone();
-        for &i in needs {
-            all.extend(closure[i].iter().copied());
-        }
-        closure.push(all);
-    }
-    steps
-        .iter()
-        .zip(&direct)
-        .map(|(&(plugin, hook), needs)| Step {
-            plugin,
-            hook,
-            waits_for: needs
-                .iter()
-                .copied()
-                .filter(|&i| !needs.iter().any(|&k| closure[k].contains(&i)))
-                .collect(),
         })
         .collect()
 }
@@ -247,6 +328,14 @@ mod tests {
         .unwrap()
     }
 
+    fn plain(ms: &[Manifest]) -> Vec<String> {
+        let refs: Vec<&Manifest> = ms.iter().collect();
+        restore_plan(&refs)
+            .into_iter()
+            .map(|s| format!("{} {}", ms[s.plugin].name, s.hook))
+            .collect()
+    }
+
     #[test]
     fn a_quiesce_comes_after_the_restores_of_what_its_plugin_comes_after() {
         let ms = [
@@ -257,13 +346,8 @@ mod tests {
             with_hooks("system-mysql", &["apimanager"], "\"restore\""),
             with_hooks("restarts", &["system-app", "system-mysql"], "\"restore\""),
         ];
-        let refs: Vec<&Manifest> = ms.iter().collect();
-        let steps: Vec<String> = quiesce_then_restore(&refs)
-            .into_iter()
-            .map(|(i, h)| format!("{} {h}", ms[i].name))
-            .collect();
         assert_eq!(
-            steps,
+            plain(&ms),
             [
                 "configmaps restore",
                 "secrets restore",
@@ -271,6 +355,7 @@ mod tests {
                 "system-app quiesce",
                 "system-mysql restore",
                 "restarts restore",
+                "system-app resume",
             ]
         );
     }
@@ -278,6 +363,11 @@ mod tests {
     /// A 3scale set's `after` lists, with its hooks: 2.15's as it was while each redis
     /// had a plugin of its own, the second after the first (2.14's still are).
     fn threescale() -> Vec<Manifest> {
+        threescale_with(|_| "")
+    }
+
+    /// The same, with a line added to each manifest by name.
+    fn threescale_with(more: impl Fn(&str) -> &'static str) -> Vec<Manifest> {
         let data = [
             "system-app",
             "system-mysql",
@@ -302,6 +392,17 @@ mod tests {
             ),
             with_hooks("restarts", &data, "\"restore\", \"resume\""),
         ];
+        let ms: Vec<Manifest> = ms
+            .into_iter()
+            .map(|m| {
+                let line = more(&m.name);
+                if line.is_empty() {
+                    return m;
+                }
+                // Before the manifest's tables, where a top-level key belongs.
+                Manifest::parse(&format!("{line}{}", toml::to_string(&m).unwrap())).unwrap()
+            })
+            .collect();
         let refs: Vec<&Manifest> = ms.iter().collect();
         let seq = sequence(&refs, Missing::Refuse).unwrap();
         seq.into_iter().map(|i| ms[i].clone()).collect()
@@ -309,7 +410,7 @@ mod tests {
 
     fn waits(ms: &[Manifest]) -> Vec<String> {
         let refs: Vec<&Manifest> = ms.iter().collect();
-        let steps = restore_steps(&refs);
+        let steps = restore_plan(&refs);
         let name = |s: &Step| format!("{} {}", ms[s.plugin].name, s.hook);
         steps
             .iter()
@@ -337,19 +438,95 @@ mod tests {
                 // redis-config is shared: system-redis comes after backend-redis.
                 "system-redis restore <- [backend-redis restore]",
                 "restarts restore <- [system-mysql restore, system-storage restore, zync-database restore, system-redis restore]",
+                // The quiesced plugin back once every step made while it was held has
+                // ended; then the other resumes, one after another.
+                "system-app resume <- [restarts restore]",
+                "zync-database resume <- [system-app resume]",
+                "backend-redis resume <- [zync-database resume]",
+                "system-redis resume <- [backend-redis resume]",
+                "restarts resume <- [system-redis resume]",
             ]
         );
+    }
+
+    /// zync's load holds zync down itself: declared `resumed`, it runs once system-app is
+    /// back, and so does what comes after it (the restarts, whose resume resyncs zync).
+    #[test]
+    fn a_resumed_restore_runs_once_the_quiesced_plugin_is_back() {
+        let ms = threescale_with(|name| match name {
+            "zync-database" | "restarts" => "restore-when = \"resumed\"\n",
+            _ => "",
+        });
+        assert_eq!(
+            waits(&ms),
+            [
+                "configmaps restore <- []",
+                "secrets restore <- []",
+                "apimanager restore <- [configmaps restore, secrets restore]",
+                "system-app quiesce <- [apimanager restore]",
+                "backend-redis restore <- [system-app quiesce]",
+                "system-mysql restore <- [system-app quiesce]",
+                "system-storage restore <- [system-app quiesce]",
+                "system-redis restore <- [backend-redis restore]",
+                // The outage ends here, once the loads made while it lasts have ended.
+                "system-app resume <- [system-mysql restore, system-storage restore, system-redis restore]",
+                "zync-database restore <- [system-app resume]",
+                "restarts restore <- [zync-database restore]",
+                "zync-database resume <- [restarts restore]",
+                "backend-redis resume <- [zync-database resume]",
+                "system-redis resume <- [backend-redis resume]",
+                "restarts resume <- [system-redis resume]",
+            ]
+        );
+    }
+
+    #[test]
+    fn what_a_resumed_restore_comes_before_must_not_be_held() {
+        let refuse = |ms: Vec<Manifest>| {
+            let refs: Vec<&Manifest> = ms.iter().collect();
+            sequence(&refs, Missing::Refuse).unwrap_err().to_string()
+        };
+        let resumed = |name: &str| {
+            Manifest::parse(&format!(
+                "name = \"{name}\"\nversion = \"1\"\nthreescale = [\"2.15\"]\nhooks = [\"restore\"]\nrestore-when = \"resumed\"\n"
+            ))
+            .unwrap()
+        };
+        // A load made while system-app is held, after one made once it is back.
+        let e = refuse(vec![
+            with_hooks("q", &[], "\"quiesce\", \"resume\""),
+            resumed("zync"),
+            with_hooks("restarts", &["zync"], "\"restore\""),
+        ]);
+        assert!(
+            e.contains("plugin `restarts` restores while the quiesced plugins are held, but comes after `zync`")
+                && e.contains("give it restore-when = \"resumed\" too"),
+            "{e}"
+        );
+        // A quiesce after a restore that waits for the quiesce's own resume.
+        let e = refuse(vec![
+            resumed("zync"),
+            with_hooks("q", &["zync"], "\"quiesce\", \"resume\""),
+        ]);
+        assert!(e.contains("plugin `q` quiesces, but comes after `zync`"), "{e}");
+        // A plugin that quiesces restores while it holds.
+        let e = Manifest::parse(
+            "name = \"q\"\nversion = \"1\"\nthreescale = [\"2.15\"]\nhooks = [\"quiesce\", \"restore\"]\nrestore-when = \"resumed\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("would restore after its own resume"), "{e}");
     }
 
     #[test]
     fn the_steps_are_the_sequence_and_every_wait_points_back() {
         let ms = threescale();
         let refs: Vec<&Manifest> = ms.iter().collect();
-        let steps = restore_steps(&refs);
-        let plain: Vec<(usize, Hook)> = steps.iter().map(|s| (s.plugin, s.hook)).collect();
-        assert_eq!(plain, quiesce_then_restore(&refs));
+        let steps = restore_plan(&refs);
         for (j, s) in steps.iter().enumerate() {
             assert!(s.waits_for.iter().all(|&i| i < j), "{s:?} at {j}");
+            // The stages follow each other.
+            assert!(steps[..j].iter().all(|e| e.stage <= s.stage), "{s:?} at {j}");
         }
     }
 

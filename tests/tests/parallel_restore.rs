@@ -1,7 +1,9 @@
 //! A restore with `--parallel`: the data loads run side by side while system-app is down,
-//! in the order the plugins' `after` lists allow, and a load that fails beside others
-//! stops the restore and everything is put back, as in a sequential run. The overlap is
-//! read from the run's step log (the order of its lines), never from wall-clock times.
+//! in the order the plugins' `after` lists allow; zync's load and the restarts once
+//! system-app is back (`restore-when = "resumed"`), out of the outage; and a load that
+//! fails beside others stops the restore and everything is put back, as in a sequential
+//! run. The overlap is read from the run's step log (the order of its lines), never from
+//! wall-clock times.
 
 mod common;
 
@@ -14,13 +16,15 @@ use std::time::{Duration, Instant};
 use common::{Sim, assert_same, host_bin, plugins_dir, shared, tamper};
 use serde_json::Value;
 
-/// The loads that wait only for system-app's quiesce in the 3scale 2.15 set.
-const LOADS: [&str; 4] = [
+/// The loads that wait only for system-app's quiesce in the 3scale 2.15 set: the outage.
+const LOADS: [&str; 3] = [
     "redis restore",
     "system-mysql restore",
     "system-storage restore",
-    "zync-database restore",
 ];
+
+/// The restores made once system-app is back, in this order.
+const AFTER: [&str; 2] = ["zync-database restore", "restarts restore"];
 
 /// One seeded cluster and one backup of it, shared by the tests, which take turns.
 fn setup() -> (
@@ -115,9 +119,10 @@ fn journals_empty(sim: &Sim, set: &Path) {
     }
 }
 
-/// Damaged, then restored with four at a time: every component is back, and the four
-/// loads ran together once system-app was down (each started before any of them ended),
-/// the restarts last.
+/// Damaged, then restored with four at a time: every component is back; the three loads
+/// ran together once system-app was down (each started before any of them ended), and
+/// system-app came back as soon as they had ended; zync's load, then the restarts, ran
+/// once it was back.
 #[test]
 fn the_data_loads_run_side_by_side_while_system_app_is_down() {
     let (sim, set, _turn) = setup();
@@ -150,10 +155,14 @@ fn the_data_loads_run_side_by_side_while_system_app_is_down() {
             "{load} ended after system-app came back: {log:#?}"
         );
     }
-    let restarts = must(&log, "restarts restore", "started");
-    for step in LOADS {
-        assert!(must(&log, step, "ok") < restarts, "{step}: {log:#?}");
-    }
+    // The portals were back (system-app's resume waits for its ready pod) before zync's
+    // load began, and the restarts came after it.
+    let back = must(&log, "system-app resume", "ok");
+    assert!(must(&log, AFTER[0], "started") > back, "{log:#?}");
+    assert!(
+        must(&log, AFTER[1], "started") > must(&log, AFTER[0], "ok"),
+        "{log:#?}"
+    );
     // Progress names the steps running together.
     assert!(
         run.stderr
@@ -183,16 +192,21 @@ fn parallel_1_runs_one_step_at_a_time_in_the_plans_order() {
             )
         })
         .collect();
-    // The plan says which steps wait for which: the loads wait for the quiesce only.
-    let quiesce = planned
-        .iter()
-        .position(|s| s == "system-app quiesce")
-        .unwrap()
-        + 1;
+    // The plan says which steps wait for which: the loads wait for the quiesce only,
+    // zync's load for system-app's return only.
+    let number = |step: &str| planned.iter().position(|s| s == step).unwrap() + 1;
+    let waits = |step: &str| plan["steps"][number(step) - 1]["waitsFor"].clone();
     for load in LOADS {
-        let step = &plan["steps"][planned.iter().position(|s| s == load).unwrap()];
-        assert_eq!(step["waitsFor"], serde_json::json!([quiesce]), "{load}");
+        assert_eq!(
+            waits(load),
+            serde_json::json!([number("system-app quiesce")]),
+            "{load}"
+        );
     }
+    assert_eq!(
+        waits(AFTER[0]),
+        serde_json::json!([number("system-app resume")])
+    );
 
     let run = restore(sim, set, &["--parallel", "1"]);
     assert_eq!(run.code, Some(0), "{}", run.all());
@@ -206,17 +220,17 @@ fn parallel_1_runs_one_step_at_a_time_in_the_plans_order() {
     assert_eq!(log, expected);
 }
 
-/// zync's dump is one MySQL would take but psql refuses: the zync-database load fails
-/// while the other loads run beside it. No further step starts, the ones running end on
-/// their own, and everything is put back: zync and zync-que scaled back, system-app's
-/// spec and replicas, redis-config; exit 1, the report naming zync-database.
+/// MySQL's dump ends with a statement MySQL refuses: the system-mysql load fails while the
+/// other loads run beside it. No further step starts, the ones running end on their own,
+/// and everything is put back: system-app's spec and replicas, redis-config; zync never
+/// scaled down; exit 1, the report naming system-mysql.
 #[test]
 fn a_load_that_fails_beside_others_stops_the_restore_and_everything_is_put_back() {
     let (sim, original, _turn) = setup();
     let set = tamper::copy_set(original);
-    let dump = set.path().join("zync-database-backup.gz");
+    let dump = set.path().join("system-mysql-backup.gz");
     tamper::edit_gzip(&dump, |sql| format!("{sql}\nCREATE TABLE broken (;\n"));
-    tamper::rehash(set.path(), "zync-database", "zync-database-backup.gz");
+    tamper::rehash(set.path(), "system-mysql", "system-mysql-backup.gz");
 
     let spec = sim.apimanager_spec();
     let conf = sim.json(&["get", "configmap", "redis-config", "-o", "json"])["data"].clone();
@@ -229,11 +243,11 @@ fn a_load_that_fails_beside_others_stops_the_restore_and_everything_is_put_back(
         report["failure"]
             .as_str()
             .unwrap()
-            .starts_with("zync-database restore: "),
+            .starts_with("system-mysql restore: "),
         "{report:#}"
     );
 
-    // Put back: what zync-database and system-app had scaled down, and redis-config.
+    // Put back: what system-app and redis had changed; zync was never touched.
     assert_eq!(sim.apimanager_spec(), spec);
     assert_eq!((replicas(sim, "zync"), replicas(sim, "zync-que")), zync);
     assert_eq!(replicas(sim, "system-app"), 1);
@@ -245,9 +259,10 @@ fn a_load_that_fails_beside_others_stops_the_restore_and_everything_is_put_back(
     journals_empty(sim, set.path());
 
     // The failure came while other loads ran (they had all started), and each of them
-    // ended on its own; whatever had not started never did, the restarts included.
+    // ended on its own; whatever had not started never did: zync's load and the
+    // restarts, which come once system-app is back.
     let log = step_log(sim, set.path());
-    let failed = must(&log, "zync-database restore", "failed");
+    let failed = must(&log, "system-mysql restore", "failed");
     let first_end = LOADS.iter().map(|l| must(&log, l, "ended")).min().unwrap();
     for load in LOADS {
         // Side by side: every load started before any of them ended.
@@ -269,8 +284,10 @@ fn a_load_that_fails_beside_others_stops_the_restore_and_everything_is_put_back(
             .unwrap_or_else(|| panic!("no {step} in {report:#}"))["result"]
             .clone()
     };
-    assert_eq!(result("restarts restore"), "skipped", "{report:#}");
-    assert_eq!(at(&log, "restarts restore", "started"), None, "{log:#?}");
+    for step in AFTER {
+        assert_eq!(result(step), "skipped", "{report:#}");
+        assert_eq!(at(&log, step, "started"), None, "{log:#?}");
+    }
     for s in steps.iter().filter(|s| s["hook"] != "resume") {
         let step = format!(
             "{} {}",
@@ -289,19 +306,60 @@ fn a_load_that_fails_beside_others_stops_the_restore_and_everything_is_put_back(
         .iter()
         .rposition(|(s, e)| !s.ends_with(" resume") && e != "started")
         .unwrap();
+    for put_back in ["system-app resume", "redis resume"] {
+        assert!(must(&log, put_back, "started") > last_end, "{log:#?}");
+        must(&log, put_back, "ok");
+    }
+}
+
+/// zync's dump is one MySQL would take but psql refuses: zync's load, made once
+/// system-app is back, fails. The outage's loads are in and system-app is up; zync and
+/// zync-que are scaled back as recorded, the restarts never run, and the run fails
+/// (exit 1) naming zync-database, never "restore complete".
+#[test]
+fn a_load_after_the_outage_that_fails_leaves_system_app_up_and_zync_put_back() {
+    let (sim, original, _turn) = setup();
+    let set = tamper::copy_set(original);
+    let dump = set.path().join("zync-database-backup.gz");
+    tamper::edit_gzip(&dump, |sql| format!("{sql}\nCREATE TABLE broken (;\n"));
+    tamper::rehash(set.path(), "zync-database", "zync-database-backup.gz");
+    let spec = sim.apimanager_spec();
+    let zync = (replicas(sim, "zync"), replicas(sim, "zync-que"));
+
+    let run = restore(sim, set.path(), &["--parallel", "4"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(
-        must(&log, "system-app resume", "started") > last_end,
+        run.stdout
+            .contains("restore FAILED at zync-database restore: "),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("restore complete"), "{}", run.stdout);
+    assert_eq!(sim.apimanager_spec(), spec);
+    assert_eq!((replicas(sim, "zync"), replicas(sim, "zync-que")), zync);
+    assert_eq!(replicas(sim, "system-app"), 1);
+    sim.pod("system-app");
+    journals_empty(sim, set.path());
+
+    let log = step_log(sim, set.path());
+    let back = must(&log, "system-app resume", "ok");
+    for load in LOADS {
+        assert!(must(&log, load, "ok") < back, "{load}: {log:#?}");
+    }
+    assert!(
+        must(&log, "zync-database restore", "failed") > back,
         "{log:#?}"
     );
+    assert_eq!(at(&log, "restarts restore", "started"), None, "{log:#?}");
     assert!(
-        must(&log, "zync-database resume", "ok") > last_end,
+        must(&log, "zync-database resume", "ok") > must(&log, "zync-database restore", "failed"),
         "{log:#?}"
     );
 }
 
 /// SIGTERM while the loads run side by side: every running load is stopped at once, and
-/// what each had noted in its journal before it was cut (zync's recorded spec, the
-/// redis-config) is put back: nothing is left scaled down, and the report says the run
+/// what each had noted in its journal before it was cut (the redis-config, system-app's
+/// recorded spec) is put back: nothing is left scaled down, and the report says the run
 /// was interrupted (exit 1).
 #[test]
 fn a_signal_stops_every_running_load_and_their_notes_drive_the_put_back() {
@@ -337,13 +395,13 @@ fn a_signal_stops_every_running_load_and_their_notes_drive_the_put_back() {
     }
     let rest =
         std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
-    // Cut once zync-database has noted zync's spec in its journal (before it scales zync
-    // down), so there is something a cut step must have left noted.
+    // Cut once redis has noted redis-config in its journal (before it edits it), so
+    // there is something a cut step must have left noted.
     let journal = sim
         .runs_of(set)
         .pop()
         .unwrap()
-        .join("journal/zync-database.json");
+        .join("journal/redis.json");
     let started = Instant::now();
     loop {
         let notes = std::fs::read(&journal)
@@ -355,7 +413,7 @@ fn a_signal_stops_every_running_load_and_their_notes_drive_the_put_back() {
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "zync-database never noted anything in {}",
+            "redis never noted anything in {}",
             journal.display()
         );
         std::thread::sleep(Duration::from_millis(10));
@@ -394,10 +452,7 @@ fn a_signal_stops_every_running_load_and_their_notes_drive_the_put_back() {
             )
         })
         .collect();
-    assert!(
-        cut.contains(&"zync-database restore".to_string()),
-        "{report:#}"
-    );
+    assert!(cut.contains(&"redis restore".to_string()), "{report:#}");
 
     assert_eq!(sim.apimanager_spec(), spec);
     assert_eq!((replicas(sim, "zync"), replicas(sim, "zync-que")), zync);

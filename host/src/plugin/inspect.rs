@@ -113,6 +113,11 @@ pub fn render(file: &Path, examined: &Examined) -> String {
         lines.push(format!("  runs after:      {}", m.after.join(", ")));
     }
     lines.push(format!("  hooks:           {}", m.hook_list()));
+    if m.restore_when == contract::manifest::RestoreWhen::Resumed {
+        lines.push(
+            "  restores:        once the quiesced plugins are back (restore-when = \"resumed\"), out of their outage".to_string(),
+        );
+    }
     lines.push("  capabilities:".to_string());
     let caps = Grant::describe(m);
     if caps.is_empty() {

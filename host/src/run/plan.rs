@@ -3,7 +3,7 @@
 //! on the APIManager (and the API server's address, by connecting), which chooses the
 //! plugin set and is one of the checks; no plugin runs, no exec, no patch, and no run
 //! state is written. The steps are in the order a restore takes them one at a time
-//! (`contract::order::quiesce_then_restore`, then every resume hook), each with the steps
+//! (`contract::order::restore_plan`), each with the steps
 //! it waits for (those that wait for none of each other run side by side) and what its
 //! plugin may do in `host inspect`'s words; the checks are the ones that refuse a restore
 //! before its first change, each with what it would say.
@@ -195,36 +195,16 @@ pub async fn plan(input: PlanInput<'_>) -> Result<Plan> {
 
 fn steps(plugins: &[PluginFile]) -> Vec<PlanStep> {
     let manifests: Vec<&contract::Manifest> = plugins.iter().map(|p| &p.manifest).collect();
-    let data = order::restore_steps(&manifests);
-    // The resumes run one after another once every data step has ended: the first waits
-    // for the data steps nothing else waits for.
-    let last: Vec<usize> = (0..data.len())
-        .filter(|&j| !data.iter().any(|s| s.waits_for.contains(&j)))
-        .collect();
-    let resumes = plugins
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.manifest.has_hook(Hook::Resume))
-        .enumerate()
-        .map(|(k, (i, _))| {
-            let waits_for = if k == 0 {
-                last.clone()
-            } else {
-                vec![data.len() + k - 1]
-            };
-            (i, Hook::Resume, waits_for)
-        });
-    data.iter()
-        .map(|s| (s.plugin, s.hook, s.waits_for.clone()))
-        .chain(resumes)
-        .map(|(i, hook, waits_for)| {
-            let p = &plugins[i];
+    order::restore_plan(&manifests)
+        .into_iter()
+        .map(|s| {
+            let p = &plugins[s.plugin];
             PlanStep {
                 plugin: p.manifest.name.clone(),
-                hook: hook.name().to_string(),
+                hook: s.hook.name().to_string(),
                 file: p.file.clone(),
                 description: p.manifest.description.clone(),
-                reads: if hook == Hook::Restore {
+                reads: if s.hook == Hook::Restore {
                     p.manifest
                         .artifacts
                         .iter()
@@ -234,7 +214,7 @@ fn steps(plugins: &[PluginFile]) -> Vec<PlanStep> {
                     Vec::new()
                 },
                 capabilities: Grant::describe(&p.manifest),
-                waits_for: waits_for.into_iter().map(|j| j + 1).collect(),
+                waits_for: s.waits_for.into_iter().map(|j| j + 1).collect(),
             }
         })
         .collect()

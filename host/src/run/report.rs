@@ -132,6 +132,24 @@ pub fn restore(r: &RestoreReport) -> String {
         (None, true) => {
             let _ = writeln!(out, "restore complete (run {})", r.run_id);
         }
+        (Some(f), true) if failed_at_a_resume(r) => {
+            // A workload not brought back as recorded: the data steps before it ended well.
+            let _ = writeln!(out, "restore FAILED at {f}");
+            let skipped = r
+                .steps
+                .iter()
+                .filter(|s| s.result == StepResult::Skipped)
+                .count();
+            let _ = writeln!(
+                out,
+                "the data steps before it ended well{}; nothing is left noted to put back",
+                if skipped > 0 {
+                    ", the skipped ones did not run"
+                } else {
+                    ""
+                }
+            );
+        }
         (Some(f), true) => {
             let _ = writeln!(out, "restore FAILED at {f}");
             let resumed: Vec<&str> = r
@@ -173,6 +191,15 @@ pub fn restore(r: &RestoreReport) -> String {
         }
     }
     out
+}
+
+/// Whether the run's first failed step is a resume: a workload not brought back, after
+/// the data steps before it had ended well.
+fn failed_at_a_resume(r: &RestoreReport) -> bool {
+    r.steps
+        .iter()
+        .find(|s| matches!(s.result, StepResult::Failed(_)))
+        .is_some_and(|s| s.hook == Hook::Resume)
 }
 
 /// After `host resume`: what was put back, and, unless the run had finished, that its

@@ -1,7 +1,8 @@
-//! `host restore` and `host resume`. A restore runs in the plugins' order: the quiesce
-//! and restore hooks as `contract::order::restore_steps` orders them (a quiesce after the
-//! restores of what its plugin comes after, every other restore after the quiesces), side
-//! by side where none waits for another, up to `--parallel` (see `schedule`), then every
+//! `host restore` and `host resume`. A restore runs in the plugins' order, stage by stage
+//! as `contract::order::restore_plan` gives it: a quiesce after the restores of what its
+//! plugin comes after, the restores made while it holds after the quiesces, side by side
+//! where none waits for another, up to `--parallel` (see `schedule`); the quiescing
+//! plugins' resumes; the restores declared `resumed`, side by side again; every other
 //! resume hook, one after another. The set is verified before the first change. When a
 //! step fails (or the run is interrupted), no further step starts, and every plugin that
 //! still holds journal notes of something it scaled down or changed gets its resume hook,
@@ -17,6 +18,7 @@ use crate::backup_set::verify::{self, Verified};
 use crate::cluster::PodPermit;
 use crate::error::{Error, Result};
 use contract::Hook;
+use contract::order::{Stage, Step as PlanStep};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepResult {
@@ -260,15 +262,9 @@ pub async fn resume(session: Arc<Session>) -> Result<RestoreReport> {
 /// What the run being resumed did, step by step, against the order it would have run.
 fn cut_off(session: &Session) -> Result<CutOff> {
     let manifests: Vec<&contract::Manifest> = session.plugins.iter().map(|p| &p.manifest).collect();
-    let planned: Vec<String> = contract::order::quiesce_then_restore(&manifests)
+    let planned: Vec<String> = contract::order::restore_plan(&manifests)
         .into_iter()
-        .map(|(i, hook)| format!("{} {hook}", manifests[i].name))
-        .chain(
-            manifests
-                .iter()
-                .filter(|m| m.has_hook(Hook::Resume))
-                .map(|m| format!("{} {}", m.name, Hook::Resume)),
-        )
+        .map(|s| format!("{} {}", manifests[s.plugin].name, s.hook))
         .collect();
     let mut out = CutOff {
         set: session.run.record()?.map(|r| r.set),
@@ -325,27 +321,96 @@ impl RestoreReport {
     }
 }
 
-/// The quiesce and restore steps, side by side where `contract::order::restore_steps`
-/// lets them (at most `--parallel` at once; one at a time is `quiesce_then_restore`'s
-/// order); then, on success, every resume hook, or on failure the put-back.
+/// The plan's stages, one after another (`contract::order::restore_plan`): the steps
+/// made while the quiescing plugins hold their workloads down, side by side where the
+/// plan lets them (at most `--parallel` at once; one at a time is the plan's order);
+/// their resumes, one after another, which end the outage; the restores declared
+/// `resumed`, side by side again; the other resumes. A failed or interrupted step starts
+/// nothing further and goes to the put-back.
 async fn phases(session: &Arc<Session>) -> Result<RestoreReport> {
     let mut report = RestoreReport::new(session);
     let manifests: Vec<&contract::Manifest> = session.plugins.iter().map(|p| &p.manifest).collect();
-    let planned = contract::order::restore_steps(&manifests);
-    let waits: Vec<Vec<usize>> = planned.iter().map(|s| s.waits_for.clone()).collect();
+    let plan = contract::order::restore_plan(&manifests);
+    // One listener for the whole run: a signal during a resume, which is let finish, is
+    // still heard by the next stage, which then starts nothing.
+    let mut interrupt = std::pin::pin!(interrupt_signal());
+    for stage in [Stage::Held, Stage::Return, Stage::Resumed, Stage::Last] {
+        let steps: Vec<&PlanStep> = plan.iter().filter(|s| s.stage == stage).collect();
+        let failure = match stage {
+            Stage::Held | Stage::Resumed => {
+                side_by_side(session, &plan, &steps, interrupt.as_mut(), &mut report).await
+            }
+            Stage::Return | Stage::Last => {
+                for step in &steps {
+                    let p = &session.plugins[step.plugin];
+                    report.steps.push(resume_step(session, p).await);
+                }
+                // The first resume that failed is the run's failure: the restore is not
+                // complete. A workload not put back also stops the run before the next
+                // stage's loads; after the last stage nothing is left to stop.
+                let ran = &report.steps[report.steps.len() - steps.len()..];
+                let failed = ran.iter().find_map(|s| match &s.result {
+                    StepResult::Failed(m) => Some(format!("{} {}: {m}", s.plugin, s.hook)),
+                    _ => None,
+                });
+                if stage == Stage::Last {
+                    report.failure = failed;
+                    None
+                } else {
+                    failed
+                }
+            }
+        };
+        if let Some(failure) = failure {
+            report.failure = Some(failure);
+            // The restores of later stages never started.
+            for step in plan
+                .iter()
+                .filter(|s| s.stage > stage && s.hook != Hook::Resume)
+            {
+                report.steps.push(Step {
+                    plugin: session.plugins[step.plugin].manifest.name.clone(),
+                    hook: step.hook,
+                    result: StepResult::Skipped,
+                    duration: Duration::ZERO,
+                });
+            }
+            return put_back(session, report, "putting back what the run changed").await;
+        }
+    }
+    finish(session, report)
+}
+
+/// One stage's quiesce and restore steps, side by side where their waits allow; each
+/// result goes into the report. Returns the run's failure, if a step failed (the first
+/// to end failed) or was cut.
+async fn side_by_side(
+    session: &Arc<Session>,
+    plan: &[PlanStep],
+    steps: &[&PlanStep],
+    interrupt: std::pin::Pin<&mut impl std::future::Future<Output = &'static str>>,
+    report: &mut RestoreReport,
+) -> Option<String> {
+    // The plan's indices, as indices into this stage's steps; the waits on earlier
+    // stages are met.
+    let local = |i: usize| steps.iter().position(|s| std::ptr::eq(*s, &plan[i]));
+    let waits: Vec<Vec<usize>> = steps
+        .iter()
+        .map(|s| s.waits_for.iter().filter_map(|&i| local(i)).collect())
+        .collect();
     let label = |j: usize| {
         format!(
             "{} {}",
-            session.plugins[planned[j].plugin].manifest.name, planned[j].hook
+            session.plugins[steps[j].plugin].manifest.name, steps[j].hook
         )
     };
-    let mut started = vec![std::time::Instant::now(); planned.len()];
+    let mut started = vec![std::time::Instant::now(); steps.len()];
     let ran = schedule::run(
         &waits,
         session.settings.parallel,
         |j| {
             started[j] = std::time::Instant::now();
-            let (i, hook) = (planned[j].plugin, planned[j].hook);
+            let (i, hook) = (steps[j].plugin, steps[j].hook);
             // Logged here, in start order: `host resume` reads where a run was from it.
             session.run.log_step(
                 &session.plugins[i].manifest.name,
@@ -363,14 +428,14 @@ async fn phases(session: &Arc<Session>) -> Result<RestoreReport> {
                 .progress()
                 .line(&format!("running: {}", names.join(", ")));
         },
-        interrupt_signal(),
+        interrupt,
     )
     .await;
     // The first failure is the one that ended first; a signal's cut comes after any.
     let mut first: Option<(std::time::Instant, String)> = None;
     let mut cut: Option<String> = None;
     for (j, ran) in ran.into_iter().enumerate() {
-        let (i, hook) = (planned[j].plugin, planned[j].hook);
+        let (i, hook) = (steps[j].plugin, steps[j].hook);
         let name = session.plugins[i].manifest.name.clone();
         let (result, duration) = match ran {
             // It logged its own end.
@@ -407,20 +472,7 @@ async fn phases(session: &Arc<Session>) -> Result<RestoreReport> {
             duration,
         });
     }
-    report.failure = first.map(|(_, f)| f).or(cut);
-    if report.failure.is_some() {
-        return put_back(session, report, "putting back what the run changed").await;
-    }
-    // Success: every resume hook, in order; a failing one does not stop the others.
-    for p in session
-        .plugins
-        .iter()
-        .filter(|p| p.manifest.has_hook(Hook::Resume))
-    {
-        let step = resume_step(session, p).await;
-        report.steps.push(step);
-    }
-    finish(session, report)
+    first.map(|(_, f)| f).or(cut)
 }
 
 /// A step that did not run to its end: its end logged, and the first such one kept as the

@@ -1,6 +1,7 @@
 //! The restore steps that belong to no data set. Runs last in each phase: `restore` after
-//! every data set is back (backend-worker, 9.5.6), `resume` after system-app is back
-//! (sidekiq and searchd, 9.5.8 and 9.5.8.1; the zync resync, 9.5.8.2). A failed restore
+//! every data set is back and system-app with them (backend-worker, 9.5.6; its manifest
+//! says why after 9.5.7), `resume` after that (sidekiq and searchd, 9.5.8 and 9.5.8.1;
+//! the zync resync, 9.5.8.2). A failed restore
 //! does not call `resume` here (nothing is recorded to put back), so the resync never
 //! runs against half-restored data.
 
