@@ -441,9 +441,9 @@ mod tests {
                 // The quiesced plugin back once every step made while it was held has
                 // ended; then the other resumes, one after another.
                 "system-app resume <- [restarts restore]",
-                "zync-database resume <- [system-app resume]",
-                "backend-redis resume <- [zync-database resume]",
-                "system-redis resume <- [backend-redis resume]",
+                "backend-redis resume <- [system-app resume]",
+                "zync-database resume <- [backend-redis resume]",
+                "system-redis resume <- [zync-database resume]",
                 "restarts resume <- [system-redis resume]",
             ]
         );
@@ -472,9 +472,9 @@ mod tests {
                 "system-app resume <- [system-mysql restore, system-storage restore, system-redis restore]",
                 "zync-database restore <- [system-app resume]",
                 "restarts restore <- [zync-database restore]",
-                "zync-database resume <- [restarts restore]",
-                "backend-redis resume <- [zync-database resume]",
-                "system-redis resume <- [backend-redis resume]",
+                "backend-redis resume <- [restarts restore]",
+                "zync-database resume <- [backend-redis resume]",
+                "system-redis resume <- [zync-database resume]",
                 "restarts resume <- [system-redis resume]",
             ]
         );
@@ -508,7 +508,10 @@ mod tests {
             resumed("zync"),
             with_hooks("q", &["zync"], "\"quiesce\", \"resume\""),
         ]);
-        assert!(e.contains("plugin `q` quiesces, but comes after `zync`"), "{e}");
+        assert!(
+            e.contains("plugin `q` quiesces, but comes after `zync`"),
+            "{e}"
+        );
         // A plugin that quiesces restores while it holds.
         let e = Manifest::parse(
             "name = \"q\"\nversion = \"1\"\nthreescale = [\"2.15\"]\nhooks = [\"quiesce\", \"restore\"]\nrestore-when = \"resumed\"\n",
@@ -526,7 +529,10 @@ mod tests {
         for (j, s) in steps.iter().enumerate() {
             assert!(s.waits_for.iter().all(|&i| i < j), "{s:?} at {j}");
             // The stages follow each other.
-            assert!(steps[..j].iter().all(|e| e.stage <= s.stage), "{s:?} at {j}");
+            assert!(
+                steps[..j].iter().all(|e| e.stage <= s.stage),
+                "{s:?} at {j}"
+            );
         }
     }
 

@@ -524,10 +524,22 @@ async fn put_back(
     mut report: RestoreReport,
     why: &str,
 ) -> Result<RestoreReport> {
+    // A resume that already ran in this run and failed is not run again: its failure
+    // (a time limit of minutes, perhaps) is reported, and its notes are kept for
+    // `host resume` once the cause is fixed.
+    let ran = |name: &str| {
+        report
+            .steps
+            .iter()
+            .any(|s| s.plugin == name && s.hook == Hook::Resume)
+    };
     let pending: Vec<_> = session
         .plugins
         .iter()
-        .filter(|p| p.manifest.has_hook(Hook::Resume) && session.has_notes(&p.manifest.name))
+        .filter(|p| {
+            let name = &p.manifest.name;
+            p.manifest.has_hook(Hook::Resume) && session.has_notes(name) && !ran(name)
+        })
         .collect();
     if !pending.is_empty() {
         session.progress().line(&format!(
