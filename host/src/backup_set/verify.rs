@@ -600,6 +600,7 @@ mod tests {
                 threescale: vec![],
                 after: vec![],
                 hooks: vec![],
+                restore_when: Default::default(),
                 artifacts: vec![Artifact {
                     path: "system".into(),
                     format: Format::Tree,
