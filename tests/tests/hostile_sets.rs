@@ -527,14 +527,25 @@ fn plant(set: &Path, component: &str, file: &str, line: &str) {
 
 /// H4: a dump with a client command (`\!`), re-hashed so the set verifies: the restore
 /// fails at that step naming the artifact and the line, the command never reaches the
-/// client (no /tmp/pwned in the pod), and system-app is put back.
+/// client (no /tmp/pwned in the pod), and what the run scaled down is put back: system-app
+/// for MySQL's load, made while it is down; zync for zync's, made once system-app is back.
 #[test]
 fn a_dump_with_a_client_command_fails_its_step_before_the_command_reaches_the_client() {
     let (f, _turn) = setup();
     let sim = f.sim;
-    for (component, file, deployment) in [
-        ("system-mysql", "system-mysql-backup.gz", "system-mysql"),
-        ("zync-database", "zync-database-backup.gz", "zync-database"),
+    for (component, file, deployment, put_back) in [
+        (
+            "system-mysql",
+            "system-mysql-backup.gz",
+            "system-mysql",
+            "put back by system-app",
+        ),
+        (
+            "zync-database",
+            "zync-database-backup.gz",
+            "zync-database",
+            "put back by zync-database",
+        ),
     ] {
         let set = copy_of(f);
         plant(set.path(), component, file, "\\! touch /tmp/pwned");
@@ -559,7 +570,7 @@ fn a_dump_with_a_client_command_fails_its_step_before_the_command_reaches_the_cl
                 &format!("restore FAILED at {component} restore"),
                 &format!("artifact `{file}`"),
                 "`\\!`",
-                "put back by system-app",
+                put_back,
             ],
         );
         let line = run
