@@ -162,7 +162,7 @@ pub fn restore(r: &RestoreReport) -> String {
             if resumed.is_empty() {
                 let _ = writeln!(
                     out,
-                    "nothing to put back: no step before the failure had recorded a change"
+                    "nothing was left to put back: no change recorded before the failure was still outstanding"
                 );
             } else {
                 let _ = writeln!(
