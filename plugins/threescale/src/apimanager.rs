@@ -129,16 +129,9 @@ pub fn replicas(spec: &Value) -> Option<i64> {
 /// Records `spec`, then scales its workloads to 0 through the APIManager and waits
 /// until the operator and the workloads have done it.
 pub fn scale_down(release: &Release, apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
-    // Start from an operator that is not held. A change it receives while system-app-pre
-    // runs is held and then dropped (see `settle`). And right after system-app has changed
-    // (its put-back and restart at 9.5.7, just before zync's load) the Job of the older
-    // generation is still running: the operator's DeleteJob refuses a running Job with an
-    // error ("won't delete job ... because it's still running", pkg/helper/job.go
-    // DeleteJob; returned by system_reconciler.go:154-158), which ends that reconcile
-    // before the zync reconciler (reconcileAPIManagerLogic stops at an error), and the
-    // retries back off. Once the Job of the current generation exists, the older ones are
-    // gone; so wait until it has run for system-app as it is now.
-    wait_for_pre_deploy_of_current_generation(release)?;
+    // A change the operator receives while system-app-pre runs is held and then dropped
+    // (see `settle`); start from an operator that is not held.
+    wait_for_pre_deploy_run(release)?;
     let current = objects::get(API, KIND, apimanager)?
         .pointer(spec.pointer)
         .cloned()
