@@ -83,6 +83,9 @@ fn check_restore_when(in_order: &[&Manifest]) -> Result<(), ManifestError> {
     for (i, m) in in_order.iter().enumerate() {
         let held = m.has_hook(Hook::Quiesce)
             || (m.has_hook(Hook::Restore) && m.restore_when == RestoreWhen::Quiesced);
+        if !held {
+            continue;
+        }
         let Some(r) = ancestors[i]
             .iter()
             .map(|&a| in_order[a])
@@ -90,9 +93,6 @@ fn check_restore_when(in_order: &[&Manifest]) -> Result<(), ManifestError> {
         else {
             continue;
         };
-        if !held {
-            continue;
-        }
         let what = if m.has_hook(Hook::Quiesce) {
             "quiesces"
         } else {
@@ -196,7 +196,10 @@ pub fn restore_plan(in_order: &[&Manifest]) -> Vec<Step> {
         steps.push((i, Hook::Resume, Stage::Last));
     }
 
-    let last_quiesce = steps.iter().rposition(|(_, h, _)| *h == Hook::Quiesce);
+    let quiesce_steps: Vec<usize> = (0..steps.len())
+        .filter(|&s| steps[s].1 == Hook::Quiesce)
+        .collect();
+    let last_quiesce = quiesce_steps.last().copied();
     let mut direct: Vec<BTreeSet<usize>> = Vec::with_capacity(steps.len());
     for (j, &(pj, hj, sj)) in steps.iter().enumerate() {
         let mut needs: BTreeSet<usize> = match sj {
@@ -211,7 +214,7 @@ pub fn restore_plan(in_order: &[&Manifest]) -> Vec<Step> {
             Stage::Return | Stage::Last => (0..j).filter(|&i| steps[i].2 == sj).collect(),
         };
         if sj == Stage::Held && hj == Hook::Restore && last_quiesce.is_some_and(|q| j > q) {
-            needs.extend(quiescers_steps(&steps));
+            needs.extend(quiesce_steps.iter().copied());
         }
         // Each later stage starts once every step of the ones before has ended.
         needs.extend((0..j).filter(|&i| steps[i].2 < sj));
@@ -239,12 +242,6 @@ pub fn restore_plan(in_order: &[&Manifest]) -> Vec<Step> {
                 .filter(|&i| !needs.iter().any(|&k| closure[k].contains(&i)))
                 .collect(),
         })
-        .collect()
-}
-
-fn quiescers_steps(steps: &[(usize, Hook, Stage)]) -> Vec<usize> {
-    (0..steps.len())
-        .filter(|&s| steps[s].1 == Hook::Quiesce)
         .collect()
 }
 

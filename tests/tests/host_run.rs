@@ -281,6 +281,7 @@ fn inspect_lists_capabilities_and_refuses_what_is_not_a_plugin() {
     let run = sim.host_ok(&["inspect", zync.to_str().unwrap()]);
     for expected in [
         "zync-database 0.3.0",
+        "restores:        once the quiesced plugins are back (restore-when = \"resumed\")",
         "exec commands in pods matching deployment=zync-database (the pod's default container)",
         "only these commands: bash (bash runs any command, so this is full control of the container",
         "patch APIManager (apps.3scale.net/v1alpha1): any name, at /spec/zync",

@@ -102,6 +102,18 @@ fn must(log: &[(String, String)], step: &str, event: &str) -> usize {
     at(log, step, event).unwrap_or_else(|| panic!("no `{step}` {event} in {log:#?}"))
 }
 
+/// A copy of `set` whose COMPONENT-backup.gz ends with a statement both MySQL and psql
+/// refuse, re-hashed so that the set verifies: the load fails at its end.
+fn with_a_broken_dump(set: &Path, component: &str) -> tempfile::TempDir {
+    let copy = tamper::copy_set(set);
+    let file = format!("{component}-backup.gz");
+    tamper::edit_gzip(&copy.path().join(&file), |sql| {
+        format!("{sql}\nCREATE TABLE broken (;\n")
+    });
+    tamper::rehash(copy.path(), component, &file);
+    copy
+}
+
 fn replicas(sim: &Sim, deployment: &str) -> Value {
     sim.json(&["get", "deployment", deployment, "-o", "json"])["spec"]["replicas"].clone()
 }
@@ -227,10 +239,7 @@ fn parallel_1_runs_one_step_at_a_time_in_the_plans_order() {
 #[test]
 fn a_load_that_fails_beside_others_stops_the_restore_and_everything_is_put_back() {
     let (sim, original, _turn) = setup();
-    let set = tamper::copy_set(original);
-    let dump = set.path().join("system-mysql-backup.gz");
-    tamper::edit_gzip(&dump, |sql| format!("{sql}\nCREATE TABLE broken (;\n"));
-    tamper::rehash(set.path(), "system-mysql", "system-mysql-backup.gz");
+    let set = with_a_broken_dump(original, "system-mysql");
 
     let spec = sim.apimanager_spec();
     let conf = sim.json(&["get", "configmap", "redis-config", "-o", "json"])["data"].clone();
@@ -321,10 +330,7 @@ fn a_load_that_fails_beside_others_stops_the_restore_and_everything_is_put_back(
 #[test]
 fn a_load_after_the_outage_that_fails_leaves_system_app_up_and_zync_put_back() {
     let (sim, original, _turn) = setup();
-    let set = tamper::copy_set(original);
-    let dump = set.path().join("zync-database-backup.gz");
-    tamper::edit_gzip(&dump, |sql| format!("{sql}\nCREATE TABLE broken (;\n"));
-    tamper::rehash(set.path(), "zync-database", "zync-database-backup.gz");
+    let set = with_a_broken_dump(original, "zync-database");
     let spec = sim.apimanager_spec();
     let zync = (replicas(sim, "zync"), replicas(sim, "zync-que"));
 

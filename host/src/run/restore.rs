@@ -338,7 +338,7 @@ async fn phases(session: &Arc<Session>) -> Result<RestoreReport> {
         let steps: Vec<&PlanStep> = plan.iter().filter(|s| s.stage == stage).collect();
         let failure = match stage {
             Stage::Held | Stage::Resumed => {
-                side_by_side(session, &plan, &steps, interrupt.as_mut(), &mut report).await
+                side_by_side(session, &plan, stage, interrupt.as_mut(), &mut report).await
             }
             Stage::Return | Stage::Last => {
                 for step in &steps {
@@ -387,16 +387,24 @@ async fn phases(session: &Arc<Session>) -> Result<RestoreReport> {
 async fn side_by_side(
     session: &Arc<Session>,
     plan: &[PlanStep],
-    steps: &[&PlanStep],
+    stage: Stage,
     interrupt: std::pin::Pin<&mut impl std::future::Future<Output = &'static str>>,
     report: &mut RestoreReport,
 ) -> Option<String> {
+    let steps: Vec<&PlanStep> = plan.iter().filter(|s| s.stage == stage).collect();
     // The plan's indices, as indices into this stage's steps; the waits on earlier
     // stages are met.
-    let local = |i: usize| steps.iter().position(|s| std::ptr::eq(*s, &plan[i]));
+    let mut local = Vec::with_capacity(plan.len());
+    let mut next = 0;
+    for s in plan {
+        local.push((s.stage == stage).then(|| {
+            next += 1;
+            next - 1
+        }));
+    }
     let waits: Vec<Vec<usize>> = steps
         .iter()
-        .map(|s| s.waits_for.iter().filter_map(|&i| local(i)).collect())
+        .map(|s| s.waits_for.iter().filter_map(|&i| local[i]).collect())
         .collect();
     let label = |j: usize| {
         format!(
