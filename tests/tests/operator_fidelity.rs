@@ -237,3 +237,87 @@ fn both_redis_are_restored_in_one_redis_config_window() {
         conf_before
     );
 }
+
+/// Seconds since midnight (UTC) of an event line of `sim events`, which begins with an
+/// RFC 3339 time such as `2026-11-27T01:34:41.677Z`.
+fn event_second(line: &str) -> f64 {
+    let clock = &line[11..23];
+    let parts: Vec<f64> = clock.split(':').map(|p| p.parse().unwrap()).collect();
+    parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
+}
+
+/// The operator watches no Jobs (apimanager_controller.go:366-384). A change it receives
+/// while system-app-pre runs for a generation of system-app that is no longer current
+/// fails its reconcile before zync's part ("won't delete job ... still running",
+/// pkg/helper/job.go:117-135), and its retries back off, doubling, for as long as the Job
+/// runs; the Job's completion then wakes nothing. zync's scale-down must notice and ask
+/// the operator again once the Job is done, not sit out the backoff (the stall of up to
+/// 30 s that the 512 MiB bench showed right after system-app's return).
+#[test]
+fn zync_scale_down_behind_a_stale_pre_job_asks_the_operator_again_once_the_job_completes() {
+    // A slow operator, so the restore's change reaches it after it has made the stale
+    // Job; a long Job, so its backoff would outlast the Job by far.
+    const JOB_SECONDS: f64 = 20.0;
+    let sim = Sim::start_with(&[
+        "--operator-delay",
+        "3",
+        "--deploy-job-seconds",
+        &JOB_SECONDS.to_string(),
+    ]);
+    sim.sim(&["seed", "--size", "1MiB"]);
+    let zync = plugin("3scale-2.15", "zync.wasm");
+    let set = tempfile::tempdir().unwrap();
+    let run = sim.run_plugin("backup", &zync, set.path());
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    sim.settle_system_app();
+
+    // No Job when the restore looks, so it changes the APIManager at once; two new
+    // generations of system-app, so the Job the operator then makes for the first is
+    // stale by the time it handles the restore's change.
+    sim.ok(&["delete", "job", "system-app-pre"]);
+    sim.ok(&["rollout", "restart", "deployment/system-app"]);
+    // kubectl refuses a second restart within the same second.
+    std::thread::sleep(Duration::from_millis(1100));
+    sim.ok(&["rollout", "restart", "deployment/system-app"]);
+    let run = sim.run_plugin("restore", &zync, set.path());
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.all()
+            .contains("asking it to reconcile again once no system-app-pre Job runs"),
+        "the operator should have been stuck behind the stale Job: {}",
+        run.all()
+    );
+
+    let events = sim.sim(&["events"]);
+    let lines: Vec<&str> = events.lines().collect();
+    let scaled = lines
+        .iter()
+        .position(|l| l.contains("updated deployment/zync: replicas 1 -> 0"))
+        .expect("the operator scaled zync down");
+    let stuck = lines[..scaled]
+        .iter()
+        .any(|l| l.contains("won't delete job system-app-pre because it's still running"));
+    assert!(stuck, "the operator never refused the stale Job:\n{events}");
+    let completed = lines[..scaled]
+        .iter()
+        .rposition(|l| l.contains("Completed job/system-app-pre"))
+        .expect("the stale Job completed before zync was scaled down");
+    // The nudge reaches the operator one operator delay (3 s) after the Job completes; its
+    // own backoff would come about a Job's length later.
+    let gap = event_second(lines[scaled]) - event_second(lines[completed]);
+    assert!(
+        (0.0..12.0).contains(&gap),
+        "zync was scaled down {gap:.1}s after the stale Job completed, not soon after the restore asked again:\n{}",
+        lines[completed..=scaled].join("\n")
+    );
+    assert_eq!(
+        sim.ok(&[
+            "get",
+            "deployment",
+            "zync",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "1"
+    );
+}

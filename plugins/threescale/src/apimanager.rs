@@ -17,9 +17,6 @@ pub const KIND: &str = "APIManager";
 /// How long the operator may take to act on a change, system-app-pre Job included.
 pub const WAIT: u32 = 900;
 
-/// How long an operator that has not acted on a change is given before it is asked again.
-const STALL: u32 = 30;
-
 /// The annotation changed to give the operator an event to reconcile on. Any change of
 /// the APIManager does; this key is ours, and the operator ignores it.
 pub const RECONCILE_ANNOTATION: &str = "host.3scale.net/reconcile-request";
@@ -195,41 +192,54 @@ pub fn put_back(release: &Release, apimanager: &str, spec: &Spec, section: &str)
 /// Waits until the workload asks for `replicas` (the operator has acted) and has rolled
 /// out to it (its controller has seen the change and the pods are there, or gone).
 ///
-/// The operator reconciles on events. While a system-app-pre Job runs (2.15) it holds
-/// system-app and returns, and the retry it asks for is dropped (system_reconciler.go:322
-/// returns `RequeueAfter`, which `reconcileAPIManagerLogic` passes on only with
-/// `Requeue`), so a change that arrived meanwhile waits for some later event. If nothing
-/// happens for a while, the Job is waited for and the operator is given an event: an
-/// annotation of ours on the APIManager changes.
+/// The operator reconciles on events, and a reconcile can end before it reaches the
+/// workload:
+/// - while a system-app-pre Job runs (2.15) the operator holds system-app, and the retry
+///   it asks for is dropped (system_reconciler.go:322 returns `RequeueAfter`, which
+///   `reconcileAPIManagerLogic` passes on only with `Requeue`);
+/// - if system-app has changed since that Job was made, the reconcile fails before any
+///   later component (`DeleteJob` refuses a running Job, pkg/helper/job.go:117-135;
+///   system_reconciler.go:154-158 returns the error), and is retried after the
+///   controller's backoff, which doubles per failure and grows to minutes while the Job
+///   runs (client-go's default controller rate limiter).
+///
+/// The operator watches no Jobs (apimanager_controller.go:366-384 has no `Owns(Job)`), so
+/// a Job's completion wakes nothing. So each time the workload has not moved within
+/// `LOOK`, the Job is waited for and the operator is given an event of ours: an
+/// annotation on the APIManager changes.
 pub fn settle(release: &Release, apimanager: &str, name: &str, replicas: i64) -> Result<()> {
+    /// Long enough for an operator that is not held to act (a reconcile of the whole
+    /// APIManager, behind its informer cache), short against a Job's run.
+    const LOOK: u32 = 5;
     let workload = release.workload;
     let condition = format!("jsonpath={{.spec.replicas}}={replicas}");
-    let wait = |seconds| {
-        objects::wait_for(
+    let mut asked = 0;
+    loop {
+        match objects::wait_for(
             workload.api_version(),
             workload.kind(),
             name,
             &condition,
-            seconds,
-        )
-    };
-    match wait(STALL) {
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::Timeout => {
-            info!(
-                "the operator has not set {} to {replicas} replicas after {STALL}s; asking it to reconcile again",
-                workload.noun(name)
-            );
-            wait_for_pre_deploy_run(release)?;
-            nudge(apimanager)?;
-            wait(WAIT).map_err(|e| {
-                e.context(&format!(
+            LOOK,
+        ) {
+            Ok(_) => break,
+            Err(e) if e.kind() == ErrorKind::Timeout && (asked + 1) * LOOK < WAIT => {}
+            Err(e) => {
+                return Err(e.context(&format!(
                     "waiting for the operator to set {} to {replicas} replicas",
                     workload.noun(name)
-                ))
-            })?;
+                )));
+            }
         }
-        Err(e) => return Err(e),
+        if asked == 0 {
+            info!(
+                "the operator has not set {} to {replicas} replicas after {LOOK}s; asking it to reconcile again once no system-app-pre Job runs",
+                workload.noun(name)
+            );
+        }
+        wait_for_pre_deploy_run(release)?;
+        nudge(apimanager)?;
+        asked += 1;
     }
     workload.settled(name, replicas, WAIT)
 }
