@@ -280,7 +280,7 @@ fn inspect_lists_capabilities_and_refuses_what_is_not_a_plugin() {
     let zync = plugin("3scale-2.15", "zync.wasm");
     let run = sim.host_ok(&["inspect", zync.to_str().unwrap()]);
     for expected in [
-        "zync-database 0.3.0",
+        "zync-database 0.3.1",
         "restores:        once the quiesced plugins are back (restore-when = \"resumed\")",
         "exec commands in pods matching deployment=zync-database (the pod's default container)",
         "only these commands: bash (bash runs any command, so this is full control of the container",

@@ -344,7 +344,7 @@ fn a_single_plugin_goes_to_its_set() {
     let reg = registry();
     let scratch = Scratch::new();
     let zync = plugin_set("2.15").join("zync.wasm");
-    let reference = reg.reference("vendor/zync:0.3.0");
+    let reference = reg.reference("vendor/zync:0.3.1");
     let push = scratch.host_ok(&["plugin", "push", &reference, s(&zync)]);
     assert!(push.stdout.contains("zync.wasm"), "{}", push.stdout);
     assert!(push.stdout.contains(", unsigned"), "{}", push.stdout);
