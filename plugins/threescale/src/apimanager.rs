@@ -58,6 +58,10 @@ pub struct Spec {
     pub journal_key: &'static str,
     /// (member of the spec, or "" for the spec itself; workload it scales)
     pub parts: &'static [(&'static str, &'static str)],
+    /// Whether the operator holds these workloads while system-app-pre runs (2.15:
+    /// system-app's Deployment is reconciled only once the Job has completed,
+    /// system_reconciler.go:183-205); the other components are reconciled meanwhile.
+    pub held_by_pre_deploy: bool,
 }
 
 /// `.spec.system.appSpec`: system-app.
@@ -65,6 +69,7 @@ pub const SYSTEM_APP: Spec = Spec {
     pointer: "/spec/system/appSpec",
     journal_key: "system-app-spec",
     parts: &[("", "system-app")],
+    held_by_pre_deploy: true,
 };
 
 /// `.spec.zync`: zync (appSpec) and zync-que (queSpec).
@@ -72,6 +77,7 @@ pub const ZYNC: Spec = Spec {
     pointer: "/spec/zync",
     journal_key: "zync-spec",
     parts: &[("appSpec", "zync"), ("queSpec", "zync-que")],
+    held_by_pre_deploy: false,
 };
 
 impl Spec {
@@ -126,9 +132,14 @@ pub fn replicas(spec: &Value) -> Option<i64> {
 /// Records `spec`, then scales its workloads to 0 through the APIManager and waits
 /// until the operator and the workloads have done it.
 pub fn scale_down(release: &Release, apimanager: &str, spec: &Spec, section: &str) -> Result<()> {
-    // A change the operator receives while system-app-pre runs is held and then dropped
-    // (see `settle`); start from an operator that is not held.
-    wait_for_pre_deploy_run(release)?;
+    // Start from an operator that can act on the change (see `settle`): for system-app,
+    // one that does not hold it behind a running system-app-pre; for the others, one whose
+    // reconcile gets past system's.
+    if spec.held_by_pre_deploy {
+        wait_for_pre_deploy_run(release)?;
+    } else {
+        wait_for_stale_pre_deploy_run(release)?;
+    }
     let current = objects::get(API, KIND, apimanager)?
         .pointer(spec.pointer)
         .cloned()
@@ -277,6 +288,37 @@ pub fn wait_for_pre_deploy_run(release: &Release) -> Result<()> {
     objects::wait_for("batch/v1", "Job", job, "condition=Complete", WAIT)
         .map(|_| ())
         .map_err(|e| e.context(&format!("the operator's {job} Job (`oc logs job/{job}`)")))
+}
+
+/// Waits until no system-app-pre Job runs that was made for an older generation of
+/// system-app (2.15). The operator must delete such a Job before it goes on, refuses while
+/// it runs, and so ends every reconcile before the components after system
+/// (system_reconciler.go:149-158, pkg/helper/job.go:117-135). A Job made for the current
+/// generation only holds system-app's Deployment; the reconcile goes on to zync. Right
+/// after system-app's return that Job runs for a minute on a real cluster (a Rails boot
+/// and `db:migrate`), which zync need not wait out.
+pub fn wait_for_stale_pre_deploy_run(release: &Release) -> Result<()> {
+    let PreDeploy::Job {
+        name: job,
+        generation_annotation,
+    } = release.pre_deploy
+    else {
+        return Ok(());
+    };
+    let found = match objects::get("batch/v1", "Job", job) {
+        Ok(found) => found,
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let workload = release.workload;
+    let app = objects::get(workload.api_version(), workload.kind(), "system-app")?;
+    let made_for = found["metadata"]["annotations"][generation_annotation]
+        .as_str()
+        .and_then(|g| g.parse::<i64>().ok());
+    if made_for.is_some() && made_for == app["metadata"]["generation"].as_i64() {
+        return Ok(());
+    }
+    wait_for_pre_deploy_run(release)
 }
 
 /// Waits until `rake boot openshift:deploy` has run for system-app as it is now, before a
