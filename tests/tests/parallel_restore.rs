@@ -133,14 +133,21 @@ fn journals_empty(sim: &Sim, set: &Path) {
 
 /// Damaged, then restored with four at a time: every component is back; the three loads
 /// ran together once system-app was down (each started before any of them ended), and
-/// system-app came back as soon as they had ended; zync's load, then the restarts, ran
-/// once it was back.
+/// system-app came back as soon as they had ended, with a pod of its scale-up and no
+/// second restart; zync's load, then the restarts, ran once it was back.
 #[test]
 fn the_data_loads_run_side_by_side_while_system_app_is_down() {
     let (sim, set, _turn) = setup();
     let before = backup(sim).1.clone();
     let spec = sim.apimanager_spec();
     sim.sim(&["damage"]);
+    let pod_before = sim.pod("system-app");
+    let restarted = || {
+        sim.json(&["get", "deployment", "system-app", "-o", "json"])["spec"]["template"]["metadata"]
+            ["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .clone()
+    };
+    let restarted_before = restarted();
 
     let run = restore(sim, set, &["--parallel", "4"]);
     assert_eq!(run.code, Some(0), "{}", run.all());
@@ -148,6 +155,16 @@ fn the_data_loads_run_side_by_side_while_system_app_is_down() {
     assert_same(&before, &sim.fingerprint());
     assert_eq!(sim.apimanager_spec(), spec);
     assert_eq!(replicas(sim, "system-app"), 1);
+    // system-app runs a pod started by the restore's scale-up from none, which is the
+    // manual's "latest version"; it was not restarted a second time (9.5.7's restart).
+    assert_ne!(sim.pod("system-app"), pod_before);
+    assert_eq!(restarted(), restarted_before, "system-app was restarted");
+    assert!(
+        run.stderr
+            .contains("no rollout restart deployment/system-app: every system-app pod started after the restore"),
+        "{}",
+        run.stderr
+    );
 
     let log = step_log(sim, set);
     let quiesced = must(&log, "system-app quiesce", "ok");
