@@ -696,3 +696,30 @@ fn kubectl_execs_over_spdy_too() {
     assert_eq!(out.status.code(), Some(6), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "SPDY\n");
 }
+
+/// A program the container does not have never starts: the runtime fails the exec, and
+/// the API server answers with its internal error, not an exit code from a shell.
+#[test]
+fn exec_of_a_program_the_container_lacks_is_the_runtimes_error() {
+    let pod = sim().pod("system-mysql");
+    let out = sim().kubectl(&["exec", &pod, "--", "no-such-program", "--version"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        stderr.contains("exec: \"no-such-program\": executable file not found in $PATH"),
+        "{stderr}"
+    );
+    // A path that is not there either; a program that is, by name and by path, still runs.
+    let out = sim().kubectl(&["exec", &pod, "--", "/usr/bin/no-such-program"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "exec: \"/usr/bin/no-such-program\": stat /usr/bin/no-such-program: no such file or directory"
+        ),
+        "{out:?}"
+    );
+    assert_eq!(
+        sim().ok(&["exec", &pod, "--", "/bin/echo", "here"]),
+        "here\n"
+    );
+    assert_eq!(sim().ok(&["exec", &pod, "--", "echo", "here"]), "here\n");
+}

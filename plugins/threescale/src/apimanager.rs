@@ -8,7 +8,7 @@
 use guest_sdk::json::{Map, Value, json};
 use guest_sdk::prelude::*;
 
-use crate::release::{PreDeploy, Release};
+use crate::release::Release;
 
 /// `apps.3scale.net/v1alpha1` (apis/apps/v1alpha1/groupversion_info.go:29).
 pub const API: &str = "apps.3scale.net/v1alpha1";
@@ -277,7 +277,7 @@ fn nudge(apimanager: &str) -> Result<()> {
 /// (pkg/helper/job.go:117-135). 2.14: nothing to wait for here, the hook runs only
 /// inside a rollout of system-app, which `settle` waits out.
 pub fn wait_for_pre_deploy_run(release: &Release) -> Result<()> {
-    let PreDeploy::Job { name: job, .. } = release.pre_deploy else {
+    let Some((job, _)) = release.pre_deploy.job() else {
         return Ok(());
     };
     match objects::get("batch/v1", "Job", job) {
@@ -298,11 +298,7 @@ pub fn wait_for_pre_deploy_run(release: &Release) -> Result<()> {
 /// after system-app's return that Job runs for a minute on a real cluster (a Rails boot
 /// and `db:migrate`), which zync need not wait out.
 pub fn wait_for_stale_pre_deploy_run(release: &Release) -> Result<()> {
-    let PreDeploy::Job {
-        name: job,
-        generation_annotation,
-    } = release.pre_deploy
-    else {
+    let Some((job, generation_annotation)) = release.pre_deploy.job() else {
         return Ok(());
     };
     let found = match objects::get("batch/v1", "Job", job) {
@@ -310,15 +306,21 @@ pub fn wait_for_stale_pre_deploy_run(release: &Release) -> Result<()> {
         Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(e),
     };
-    let workload = release.workload;
-    let app = objects::get(workload.api_version(), workload.kind(), "system-app")?;
     let made_for = found["metadata"]["annotations"][generation_annotation]
         .as_str()
         .and_then(|g| g.parse::<i64>().ok());
-    if made_for.is_some() && made_for == app["metadata"]["generation"].as_i64() {
+    if made_for == Some(system_app_generation(release)?) {
         return Ok(());
     }
     wait_for_pre_deploy_run(release)
+}
+
+/// system-app's `metadata.generation`, the one the operator makes its Jobs for (1 while
+/// there is none, as getSystemAppDeploymentGeneration says).
+fn system_app_generation(release: &Release) -> Result<i64> {
+    let workload = release.workload;
+    let app = objects::get(workload.api_version(), workload.kind(), "system-app")?;
+    Ok(app["metadata"]["generation"].as_i64().unwrap_or(1))
 }
 
 /// Waits until `rake boot openshift:deploy` has run for system-app as it is now, before a
@@ -335,18 +337,10 @@ pub fn wait_for_stale_pre_deploy_run(release: &Release) -> Result<()> {
 /// for system-app's rollout to finish (`oc rollout status dc/system-app`), so none runs.
 pub fn wait_for_pre_deploy_of_current_generation(release: &Release) -> Result<()> {
     const ROUND: u32 = 30;
-    let PreDeploy::Job {
-        name: job,
-        generation_annotation,
-    } = release.pre_deploy
-    else {
+    let Some((job, generation_annotation)) = release.pre_deploy.job() else {
         return Ok(());
     };
-    let workload = release.workload;
-    let generation_now = || -> Result<i64> {
-        let app = objects::get(workload.api_version(), workload.kind(), "system-app")?;
-        Ok(app["metadata"]["generation"].as_i64().unwrap_or(1))
-    };
+    let generation_now = || system_app_generation(release);
     for _ in 0..WAIT / ROUND {
         let generation = generation_now()?;
         let made_for =

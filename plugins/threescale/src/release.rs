@@ -168,6 +168,19 @@ pub enum PreDeploy {
     Hook,
 }
 
+impl PreDeploy {
+    /// The Job's name and its generation annotation, if the operator runs one (2.15).
+    pub fn job(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            PreDeploy::Job {
+                name,
+                generation_annotation,
+            } => Some((name, generation_annotation)),
+            PreDeploy::Hook => None,
+        }
+    }
+}
+
 /// How an edit of the shared `redis-config` ConfigMap reaches the redis pods.
 #[derive(Debug, Clone, Copy)]
 pub enum RedisConfig {

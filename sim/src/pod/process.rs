@@ -199,6 +199,38 @@ pub fn exec_command(
     cmd
 }
 
+/// Whether the runtime would find `program` to start in the container: a path as given
+/// (relative ones from the working directory, the container's home here), else the first
+/// regular, executable file of that name on the container's `PATH`. runc resolves argv[0]
+/// so before it execs (libcontainer's `exec.LookPath` in its init), and an exec whose
+/// program is missing never starts. Looked up through `/proc/TARGET/root`, the
+/// container's view of the filesystem with its own mounts.
+pub fn resolves(target: i32, template: &Template, env: &[(String, String)], program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::path::PathBuf::from(format!("/proc/{target}/root"));
+    let inside = |p: &str| root.join(p.trim_start_matches('/'));
+    let executable = |p: std::path::PathBuf| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.is_empty() {
+        return false;
+    }
+    if program.starts_with('/') {
+        return executable(inside(program));
+    }
+    if program.contains('/') {
+        return executable(inside(template.home).join(program));
+    }
+    env.iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str())
+        // What `env` (and the runtimes' images) fall back to without one.
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .any(|dir| executable(inside(dir).join(program)))
+}
+
 /// The machine's PID of each container process of a multi-container pod: the children of
 /// the pod's PID 1 that run the container's script (see `scripts::container_script`).
 pub fn container_pids(init_pid: i32, scripts: &[(&str, String)]) -> Vec<(String, i32)> {

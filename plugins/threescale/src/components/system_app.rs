@@ -10,7 +10,7 @@
 use guest_sdk::prelude::*;
 
 use crate::apimanager::{self, SYSTEM_APP, WAIT};
-use crate::release::{PreDeploy, Release};
+use crate::release::Release;
 
 pub fn quiesce(release: &Release) -> Result<()> {
     let Some(name) = apimanager::find()? else {
@@ -39,7 +39,7 @@ pub fn resume(release: &Release) -> Result<()> {
     // holding system-app and (while the older Job runs) every component after system.
     // 2.14's rollout runs system-app's pre and post hooks, which a scale-up does not: it
     // stays.
-    if matches!(release.pre_deploy, PreDeploy::Job { .. }) && pods_before == 0 {
+    if release.pre_deploy.job().is_some() && pods_before == 0 {
         info!(
             "9.5.7: no {}: every system-app pod started after the restore, from none",
             w.restart_words("system-app")

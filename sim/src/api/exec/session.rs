@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::ExecRequest;
 use crate::api::App;
-use crate::pod::process::{exec_command, kill_group};
+use crate::pod::process::{exec_command, kill_group, resolves};
 
 pub const CHUNK: usize = 32 * 1024;
 
@@ -80,7 +80,9 @@ pub async fn run(
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped());
     let program = req.argv.first().map(String::as_str).unwrap_or_default();
-    let spawned = if app.cluster.faults.missing(program) {
+    let spawned = if app.cluster.faults.missing(program)
+        || !resolves(req.target, req.handle.template, &req.handle.env, program)
+    {
         Err(std::io::Error::from(std::io::ErrorKind::NotFound))
     } else {
         cmd.spawn()
@@ -235,7 +237,10 @@ fn exit_status(code: i32, argv: &[String]) -> Value {
 /// start container process: exec: \"ps\": executable file not found in $PATH: unknown",
 /// as kubectl prints it in kubernetes issue 40820 and its successors).
 fn not_started(program: &str, e: &std::io::Error) -> serde_json::Value {
-    let cause = if e.kind() == std::io::ErrorKind::NotFound {
+    // Go's exec.LookPath, which runc calls: a name with a slash is stat'ed as given.
+    let cause = if e.kind() == std::io::ErrorKind::NotFound && program.contains('/') {
+        format!("exec: \"{program}\": stat {program}: no such file or directory")
+    } else if e.kind() == std::io::ErrorKind::NotFound {
         format!("exec: \"{program}\": executable file not found in $PATH")
     } else {
         format!("exec: \"{program}\": {e}")
