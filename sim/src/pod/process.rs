@@ -202,8 +202,9 @@ pub fn exec_command(
 /// Whether the runtime would find `program` to start in the container: a path as given
 /// (relative ones from the working directory, the container's home here), else the first
 /// regular, executable file of that name on the container's `PATH`. runc resolves argv[0]
-/// so before it execs (libcontainer's `exec.LookPath` in its init), and an exec whose
-/// program is missing never starts. Looked up through `/proc/TARGET/root`, the
+/// so before it execs (`exec.LookPath(l.config.Args[0])` in libcontainer/
+/// setns_init_linux.go, linuxSetnsInit.Init), and an exec whose program is missing never
+/// starts. Looked up through `/proc/TARGET/root`, the
 /// container's view of the filesystem with its own mounts.
 pub fn resolves(target: i32, template: &Template, env: &[(String, String)], program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
