@@ -285,6 +285,58 @@ fn rollout_restart_replaces_the_pod_and_status_waits_for_it() {
     sim().ok(&["exec", &after, "--", "redis-cli", "DEL", "restart-probe"]);
 }
 
+/// The operator makes system-app a RollingUpdate Deployment with 25% surge and 25%
+/// unavailable (system.go:542-553), so a restart of its one pod starts the new pod
+/// beside the old one and removes the old one only once the new one is available: the
+/// portals stay up. Its databases are Recreate: the old pod goes first.
+#[test]
+fn a_rolling_restart_of_system_app_keeps_a_ready_pod_throughout() {
+    let strategy = |d: &str| {
+        sim().ok(&[
+            "get",
+            "deployment",
+            d,
+            "-o",
+            "jsonpath={.spec.strategy.type}",
+        ])
+    };
+    assert_eq!(strategy("system-app"), "RollingUpdate");
+    assert_eq!(strategy("system-mysql"), "Recreate");
+    sim().ok(&[
+        "rollout",
+        "status",
+        "deployment/system-app",
+        "--timeout=120s",
+    ]);
+    let before = sim().pod("system-app");
+    sim().ok(&["rollout", "restart", "deployment/system-app"]);
+    let mut both_seen = false;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let d: serde_json::Value =
+            serde_json::from_str(&sim().ok(&["get", "deployment", "system-app", "-o", "json"]))
+                .unwrap();
+        let ready = d["status"]["readyReplicas"].as_i64().unwrap_or(0);
+        assert!(
+            ready >= 1,
+            "system-app had no ready pod during its restart: {}",
+            d["status"]
+        );
+        both_seen |= d["status"]["replicas"].as_i64() == Some(2);
+        let done = d["status"]["observedGeneration"] == d["metadata"]["generation"]
+            && d["status"]["updatedReplicas"].as_i64() == Some(1)
+            && d["status"]["replicas"].as_i64() == Some(1)
+            && ready == 1;
+        if done {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", d["status"]);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(both_seen, "the new pod never ran beside the old one");
+    assert_ne!(sim().pod("system-app"), before);
+}
+
 #[test]
 fn apply_creates_then_updates_a_configmap() {
     let dir = tempfile::tempdir().unwrap();

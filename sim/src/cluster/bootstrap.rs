@@ -104,6 +104,23 @@ pub fn labels(t: &Template, release: Release) -> Value {
     labels
 }
 
+/// The 2.15 operator's strategy for a Deployment: RollingUpdate with 25% surge and 25%
+/// unavailable for system-app and system-sidekiq (system.go:542-553, 892-903), the three
+/// backend Deployments (backend.go:72-83, 155-166, 232-243), both apicasts (apicast.go:
+/// 110-119, 185-194) and zync-que (zync.go:304-315); zync sets none, so the API's default
+/// applies, which is the same (zync.go:167-200, SetDefaults_Deployment); Recreate for the
+/// databases, both redis, memcached and searchd (system_mysql.go:131,
+/// zync.go:385, redis.go:74 and 318, memcached.go:35, system_searchd.go:72).
+fn strategy(deployment: &str) -> Value {
+    match deployment {
+        "system-app" | "system-sidekiq" | "backend-listener" | "backend-worker"
+        | "backend-cron" | "apicast-staging" | "apicast-production" | "zync" | "zync-que" => {
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+        }
+        _ => json!({"type": "Recreate"}),
+    }
+}
+
 /// The Deployment the operator builds for a component (before replicas from the spec).
 pub fn deployment(t: &Template) -> Value {
     json!({
@@ -111,7 +128,7 @@ pub fn deployment(t: &Template) -> Value {
         "spec": {
             "replicas": t.replicas,
             "selector": {"matchLabels": {"deployment": t.deployment}},
-            "strategy": {"type": "Recreate"},
+            "strategy": strategy(t.deployment),
             "template": {
                 "metadata": {"labels": labels(t, Release::V2_15)},
                 "spec": crate::pod::spec::pod_template_spec(t)

@@ -1,14 +1,21 @@
-//! kube-controller-manager's deployment controller for the Recreate strategy
-//! (pkg/controller/deployment/recreate.go): one ReplicaSet per pod template, named
-//! `<deployment>-<pod-template-hash>`; on a new template the old ReplicaSets are scaled
-//! to 0 and the new one is created only once every old pod is gone. Status is computed
-//! from the ReplicaSets (sync.go calculateStatus) and carries the generation it observed.
+//! kube-controller-manager's deployment controller (pkg/controller/deployment): one
+//! ReplicaSet per pod template, named `<deployment>-<pod-template-hash>`.
+//! - Recreate (recreate.go): on a new template the old ReplicaSets are scaled to 0 and the
+//!   new one is created only once every old pod is gone.
+//! - RollingUpdate (rolling.go): the new ReplicaSet grows within `maxSurge` and the old
+//!   ones shrink as far as `maxUnavailable` lets them, unavailable old pods first; with
+//!   one replica and 25%/25%, as 3scale's system-app has, the old pod stays until the new
+//!   one is available.
+//!
+//! Status is computed from the ReplicaSets (sync.go calculateStatus) and carries the
+//! generation it observed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use super::appsutil as au;
 use super::events::Kind;
 use super::owners::{controller_of, controller_ref, owned};
 use super::{Cluster, watch};
@@ -91,6 +98,11 @@ fn sync(cluster: &Arc<Cluster>, name: &str) {
     let new_rs = replica_sets.iter().find(|rs| is_new(rs)).cloned();
     let old: Vec<&Value> = replica_sets.iter().filter(|rs| !is_new(rs)).collect();
 
+    if d["spec"]["strategy"]["type"] == "RollingUpdate" {
+        let created = roll(cluster, &d, &hash, desired, new_rs.as_ref(), &old);
+        update_status(cluster, name, &hash, created.as_deref());
+        return;
+    }
     let mut scaled_down = false;
     for rs in old.iter().filter(|rs| replicas(rs) > 0) {
         scale(cluster, &d, rs, 0);
@@ -128,6 +140,104 @@ fn sync(cluster: &Arc<Cluster>, name: &str) {
         cleanup(cluster, &d, &old);
     }
     update_status(cluster, name, &hash, created.as_deref());
+}
+
+/// rolling.go rolloutRolling: one step per sync, each ReplicaSet change bringing the
+/// next sync through its events.
+fn roll(
+    cluster: &Cluster,
+    d: &Value,
+    hash: &str,
+    desired: i64,
+    new_rs: Option<&Value>,
+    old: &[&Value],
+) -> Option<String> {
+    let (surge, unavailable) = au::fenceposts(&d["spec"]["strategy"]["rollingUpdate"], desired);
+    let spec_sum = |sets: &[&Value]| sets.iter().map(|rs| replicas(rs)).sum::<i64>();
+    let next_revision = old.iter().map(|rs| revision(rs)).max().unwrap_or(0) + 1;
+    let Some(new_rs) = new_rs else {
+        // NewRSNewReplicas for a ReplicaSet not made yet: what the surge leaves room for.
+        let start = (desired + surge - spec_sum(old)).clamp(0, desired);
+        return create_replica_set(cluster, d, hash, start, next_revision);
+    };
+    if revision(new_rs) < next_revision {
+        let _ = cluster
+            .store
+            .modify(&REPLICASETS, &cluster.namespace, name_of(new_rs), |r| {
+                r["metadata"]["annotations"][REVISION] = json!(next_revision.to_string());
+                Ok(())
+            });
+    }
+    // reconcileNewReplicaSet.
+    let all_pods = spec_sum(old) + replicas(new_rs);
+    if replicas(new_rs) > desired {
+        scale(cluster, d, new_rs, desired);
+        return None;
+    }
+    if replicas(new_rs) < desired {
+        let room = (desired + surge - all_pods).max(0);
+        let to = (replicas(new_rs) + room).min(desired);
+        if to != replicas(new_rs) {
+            scale(cluster, d, new_rs, to);
+            return None;
+        }
+    }
+    // reconcileOldReplicaSets, the oldest first (controller.ReplicaSetsByCreationTimestamp).
+    let mut active: Vec<(&Value, i64)> = old
+        .iter()
+        .filter(|rs| replicas(rs) > 0)
+        .map(|rs| (*rs, replicas(rs)))
+        .collect();
+    if active.is_empty() {
+        cleanup(cluster, d, old);
+        return None;
+    }
+    active.sort_by(|(a, _), (b, _)| {
+        a["metadata"]["creationTimestamp"]
+            .as_str()
+            .cmp(&b["metadata"]["creationTimestamp"].as_str())
+    });
+    let min_available = desired - unavailable;
+    let new_unavailable = replicas(new_rs) - available(new_rs);
+    let max_scaled_down = all_pods - min_available - new_unavailable;
+    if max_scaled_down <= 0 {
+        return None;
+    }
+    // cleanupUnhealthyReplicas: old pods that are not available go first.
+    let mut cleaned = 0;
+    for (rs, n) in active.iter_mut() {
+        if cleaned >= max_scaled_down {
+            break;
+        }
+        let unhealthy = *n - available(rs);
+        if unhealthy <= 0 {
+            continue;
+        }
+        let by = unhealthy.min(max_scaled_down - cleaned);
+        scale(cluster, d, rs, *n - by);
+        *n -= by;
+        cleaned += by;
+    }
+    // scaleDownOldReplicaSetsForRollingUpdate: as far as the available pods allow.
+    let available_now = available(new_rs) + active.iter().map(|(rs, _)| available(rs)).sum::<i64>();
+    let mut to_scale_down = available_now - min_available;
+    for (rs, n) in active.iter_mut() {
+        if to_scale_down <= 0 {
+            break;
+        }
+        if *n == 0 {
+            continue;
+        }
+        let by = (*n).min(to_scale_down);
+        scale(cluster, d, rs, *n - by);
+        *n -= by;
+        to_scale_down -= by;
+    }
+    None
+}
+
+fn available(rs: &Value) -> i64 {
+    rs["status"]["availableReplicas"].as_i64().unwrap_or(0)
 }
 
 fn name_of(object: &Value) -> &str {
@@ -250,6 +360,7 @@ fn update_status(cluster: &Cluster, name: &str, hash: &str, created: Option<&str
     let new_name = format!("{name}-{hash}");
     let desired = d["spec"]["replicas"].as_i64().unwrap_or(1);
     let total = sum("replicas");
+    let asked = replica_sets.iter().map(replicas).sum::<i64>();
     let updated = new_rs.map(|rs| count(rs, "replicas")).unwrap_or(0);
     let ready = sum("readyReplicas");
     let available = sum("availableReplicas");
@@ -272,8 +383,15 @@ fn update_status(cluster: &Cluster, name: &str, hash: &str, created: Option<&str
             "lastTransitionTime": if same_status { old["lastTransitionTime"].clone() } else { json!(now) },
         })
     };
-    // Recreate tolerates no unavailable pod: available means all desired are available.
-    let available_condition = if available >= desired {
+    // deploymentutil.MaxUnavailable: none for Recreate, RollingUpdate's own (at most all).
+    let max_unavailable = if d["spec"]["strategy"]["type"] == "RollingUpdate" && desired > 0 {
+        au::fenceposts(&d["spec"]["strategy"]["rollingUpdate"], desired)
+            .1
+            .min(desired)
+    } else {
+        0
+    };
+    let available_condition = if available >= desired - max_unavailable {
         condition(
             "Available",
             "True",
@@ -317,7 +435,8 @@ fn update_status(cluster: &Cluster, name: &str, hash: &str, created: Option<&str
         ("updatedReplicas", updated),
         ("readyReplicas", ready),
         ("availableReplicas", available),
-        ("unavailableReplicas", (desired - available).max(0)),
+        // calculateStatus: the pods the ReplicaSets ask for, less the available ones.
+        ("unavailableReplicas", (asked - available).max(0)),
     ] {
         // The API omits zero counts (omitempty).
         if value != 0 {
