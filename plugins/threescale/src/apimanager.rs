@@ -243,8 +243,12 @@ pub fn settle(release: &Release, apimanager: &str, name: &str, replicas: i64) ->
             }
         }
         if asked == 0 {
+            let once = match release.pre_deploy.job() {
+                Some((job, _)) => format!(" once no {job} Job runs"),
+                None => String::new(),
+            };
             info!(
-                "the operator has not set {} to {replicas} replicas after {LOOK}s; asking it to reconcile again once no system-app-pre Job runs",
+                "the operator has not set {} to {replicas} replicas after {LOOK}s; asking it to reconcile again{once}",
                 workload.noun(name)
             );
         }
