@@ -128,13 +128,7 @@ fn sync(cluster: &Arc<Cluster>, name: &str) {
                 if replicas(rs) != desired {
                     scale(cluster, &d, rs, desired);
                 }
-                // A template that comes back (a rollback) takes the newest revision.
-                if revision(rs) < next_revision {
-                    let _ = cluster.store.modify(&REPLICASETS, &ns, name_of(rs), |r| {
-                        r["metadata"]["annotations"][REVISION] = json!(next_revision.to_string());
-                        Ok(())
-                    });
-                }
+                take_revision(cluster, rs, next_revision);
             }
         }
         cleanup(cluster, &d, &old);
@@ -152,7 +146,7 @@ fn roll(
     new_rs: Option<&Value>,
     old: &[&Value],
 ) -> Option<String> {
-    let (surge, unavailable) = au::fenceposts(&d["spec"]["strategy"]["rollingUpdate"], desired);
+    let (surge, _) = au::fenceposts(&d["spec"]["strategy"]["rollingUpdate"], desired);
     let spec_sum = |sets: &[&Value]| sets.iter().map(|rs| replicas(rs)).sum::<i64>();
     let next_revision = old.iter().map(|rs| revision(rs)).max().unwrap_or(0) + 1;
     let Some(new_rs) = new_rs else {
@@ -160,14 +154,7 @@ fn roll(
         let start = (desired + surge - spec_sum(old)).clamp(0, desired);
         return create_replica_set(cluster, d, hash, start, next_revision);
     };
-    if revision(new_rs) < next_revision {
-        let _ = cluster
-            .store
-            .modify(&REPLICASETS, &cluster.namespace, name_of(new_rs), |r| {
-                r["metadata"]["annotations"][REVISION] = json!(next_revision.to_string());
-                Ok(())
-            });
-    }
+    take_revision(cluster, new_rs, next_revision);
     // reconcileNewReplicaSet.
     let all_pods = spec_sum(old) + replicas(new_rs);
     if replicas(new_rs) > desired {
@@ -197,7 +184,7 @@ fn roll(
             .as_str()
             .cmp(&b["metadata"]["creationTimestamp"].as_str())
     });
-    let min_available = desired - unavailable;
+    let min_available = desired - max_unavailable(d);
     let new_unavailable = replicas(new_rs) - available(new_rs);
     let max_scaled_down = all_pods - min_available - new_unavailable;
     if max_scaled_down <= 0 {
@@ -234,6 +221,31 @@ fn roll(
         to_scale_down -= by;
     }
     None
+}
+
+/// A template that comes back (a rollback) takes the newest revision
+/// (sync.go getNewReplicaSet).
+fn take_revision(cluster: &Cluster, rs: &Value, next_revision: i64) {
+    if revision(rs) < next_revision {
+        let _ = cluster
+            .store
+            .modify(&REPLICASETS, &cluster.namespace, name_of(rs), |r| {
+                r["metadata"]["annotations"][REVISION] = json!(next_revision.to_string());
+                Ok(())
+            });
+    }
+}
+
+/// deploymentutil.MaxUnavailable: none for Recreate or no replicas; RollingUpdate's own,
+/// at most every replica.
+fn max_unavailable(d: &Value) -> i64 {
+    let desired = d["spec"]["replicas"].as_i64().unwrap_or(1);
+    if d["spec"]["strategy"]["type"] != "RollingUpdate" || desired == 0 {
+        return 0;
+    }
+    au::fenceposts(&d["spec"]["strategy"]["rollingUpdate"], desired)
+        .1
+        .min(desired)
 }
 
 fn available(rs: &Value) -> i64 {
@@ -383,15 +395,7 @@ fn update_status(cluster: &Cluster, name: &str, hash: &str, created: Option<&str
             "lastTransitionTime": if same_status { old["lastTransitionTime"].clone() } else { json!(now) },
         })
     };
-    // deploymentutil.MaxUnavailable: none for Recreate, RollingUpdate's own (at most all).
-    let max_unavailable = if d["spec"]["strategy"]["type"] == "RollingUpdate" && desired > 0 {
-        au::fenceposts(&d["spec"]["strategy"]["rollingUpdate"], desired)
-            .1
-            .min(desired)
-    } else {
-        0
-    };
-    let available_condition = if available >= desired - max_unavailable {
+    let available_condition = if available >= desired - max_unavailable(&d) {
         condition(
             "Available",
             "True",
