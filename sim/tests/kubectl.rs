@@ -319,8 +319,17 @@ fn a_rolling_restart_keeps_a_ready_pod_throughout() {
         "--timeout=120s",
     ]);
     let before = sim().pod("backend-worker");
+    let hash_of = |pod: &str| {
+        sim().ok(&[
+            "get",
+            "pod",
+            pod,
+            "-o",
+            "jsonpath={.metadata.labels.pod-template-hash}",
+        ])
+    };
+    let old_hash = hash_of(&before);
     sim().ok(&["rollout", "restart", "deployment/backend-worker"]);
-    let mut both_seen = false;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
         let d: serde_json::Value =
@@ -332,7 +341,6 @@ fn a_rolling_restart_keeps_a_ready_pod_throughout() {
             "backend-worker had no ready pod during its restart: {}",
             d["status"]
         );
-        both_seen |= d["status"]["replicas"].as_i64() == Some(2);
         let done = d["status"]["observedGeneration"] == d["metadata"]["generation"]
             && d["status"]["updatedReplicas"].as_i64() == Some(1)
             && d["status"]["replicas"].as_i64() == Some(1)
@@ -343,8 +351,39 @@ fn a_rolling_restart_keeps_a_ready_pod_throughout() {
         assert!(std::time::Instant::now() < deadline, "{}", d["status"]);
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(both_seen, "the new pod never ran beside the old one");
-    assert_ne!(sim().pod("backend-worker"), before);
+    let after = sim().pod("backend-worker");
+    assert_ne!(after, before);
+    // The new pod ran beside the old one: the deployment controller scaled the new
+    // ReplicaSet up before it scaled the old one down (its ScalingReplicaSet events, in
+    // order; Recreate does it the other way round).
+    let events: serde_json::Value =
+        serde_json::from_str(&sim().ok(&["get", "events", "-o", "json"])).unwrap();
+    let scaling: Vec<String> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["reason"] == "ScalingReplicaSet" && e["involvedObject"]["name"] == "backend-worker"
+        })
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let at = |message: String| {
+        scaling
+            .iter()
+            .rposition(|m| *m == message)
+            .unwrap_or_else(|| panic!("no `{message}` in {scaling:#?}"))
+    };
+    let up = at(format!(
+        "Scaled up replica set backend-worker-{} from 0 to 1",
+        hash_of(&after)
+    ));
+    let down = at(format!(
+        "Scaled down replica set backend-worker-{old_hash} from 1 to 0"
+    ));
+    assert!(
+        up < down,
+        "the new pod never ran beside the old one: {scaling:#?}"
+    );
 }
 
 #[test]
